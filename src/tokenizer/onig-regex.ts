@@ -1,0 +1,187 @@
+// Translates the Oniguruma regex patterns found in tokenizer.json files into JavaScript RegExps ("u" mode)
+// that match the same spans: Unicode \s \d \w, "." excluding only "\n", line anchors, atomic groups and
+// possessive quantifiers (emulated as (?=(?<g>X))\k<g>). Leaves out: inline flags, \G \K \R \X, nested
+// character classes and && intersections, which throw a clear error instead of silently matching differently.
+
+const WHITE = '\\p{White_Space}';
+const WORD_SET = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}'; // Unicode \w as UTS #18 defines it
+const SYNTAX = new Set('^$\\.*+?()[]{}|/');
+
+/** Compiles an Oniguruma pattern to a global, Unicode JS RegExp. Throws naming the pattern if unsupported. */
+export function compileOnigRegex(pattern: string): RegExp {
+  const source = translateOnig(pattern);
+  try {
+    return new RegExp(source, 'gu');
+  } catch (e) {
+    throw new Error(`regex ${JSON.stringify(pattern)}: not valid once translated to JavaScript (${(e as Error).message})`);
+  }
+}
+
+/** A global JS RegExp matching the literal string `s`. */
+export function literalRegex(s: string): RegExp {
+  return new RegExp(s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&'), 'gu');
+}
+
+/** The JS RegExp source for an Oniguruma pattern (exported for tests). */
+export function translateOnig(pattern: string): string {
+  const fail = (what: string): never => {
+    throw new Error(`regex ${JSON.stringify(pattern)}: unsupported Oniguruma construct ${what}`);
+  };
+  const cps = Array.from(pattern);
+  let out = '';
+  let inClass = false;
+  let classStart = 0;   // index in cps just after "[" or "[^"
+  let atomStart = -1;   // index in `out` where the last complete atom begins (for possessive quantifiers)
+  let atomicCount = 0;
+  const groups: { outStart: number; atomic: string | null }[] = [];
+  let hasBackref = false;
+
+  for (let i = 0; i < cps.length; i++) {
+    const c = cps[i]!;
+    if (c === '\\') {
+      const n = cps[++i];
+      if (n === undefined) fail('trailing backslash');
+      const start = out.length;
+      out += inClass ? classEscape(n!, cps, i, fail) : escape(n!, cps, i, fail);
+      if (n === 'p' || n === 'P' || n === 'x' && cps[i + 1] === '{') i = cps.indexOf('}', i);
+      if (n! >= '1' && n! <= '9') hasBackref = true;
+      if (!inClass) atomStart = start;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']' && i > classStart) { out += ']'; inClass = false; continue; }
+      if (c === ']') { out += '\\]'; continue; }
+      if (c === '[') fail('nested character class');
+      if (c === '&' && cps[i + 1] === '&') fail('character class intersection &&');
+      out += c === '/' ? '\\/' : c;
+      continue;
+    }
+    switch (c) {
+      case '[':
+        atomStart = out.length;
+        inClass = true;
+        out += '[';
+        if (cps[i + 1] === '^') { out += '^'; i++; }
+        classStart = i + 1;
+        break;
+      case '(': {
+        const rest = cps.slice(i + 1, i + 4).join('');
+        let atomic: string | null = null;
+        if (rest.startsWith('?>')) {
+          atomic = `a${atomicCount++}`;
+          out += `(?=(?<${atomic}>`;
+          i += 2;
+        } else if (rest.startsWith('?#')) {
+          i = cps.indexOf(')', i);
+          break;
+        } else if (rest.startsWith('?') && !/^\?(:|=|!|<=|<!|<[A-Za-z])/.test(rest)) {
+          fail(`(${rest}…) (inline options or unknown group)`);
+        } else {
+          out += '(';
+        }
+        groups.push({ outStart: out.length - (atomic ? `(?=(?<${atomic}>`.length : 1), atomic });
+        break;
+      }
+      case ')': {
+        const g = groups.pop() ?? fail('unbalanced ")"');
+        out += g!.atomic ? `))\\k<${g!.atomic}>` : ')';
+        atomStart = g!.outStart;
+        break;
+      }
+      case '*': case '+': case '?': case '{': {
+        let q: string = c;
+        if (c === '{') {
+          const close = cps.indexOf('}', i);
+          const body = close < 0 ? '' : cps.slice(i + 1, close).join('');
+          if (!/^\d*,?\d*$/.test(body) || body === '' || body === ',') { out += '\\{'; atomStart = out.length - 2; break; }
+          q = `{${body}}`;
+          i = close;
+        }
+        const next = cps[i + 1];
+        if (next === '?') { out += q + '?'; i++; }
+        else if (next === '+' && c !== '{') {
+          // Possessive X*+ == atomic (?>X*): match greedily, never give back.
+          const name = `a${atomicCount++}`;
+          out = `${out.slice(0, atomStart)}(?=(?<${name}>${out.slice(atomStart)}${q}))\\k<${name}>`;
+          i++;
+        } else if (next === '+') {
+          // Ruby syntax: X{n,m}+ is two stacked quantifiers, not possessive.
+          out = `${out.slice(0, atomStart)}(?:${out.slice(atomStart)}${q})+`;
+          i++;
+        } else out += q;
+        break;
+      }
+      case '.': atomStart = out.length; out += '[^\\n]'; break;
+      case '^': out += '(?<=^|\\n)'; break;
+      case '$': out += '(?=\\n|$)'; break;
+      case '/': atomStart = out.length; out += '\\/'; break;
+      default: atomStart = out.length; out += c;
+    }
+  }
+  if (inClass) fail('unterminated character class');
+  if (groups.length) fail('unbalanced "("');
+  if (hasBackref && atomicCount > 0) fail('numbered backreference together with atomic/possessive groups');
+  return out;
+}
+
+/** An escape outside a character class. */
+function escape(n: string, cps: string[], i: number, fail: (w: string) => never): string {
+  switch (n) {
+    case 's': return WHITE;
+    case 'S': return '\\P{White_Space}';
+    case 'd': return '\\p{Nd}';
+    case 'D': return '\\P{Nd}';
+    case 'w': return `[${WORD_SET}]`;
+    case 'W': return `[^${WORD_SET}]`;
+    case 'h': return '[0-9A-Fa-f]';
+    case 'H': return '[^0-9A-Fa-f]';
+    case 'A': return '^';
+    case 'z': return '$';
+    case 'Z': return '(?=\\n?$)';
+    case 'G': case 'K': case 'R': case 'X': case 'y': case 'Y': return fail(`\\${n}`);
+    default: return commonEscape(n, cps, i, fail, false);
+  }
+}
+
+/** An escape inside a character class: must expand to class members, not a group. */
+function classEscape(n: string, cps: string[], i: number, fail: (w: string) => never): string {
+  switch (n) {
+    case 's': return WHITE;
+    case 'S': return '\\P{White_Space}';
+    case 'd': return '\\p{Nd}';
+    case 'D': return '\\P{Nd}';
+    case 'w': return WORD_SET;
+    case 'h': return '0-9A-Fa-f';
+    case 'W': case 'H': return fail(`\\${n} inside a character class`);
+    default: return commonEscape(n, cps, i, fail, true);
+  }
+}
+
+function commonEscape(n: string, cps: string[], i: number, fail: (w: string) => never, inClass: boolean): string {
+  if (n === 'p' || n === 'P') {
+    const close = cps.indexOf('}', i);
+    if (cps[i + 1] !== '{' || close < 0) return fail(`\\${n} without {name}`);
+    let name = cps.slice(i + 2, close).join('');
+    let neg = n === 'P';
+    if (name.startsWith('^')) { neg = !neg; name = name.slice(1); }
+    return `\\${neg ? 'P' : 'p'}{${propertyName(name, fail)}}`;
+  }
+  if (n === 'x' && cps[i + 1] === '{') {
+    const close = cps.indexOf('}', i);
+    return `\\u{${cps.slice(i + 2, close).join('')}}`;
+  }
+  if (/[A-Za-z0-9]/.test(n)) return `\\${n}`; // \n \t \r \f \v \b \B \0 \xHH \uHHHH \cX and backrefs
+  if (SYNTAX.has(n) || (inClass && n === '-')) return `\\${n}`;
+  return n; // identity escape of a non-syntax character (\' \" \# ...): a literal in both engines
+}
+
+/** Maps an Oniguruma property name to one JS accepts: as-is (L, Letter, White_Space) or as a script. */
+function propertyName(name: string, fail: (w: string) => never): string {
+  for (const candidate of [name, `Script=${name}`]) {
+    try {
+      new RegExp(`\\p{${candidate}}`, 'u');
+      return candidate;
+    } catch { /* try the next spelling */ }
+  }
+  return fail(`\\p{${name}}`);
+}

@@ -1,0 +1,176 @@
+// The model's parameters as heap tensors in their stored width, loaded from a checkpoint folder and checked
+// against the name map (every tensor present, none unexpected, every shape and dtype as config.json implies).
+// Leaves out: the forward pass (transformer.ts) and file formats (weights/).
+
+import type { Heap } from '../tensor/heap.js';
+import type { Tensor, DType } from '../tensor/tensor.js';
+import { empty, bytes, withScale, dispose } from '../tensor/tensor.js';
+import type { ExpertBank } from '../kernels/backend.js';
+import type { ModelConfig } from './config.js';
+import { isMoeLayer } from './config.js';
+import type { StoredDType } from '../weights/dtypes.js';
+import type { WeightStore } from '../weights/shards.js';
+import type { ExpectedTensor } from '../weights/names.js';
+import { mainTensors, mtpTensors, layerPrefix, SCALE_SUFFIX, scaleShape, isIgnorableBuffer } from '../weights/names.js';
+
+export interface SwiGluWeights { gate: Tensor; up: Tensor; down: Tensor }
+
+export interface AttentionWeights {
+  qA: Tensor | null; qANorm: Tensor | null; qB: Tensor | null; // with q_lora_rank
+  q: Tensor | null;                                            // without
+  kvA: Tensor; kvANorm: Tensor; kvB: Tensor; o: Tensor;
+}
+
+export interface MoeWeights { router: Tensor; bias: Tensor | null; bank: ExpertBank; shared: SwiGluWeights | null }
+
+export type FfnWeights = { kind: 'dense'; mlp: SwiGluWeights } | { kind: 'moe'; moe: MoeWeights };
+
+export interface LayerWeights { inputNorm: Tensor; postNorm: Tensor; attn: AttentionWeights; ffn: FfnWeights }
+
+export interface MtpWeights {
+  enorm: Tensor; hnorm: Tensor; ehProj: Tensor;
+  embed: Tensor; head: Tensor; norm: Tensor; // embed/head fall back to the main model's
+  layer: LayerWeights;
+}
+
+export interface ModelWeights {
+  embed: Tensor; layers: LayerWeights[]; norm: Tensor; head: Tensor;
+  mtp: MtpWeights[]; // empty when the checkpoint has no MTP layers
+  all: Tensor[];     // every owned tensor, for dispose()
+}
+
+const TO_DTYPE: Record<StoredDType, DType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F8_E4M3: 'e4m3' };
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Checks names, shapes and dtypes of the whole store before any byte is read. Returns which MTP modules exist. */
+export function validateCheckpoint(cfg: ModelConfig, store: WeightStore): { mtpModules: number } {
+  const expected = new Map(mainTensors(cfg));
+  const mtpSets = Array.from({ length: cfg.numNextnPredictLayers }, (_, k) => mtpTensors(cfg, k));
+  let mtpModules = 0;
+  for (const [k, set] of mtpSets.entries()) {
+    const present = [...set.keys()].filter((n) => store.has(n));
+    if (present.length === 0) break; // checkpoint without MTP (as HF exports): forward works, --mtp does not
+    for (const [n, e] of set) expected.set(n, e);
+    mtpModules = k + 1;
+  }
+  const block = cfg.quantization?.weightBlockSize ?? [128, 128];
+  const where = (name: string) => `tensor "${name}" in ${store.entry(name).file}`;
+  for (const name of store.names()) {
+    if (expected.has(name) || isIgnorableBuffer(name)) continue;
+    if (name.endsWith(SCALE_SUFFIX) && expected.has(name.slice(0, -SCALE_SUFFIX.length))) continue;
+    throw new Error(`unexpected ${where(name)}: config.json (${describe(cfg)}) has no such parameter`);
+  }
+  for (const [name, e] of expected) {
+    if (!store.has(name)) {
+      if (e.optional) continue;
+      throw new Error(`missing tensor "${name}" (shape [${e.shape.join(', ')}]) in ${store.dir}`);
+    }
+    const entry = store.entry(name);
+    if (!sameShape(entry.shape, e.shape)) {
+      throw new Error(`${where(name)} has shape [${entry.shape.join(', ')}], config.json implies [${e.shape.join(', ')}]`);
+    }
+    const scaleName = name + SCALE_SUFFIX;
+    if (entry.dtype === 'F8_E4M3') {
+      if (!e.fp8Allowed) throw new Error(`${where(name)} is F8_E4M3, but this parameter is never quantised (keep it F32/BF16/F16)`);
+      if (!store.has(scaleName)) throw new Error(`${where(name)} is F8_E4M3 but its block scales "${scaleName}" are missing`);
+      const s = store.entry(scaleName);
+      const want = scaleShape(e.shape, block);
+      if (s.dtype !== 'F32') throw new Error(`${where(scaleName)} must be F32, got ${s.dtype}`);
+      if (!sameShape(s.shape, want)) {
+        throw new Error(`${where(scaleName)} has shape [${s.shape.join(', ')}], blocks of [${block.join(', ')}] need [${want.join(', ')}]`);
+      }
+    } else if (store.has(scaleName)) {
+      throw new Error(`${where(scaleName)} scales a ${entry.dtype} weight; block scales belong to F8_E4M3 weights only`);
+    }
+  }
+  return { mtpModules };
+}
+
+function describe(cfg: ModelConfig): string {
+  return `${cfg.numHiddenLayers} layers, ${cfg.nRoutedExperts} routed experts, ${cfg.numNextnPredictLayers} MTP`;
+}
+
+/** Reads every parameter into the heap. Call validateCheckpoint first (loadWeights does). */
+export function loadWeights(cfg: ModelConfig, store: WeightStore, heap: Heap): ModelWeights {
+  const { mtpModules } = validateCheckpoint(cfg, store);
+  const block = cfg.quantization?.weightBlockSize ?? [128, 128];
+  const all: Tensor[] = [];
+  const read = (name: string): Tensor => {
+    const entry = store.entry(name);
+    let t = empty(heap, entry.shape, TO_DTYPE[entry.dtype]);
+    all.push(t);
+    store.readInto(name, bytes(t));
+    if (entry.dtype === 'F8_E4M3') {
+      const s = store.entry(name + SCALE_SUFFIX);
+      const scaleInv = empty(heap, s.shape, 'f32');
+      all.push(scaleInv);
+      store.readInto(name + SCALE_SUFFIX, bytes(scaleInv));
+      t = withScale({ ...t, owner: false }, { scaleInv, block: [block[0], block[1]] });
+    }
+    return t;
+  };
+  const optional = (name: string, fallback: Tensor) => (store.has(name) ? read(name) : fallback);
+  try {
+    const embed = read('model.embed_tokens.weight');
+    const layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => readLayer(cfg, i, read));
+    const norm = read('model.norm.weight');
+    const head = optional('lm_head.weight', embed);
+    const mtp: MtpWeights[] = [];
+    for (let k = 0; k < mtpModules; k++) {
+      const p = layerPrefix(cfg.numHiddenLayers + k);
+      mtp.push({
+        enorm: read(`${p}enorm.weight`), hnorm: read(`${p}hnorm.weight`), ehProj: read(`${p}eh_proj.weight`),
+        embed: optional(`${p}embed_tokens.weight`, embed), head: optional(`${p}shared_head.head.weight`, head),
+        norm: read(`${p}shared_head.norm.weight`),
+        layer: readLayer(cfg, cfg.numHiddenLayers + k, read),
+      });
+    }
+    return { embed, layers, norm, head, mtp, all };
+  } catch (err) {
+    for (const t of all) dispose(t);
+    throw err;
+  }
+}
+
+function readLayer(cfg: ModelConfig, i: number, read: (name: string) => Tensor): LayerWeights {
+  const p = layerPrefix(i), a = `${p}self_attn.`, m = `${p}mlp.`;
+  const lora = cfg.qLoraRank !== null;
+  const attn: AttentionWeights = {
+    qA: lora ? read(`${a}q_a_proj.weight`) : null,
+    qANorm: lora ? read(`${a}q_a_layernorm.weight`) : null,
+    qB: lora ? read(`${a}q_b_proj.weight`) : null,
+    q: lora ? null : read(`${a}q_proj.weight`),
+    kvA: read(`${a}kv_a_proj_with_mqa.weight`),
+    kvANorm: read(`${a}kv_a_layernorm.weight`),
+    kvB: read(`${a}kv_b_proj.weight`),
+    o: read(`${a}o_proj.weight`),
+  };
+  const swiglu = (prefix: string): SwiGluWeights => ({
+    gate: read(`${prefix}gate_proj.weight`), up: read(`${prefix}up_proj.weight`), down: read(`${prefix}down_proj.weight`),
+  });
+  let ffn: FfnWeights;
+  if (!isMoeLayer(cfg, i)) {
+    ffn = { kind: 'dense', mlp: swiglu(m) };
+  } else {
+    const experts = Array.from({ length: cfg.nRoutedExperts }, (_, e) => swiglu(`${m}experts.${e}.`));
+    ffn = {
+      kind: 'moe',
+      moe: {
+        router: read(`${m}gate.weight`),
+        bias: cfg.topkMethod === 'noaux_tc' ? read(`${m}gate.e_score_correction_bias`) : null,
+        bank: { gate: experts.map((x) => x.gate), up: experts.map((x) => x.up), down: experts.map((x) => x.down) },
+        shared: cfg.nSharedExperts > 0 ? swiglu(`${m}shared_experts.`) : null,
+      },
+    };
+  }
+  return { inputNorm: read(`${p}input_layernorm.weight`), postNorm: read(`${p}post_attention_layernorm.weight`), attn, ffn };
+}
+
+export function disposeWeights(w: ModelWeights): void {
+  for (const t of w.all) dispose(t);
+  w.all.length = 0;
+}
+

@@ -1,0 +1,179 @@
+// The qiusuo command line: parses arguments into typed options and calls the library. Errors print as one line on
+// stderr (the stack only with --verbose) with exit code 1.
+
+import * as fs from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { intOption, floatOption, tokenList, setOption } from './options.js';
+import { initCheckpoint } from '../model/init.js';
+import type { InitDType } from '../model/init.js';
+import { DeepSeekModel, readConfig } from '../model/transformer.js';
+import { scoreTokens } from '../generate/score.js';
+import { loadPipeline, loadTokenizer, loadChatTemplate, encodeText, encodeChat } from '../generate/pipeline.js';
+import { parseChatMessages } from '../tokenizer/chat.js';
+import type { GenerationParams } from '../generate/engine.js';
+import { Generator } from '../generate/engine.js';
+import { chatLoop } from './chat.js';
+import { modelInfo, formatInfo } from '../model/info.js';
+import { presetConfig } from '../model/presets.js';
+import { parseConfig } from '../model/config.js';
+import { WeightStore } from '../weights/shards.js';
+
+/** Floats as JSON: shortest round-trip form of the f32 value, so the printed number is the computed one. */
+function rowsToJson(rows: Float32Array[]): string {
+  return '[' + rows.map((r) => '[' + Array.from(r, (v) => (Number.isFinite(v) ? String(v) : 'null')).join(',') + ']').join(',') + ']';
+}
+
+function readTextInput(o: { text?: string; file?: string }): string {
+  if ((o.text === undefined) === (o.file === undefined)) throw new Error('give exactly one of --text or --file');
+  if (o.text !== undefined) return o.text;
+  try { return fs.readFileSync(o.file!, 'utf8'); } catch (e) { throw new Error(`${o.file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+}
+
+function generationParams(o: { maxTokens: number; temperature: number; topP: number; topK: number; seed?: number; stop?: string[] }): GenerationParams {
+  return {
+    maxTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.topK,
+    seed: o.seed ?? Math.floor(Math.random() * 2 ** 31), stop: o.stop ?? [],
+  };
+}
+
+function collect(v: string, acc: string[] = []): string[] { return [...acc, v]; }
+
+function samplingOptions(c: Command, maxTokens: number, temperature: number): Command {
+  return c
+    .option('--max-tokens <n>', 'most tokens to generate', intOption('--max-tokens', 1), maxTokens)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', floatOption('--temperature', 0, 100), temperature)
+    .option('--top-p <p>', 'nucleus sampling mass', floatOption('--top-p', 0, 1, true), 1)
+    .option('--top-k <k>', 'sample among the k most likely tokens (0 = all)', intOption('--top-k', 0), 0)
+    .option('--seed <s>', 'random seed (same seed, same text)', intOption('--seed', 0, 2 ** 32 - 1))
+    .option('--stop <s>', 'stop string (repeatable)', collect);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('qiusuo')
+    .description('DeepSeek-V3 in TypeScript: run, train and serve DeepSeek-V3-format models')
+    .option('--verbose', 'print stack traces with errors')
+    .configureOutput({ outputError: (str, write) => write(`qiusuo: ${str}`) }); // one line, like every other error
+
+  program.command('init')
+    .description('write a randomly initialised checkpoint (config.json, safetensors, tokenizer files)')
+    .requiredOption('--preset <name>', 'tiny | small | deepseek-v3')
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--seed <s>', 'random seed', intOption('--seed', 0, 2 ** 32 - 1), 0)
+    .addOption(new Option('--dtype <dtype>', 'weight storage').choices(['f32', 'bf16', 'fp8']).default('f32'))
+    .option('--set <key=json>', 'override a config.json key (repeatable), e.g. q_lora_rank=null', setOption)
+    .option('--shard-size <bytes>', 'split weights into shards of at most this many bytes', intOption('--shard-size', 1))
+    .option('--force', 'overwrite a checkpoint already in --out')
+    .action((o) => {
+      initConfigGuard(o.preset, o.set);
+      initCheckpoint({ preset: o.preset, out: o.out, seed: o.seed, dtype: o.dtype as InitDType, set: o.set, shardBytes: o.shardSize, force: o.force });
+      process.stdout.write(`wrote ${o.preset} checkpoint (${o.dtype}) to ${o.out}\n`);
+    });
+
+  program.command('forward')
+    .description('print the logits (and MTP logits) of a token sequence as JSON')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--tokens <ids>', 'comma-separated token ids, e.g. 0,5,17', tokenList)
+    .option('--mtp', 'also compute the first MTP module\'s logits')
+    .option('--decode', 'feed the tokens one at a time through the latent cache')
+    .action((o) => {
+      const model = DeepSeekModel.load(o.model);
+      const r = scoreTokens(model, o.tokens, { mtp: o.mtp, decode: o.decode });
+      process.stdout.write(`{"logits": ${rowsToJson(r.logits)}, "mtp_logits": ${r.mtpLogits ? rowsToJson(r.mtpLogits) : 'null'}}\n`);
+    });
+
+  program.command('tokenize')
+    .description('print token ids of a text (or of chat messages rendered through the chat template)')
+    .requiredOption('--model <dir>', 'checkpoint folder (tokenizer.json, tokenizer_config.json)')
+    .option('--text <s>', 'text to encode')
+    .option('--file <f>', 'file to encode')
+    .option('--chat', 'input is a JSON array of messages; render with the chat template (generation prompt added)')
+    .option('--no-special-tokens', 'plain text: do not add BOS')
+    .action((o) => {
+      const input = readTextInput(o);
+      const tokenizer = loadTokenizer(o.model);
+      let ids: number[];
+      if (o.chat) {
+        let json: unknown;
+        try { json = JSON.parse(input); } catch (e) { throw new Error(`--chat input is not valid JSON: ${(e as Error).message}`); }
+        ids = encodeChat(tokenizer, loadChatTemplate(o.model), parseChatMessages(json), o.model);
+      } else {
+        ids = encodeText(tokenizer, loadChatTemplate(o.model), input, o.specialTokens);
+      }
+      process.stdout.write(JSON.stringify({ ids }) + '\n');
+    });
+
+  samplingOptions(program.command('generate'), 128, 0)
+    .description('generate text from a prompt, streamed to stdout')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--prompt <s>', 'prompt text')
+    .option('--chat', 'treat the prompt as a user message and apply the chat template')
+    .action((o) => {
+      const p = loadPipeline(o.model);
+      const ids = o.chat ? encodeChat(p.tokenizer, p.chat, [{ role: 'user', content: o.prompt }], o.model) : encodeText(p.tokenizer, p.chat, o.prompt);
+      const params = generationParams(o);
+      const context = ids.length + params.maxTokens;
+      if (context > p.model.cfg.maxPositionEmbeddings) {
+        throw new Error(`prompt (${ids.length} tokens) + --max-tokens (${params.maxTokens}) exceed max_position_embeddings (${p.model.cfg.maxPositionEmbeddings})`);
+      }
+      const gen = new Generator(p.model, p.tokenizer, 1, context);
+      gen.add(ids, params, (d) => process.stdout.write(d));
+      gen.runToCompletion();
+      process.stdout.write('\n');
+    });
+
+  samplingOptions(program.command('chat'), 512, 0.7)
+    .description('interactive chat in the terminal')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .option('--system <s>', 'system prompt')
+    .option('--context <n>', 'tokens of history + answer kept', intOption('--context', 16))
+    .action(async (o) => {
+      const p = loadPipeline(o.model);
+      const context = Math.min(o.context ?? 4096, p.model.cfg.maxPositionEmbeddings);
+      await chatLoop(p, generationParams(o), o.system, context);
+    });
+
+  program.command('info')
+    .description('parameters, memory and KV-cache size of a checkpoint or preset')
+    .option('--model <dir>', 'checkpoint folder')
+    .option('--preset <name>', 'a preset instead of a folder (e.g. deepseek-v3)')
+    .option('--json', 'print JSON')
+    .action((o) => {
+      if (!o.model === !o.preset) throw new Error('give exactly one of --model or --preset');
+      let info;
+      if (o.model) {
+        const cfg = readConfig(o.model);
+        const store = WeightStore.open(o.model);
+        try { info = modelInfo(cfg, store, o.model); } finally { store.close(); }
+      } else {
+        info = modelInfo(parseConfig(presetConfig(o.preset), `preset "${o.preset}"`), null, null);
+      }
+      process.stdout.write((o.json ? JSON.stringify(info, null, 2) : formatInfo(info)) + '\n');
+    });
+
+  return program;
+}
+
+/** Refuses to instantiate presets far beyond this machine (the real V3 is for `info`). */
+function initConfigGuard(preset: string, set: Record<string, unknown> | undefined): void {
+  const info = modelInfo(parseConfig({ ...presetConfig(preset), ...set }, `preset "${preset}"`), null, null);
+  if (info.totalParams > 1e9) {
+    throw new Error(`preset "${preset}" has ${(info.totalParams / 1e9).toFixed(0)}B parameters; init only writes models up to 1B (use \`qiusuo info --preset ${preset}\`)`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 1;
+    }
+    const verbose = argv.includes('--verbose');
+    process.stderr.write(`qiusuo: error: ${(e as Error).message ?? String(e)}\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    return 1;
+  }
+}

@@ -1,0 +1,43 @@
+// Parsers that turn option strings into typed values, each failing with a message that names the option.
+
+import { InvalidArgumentError } from 'commander';
+
+export function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}], got "${v}"`);
+    }
+    return n;
+  };
+}
+
+/** A number in [min, max], or in (min, max] when minExclusive. */
+export function floatOption(name: string, min: number, max: number, minExclusive = false) {
+  return (v: string): number => {
+    const n = Number(v);
+    const low = minExclusive ? n <= min : n < min;
+    if (v.trim() === '' || !Number.isFinite(n) || low || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number in ${minExclusive ? '(' : '['}${min}, ${max}], got "${v}"`);
+    }
+    return n;
+  };
+}
+
+/** "0,5,17" → [0, 5, 17]. */
+export function tokenList(v: string): number[] {
+  const parts = v.split(',').map((p) => p.trim());
+  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p))) {
+    throw new InvalidArgumentError(`--tokens must be comma-separated non-negative integers, got "${v}"`);
+  }
+  return parts.map(Number);
+}
+
+/** "key=json" pairs for config overrides: --set q_lora_rank=null --set rope_scaling=null. */
+export function setOption(v: string, acc: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = v.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`--set takes key=value (value in JSON), got "${v}"`);
+  const key = v.slice(0, eq), raw = v.slice(eq + 1);
+  try { acc[key] = JSON.parse(raw); } catch { acc[key] = raw; }
+  return acc;
+}

@@ -1,0 +1,55 @@
+// A loaded checkpoint ready for text: model, tokenizer and chat template from one folder, and the prompt encoding
+// conventions (plain text gets the tokenizer's special tokens, i.e. BOS, as HF's encode does; chat messages are
+// rendered through the template, which writes BOS itself).
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { LoadOptions } from '../model/transformer.js';
+import { DeepSeekModel } from '../model/transformer.js';
+import { Tokenizer } from '../tokenizer/bpe.js';
+import type { ChatMessage } from '../tokenizer/chat.js';
+import { ChatTemplate } from '../tokenizer/chat.js';
+
+export interface Pipeline {
+  readonly dir: string;
+  readonly model: DeepSeekModel;
+  readonly tokenizer: Tokenizer;
+  readonly chat: ChatTemplate | null;  // null when the folder has no tokenizer_config.json with a chat_template
+}
+
+export function loadTokenizer(dir: string): Tokenizer {
+  const file = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(file)) throw new Error(`${file}: not found (the checkpoint needs a tokenizer.json for text input)`);
+  return Tokenizer.fromFile(file);
+}
+
+export function loadChatTemplate(dir: string): ChatTemplate | null {
+  const file = path.join(dir, 'tokenizer_config.json');
+  return fs.existsSync(file) ? ChatTemplate.fromFile(file) : null;
+}
+
+export function loadPipeline(dir: string, opts: LoadOptions = {}): Pipeline {
+  const tokenizer = loadTokenizer(dir);
+  const chat = loadChatTemplate(dir);
+  const model = DeepSeekModel.load(dir, opts);
+  if (tokenizer.vocabSize > model.cfg.vocabSize) {
+    throw new Error(`${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${model.cfg.vocabSize}`);
+  }
+  return { dir, model, tokenizer, chat };
+}
+
+/**
+ * Plain text → ids. With special tokens (the default, as HF's encode), BOS is prepended when tokenizer_config.json
+ * says add_bos_token (DeepSeek-V3 does; its tokenizer.json post-processor alone does not add it).
+ */
+export function encodeText(tokenizer: Tokenizer, chat: ChatTemplate | null, text: string, addSpecialTokens = true): number[] {
+  const ids = tokenizer.encode(text, { addSpecialTokens });
+  const bos = chat?.bosToken ? tokenizer.tokenToId(chat.bosToken) : undefined;
+  if (addSpecialTokens && chat?.addBosToken && bos !== undefined && ids[0] !== bos) ids.unshift(bos);
+  return ids;
+}
+
+export function encodeChat(tokenizer: Tokenizer, chat: ChatTemplate | null, messages: ChatMessage[], where: string): number[] {
+  if (!chat) throw new Error(`${where}: no chat template (tokenizer_config.json with "chat_template")`);
+  return tokenizer.encode(chat.render(messages, { addGenerationPrompt: true }), { addSpecialTokens: false });
+}

@@ -1,0 +1,23 @@
+// The qiusuo library API: load checkpoints, run the model, tokenize, generate.
+
+export { DeepSeekModel, readConfig } from './model/transformer.js';
+export type { LoadOptions } from './model/transformer.js';
+export { parseConfig, configToJson } from './model/config.js';
+export type { ModelConfig } from './model/config.js';
+export { initCheckpoint } from './model/init.js';
+export type { InitOptions } from './model/init.js';
+export { modelInfo, formatInfo } from './model/info.js';
+export { PRESETS } from './model/presets.js';
+export { Heap } from './tensor/heap.js';
+export type { Backend } from './kernels/backend.js';
+export { refBackend } from './kernels/ref/index.js';
+export { Tokenizer } from './tokenizer/bpe.js';
+export { ChatTemplate, parseChatMessages } from './tokenizer/chat.js';
+export type { ChatMessage } from './tokenizer/chat.js';
+export { loadPipeline, encodeText, encodeChat } from './generate/pipeline.js';
+export type { Pipeline } from './generate/pipeline.js';
+export { Generator, DEFAULT_PARAMS } from './generate/engine.js';
+export type { GenerationParams, Sequence, FinishReason } from './generate/engine.js';
+export { scoreTokens } from './generate/score.js';
+export { WeightStore, writeShardedSafetensors } from './weights/shards.js';
+export { SafetensorsFile, writeSafetensors } from './weights/safetensors.js';

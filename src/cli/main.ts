@@ -23,6 +23,11 @@ function rowsToJson(rows: Float32Array[]): string {
   return '[' + rows.map((r) => '[' + Array.from(r, (v) => (Number.isFinite(v) ? String(v) : 'null')).join(',') + ']').join(',') + ']';
 }
 
+/** Config keys we do not use are not fatal (newer exporters add some), but the user should know. */
+function warnUnknownKeys(dir: string, cfg: { unknownKeys: string[] }): void {
+  for (const k of cfg.unknownKeys) process.stderr.write(`qiusuo: warning: ${dir}/config.json: ignoring unknown key "${k}"\n`);
+}
+
 function readTextInput(o: { text?: string; file?: string }): string {
   if ((o.text === undefined) === (o.file === undefined)) throw new Error('give exactly one of --text or --file');
   if (o.text !== undefined) return o.text;
@@ -77,6 +82,7 @@ export function buildProgram(): Command {
     .option('--decode', 'feed the tokens one at a time through the latent cache')
     .action((o) => {
       const model = DeepSeekModel.load(o.model);
+      warnUnknownKeys(o.model, model.cfg);
       const r = scoreTokens(model, o.tokens, { mtp: o.mtp, decode: o.decode });
       process.stdout.write(`{"logits": ${rowsToJson(r.logits)}, "mtp_logits": ${r.mtpLogits ? rowsToJson(r.mtpLogits) : 'null'}}\n`);
     });
@@ -109,6 +115,7 @@ export function buildProgram(): Command {
     .option('--chat', 'treat the prompt as a user message and apply the chat template')
     .action((o) => {
       const p = loadPipeline(o.model);
+      warnUnknownKeys(o.model, p.model.cfg);
       const ids = o.chat ? encodeChat(p.tokenizer, p.chat, [{ role: 'user', content: o.prompt }], o.model) : encodeText(p.tokenizer, p.chat, o.prompt);
       const params = generationParams(o);
       const context = ids.length + params.maxTokens;
@@ -128,6 +135,7 @@ export function buildProgram(): Command {
     .option('--context <n>', 'tokens of history + answer kept', intOption('--context', 16))
     .action(async (o) => {
       const p = loadPipeline(o.model);
+      warnUnknownKeys(o.model, p.model.cfg);
       const context = Math.min(o.context ?? 4096, p.model.cfg.maxPositionEmbeddings);
       await chatLoop(p, generationParams(o), o.system, context);
     });
@@ -142,6 +150,7 @@ export function buildProgram(): Command {
       let info;
       if (o.model) {
         const cfg = readConfig(o.model);
+        warnUnknownKeys(o.model, cfg);
         const store = WeightStore.open(o.model);
         try { info = modelInfo(cfg, store, o.model); } finally { store.close(); }
       } else {

@@ -54,9 +54,13 @@ export interface ModelConfig {
   eosTokenId: number[];             // one or several stop ids
   quantization: QuantizationConfig | null;
   torchDtype: string | null;
+  unknownKeys: string[];            // keys we neither use nor know to be harmless (reported, not fatal)
 }
 
-/** Keys we read; any other key is reported unless it is harmless HF bookkeeping (listed below). */
+/**
+ * Keys of HF bookkeeping that do not change the forward pass. Any other key we do not read is collected in
+ * `unknownKeys` (a config from a newer exporter should still load; the CLI prints a warning).
+ */
 const IGNORED_KEYS = new Set([
   'architectures', 'auto_map', 'transformers_version', 'torch_dtype', 'use_cache', 'initializer_range',
   'hidden_act', 'attention_bias', 'attention_dropout', 'pretraining_tp', 'aux_loss_alpha', 'seq_aux',
@@ -212,10 +216,9 @@ export function parseConfig(raw: unknown, source = 'config.json'): ModelConfig {
     eosTokenId: parseEos(r),
     quantization: parseQuantization(r),
     torchDtype: typeof (raw as Record<string, unknown>).torch_dtype === 'string' ? (raw as Record<string, string>).torch_dtype : null,
+    unknownKeys: [],
   };
-  for (const key of Object.keys(raw as object)) {
-    if (!r.used.has(key) && !IGNORED_KEYS.has(key)) throw new Error(`${source}: unknown key "${key}"`);
-  }
+  cfg.unknownKeys = Object.keys(raw as object).filter((key) => !r.used.has(key) && !IGNORED_KEYS.has(key));
   checkConsistency(cfg, source);
   return cfg;
 }

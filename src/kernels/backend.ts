@@ -34,6 +34,9 @@ export interface CacheRows {
 export interface Backend {
   readonly name: string;
 
+  /** Releases threads and scratch memory (backends that hold none omit it). */
+  close?(): Promise<void>;
+
   /** out[t, :] = table[ids[t], :] (table any weight dtype). out [T, D], ids i32 [T], table [V, D]. */
   embedding(out: Tensor, ids: Tensor, table: Tensor, T: number, D: number): void;
 
@@ -100,4 +103,64 @@ export interface Backend {
    * out [T, D], x [T, D].
    */
   moe(out: Tensor, x: Tensor, experts: Tensor, weights: Tensor, bank: ExpertBank, T: number, D: number, I: number, K: number): void;
+}
+
+/**
+ * The backward of every op training needs, plus the training-only forwards (causal attention without a cache, the
+ * loss). Every gradient kernel ACCUMULATES (+=) into its f32 gradient outputs, so callers zero them once and sum
+ * contributions; the one exception is ropeBackward, which works in place like rope. Forward inputs are passed
+ * again (activations are recomputed or kept by the caller); weights may be any dtype unless a kernel says otherwise.
+ */
+export interface BackwardKernels {
+  readonly name: string;
+
+  /** dx += dout·W, dw += doutᵀ·x (either may be null). dx/x rows at xStride, dw [OC, C], dout [T, OC], W [OC, C]. */
+  matmulBackward(dx: Tensor | null, dw: Tensor | null, dout: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number, xStride?: number): void;
+
+  /** Backward of rmsnorm: dx [T, D] and x rows at xStride, dw [D], dout rows at outStride, w [D]. */
+  rmsnormBackward(dx: Tensor, dw: Tensor, dout: Tensor, x: Tensor, w: Tensor, T: number, D: number, eps: number, xStride?: number, outStride?: number): void;
+
+  /** In place: dx (holding ∂L/∂rope(x) on entry) becomes ∂L/∂x = mscale·R(−angle)·dx on the rope sub-range. Same arguments as rope. */
+  ropeBackward(dx: Tensor, positions: Tensor, spec: RopeSpec, T: number, H: number, stride: number, offset: number, dr: number): void;
+
+  /** Backward of siluMul: dgate += dout·up·silu'(gate), dup += dout·silu(gate) (n values each). */
+  siluMulBackward(dgate: Tensor, dup: Tensor, dout: Tensor, gate: Tensor, up: Tensor, n: number): void;
+
+  /** Scatter-add dtable[ids[t]] += dout[t]; repeated ids accumulate. dtable [V, D], dout [T, D], ids i32 [T]. */
+  embeddingBackward(dtable: Tensor, dout: Tensor, ids: Tensor, T: number, D: number): void;
+
+  /** da[t] += dout[t, :A], db[t] += dout[t, A:]. da [T, A], db [T, B], dout [T, A + B]. */
+  concatBackward(da: Tensor, db: Tensor, dout: Tensor, T: number, A: number, B: number): void;
+
+  /** out[t] = softmax(x[t]). out [T, V], x [T, V]. */
+  softmaxForward(out: Tensor, x: Tensor, T: number, V: number): void;
+
+  /** losses[t] = logsumexp(logits[t]) − logits[t, targets[t]]; 0 where targets[t] = −1. losses [T] (written), logits [T, V], targets i32 [T]. */
+  crossEntropyForward(losses: Tensor, logits: Tensor, targets: Tensor, T: number, V: number): void;
+
+  /** dlogits[t] += (softmax(logits[t]) − onehot(targets[t]))·dlossScale; rows with target −1 get nothing. */
+  crossEntropyBackward(dlogits: Tensor, logits: Tensor, targets: Tensor, dlossScale: number, T: number, V: number): void;
+
+  /**
+   * Causal MLA attention over one sequence, no cache (mlaAttention with past = 0 and k_rope contiguous).
+   * out [T, H·dv], q [T, H·(dn+dr)], kv [T, H·(dn+dv)] = [k_nope | v] per head, kRope [T, dr] shared by all heads.
+   */
+  mlaTrainAttention(out: Tensor, q: Tensor, kv: Tensor, kRope: Tensor, T: number, H: number, dn: number, dr: number, dv: number, scale: number): void;
+
+  /** Backward of mlaTrainAttention (probabilities recomputed); dkRope sums over heads. dq, dkv, dkRope shaped like q, kv, kRope. */
+  mlaTrainAttentionBackward(dq: Tensor, dkv: Tensor, dkRope: Tensor, dout: Tensor, q: Tensor, kv: Tensor, kRope: Tensor,
+    T: number, H: number, dn: number, dr: number, dv: number, scale: number): void;
+
+  /**
+   * Router backward at the fixed selection `experts` i32 [T, K]: dlogits [T, E] += ∂L/∂logits through the unbiased
+   * scores of the chosen experts (normalisation and scaling as the forward), from dweights [T, K]. No bias gradient.
+   */
+  routeBackward(dlogits: Tensor, dweights: Tensor, logits: Tensor, experts: Tensor, spec: RouterSpec, T: number): void;
+
+  /**
+   * Backward of moe, grouped by expert: dx [T, D], dweights [T, K] (dweights[t,k] += dout[t]·expert_k(x[t])),
+   * dbank f32 gradients shaped like bank.
+   */
+  moeBackward(dx: Tensor, dweights: Tensor, dbank: ExpertBank, dout: Tensor, x: Tensor, experts: Tensor, weights: Tensor,
+    bank: ExpertBank, T: number, D: number, I: number, K: number): void;
 }

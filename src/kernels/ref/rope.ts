@@ -1,5 +1,6 @@
 // Reference rotary embedding on a sub-range of each head, and the MLA latent-cache append (norm + rope + write).
 // Interleaved pairs (2i, 2i+1) rotate with frequency i; half-split pairs (i, i + dr/2) when spec.interleaved is false.
+// The backward of the rotation (its transpose) sits at the end; the cache append has none (training uses no cache).
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { f32, i32 } from '../../tensor/tensor.js';
@@ -38,5 +39,31 @@ export function latentCacheWrite(pool: Tensor, rows: Tensor, kva: Tensor, positi
     rmsnorm(dst, src, normW, 1, R, eps);
     for (let j = 0; j < dr; j++) p[r[t] * W + R + j] = k[t * W + R + j];
     rotate(p, r[t] * W + R, pos[t], spec, dr);
+  }
+}
+
+/** The transpose of `rotate`: the same pairs turned by −angle, times mscale. */
+function rotateTransposed(a: Float32Array, base: number, pos: number, spec: RopeSpec, dr: number): void {
+  const half = dr / 2;
+  for (let i = 0; i < half; i++) {
+    const angle = pos * spec.invFreq[i];
+    const cos = Math.cos(angle) * spec.mscale, sin = Math.sin(angle) * spec.mscale;
+    const j0 = spec.interleaved ? base + 2 * i : base + i;
+    const j1 = spec.interleaved ? j0 + 1 : j0 + half;
+    const g0 = a[j0], g1 = a[j1];
+    a[j0] = g0 * cos + g1 * sin;
+    a[j1] = g1 * cos - g0 * sin;
+  }
+}
+
+/**
+ * Backward of `rope`, IN PLACE like the forward (not accumulating): on entry dx holds ∂L/∂(rotated x), on exit
+ * ∂L/∂x. Each pair is multiplied by the transposed rotation, mscale·R(−angle); elements outside the rope
+ * sub-range are left as they are (their gradient passes through). Same arguments as `rope`.
+ */
+export function ropeBackward(dx: Tensor, positions: Tensor, spec: RopeSpec, T: number, H: number, stride: number, offset: number, dr: number): void {
+  const a = f32(dx), pos = i32(positions);
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) rotateTransposed(a, (t * H + h) * stride + offset, pos[t], spec, dr);
   }
 }

@@ -5,10 +5,12 @@
 // DeepSeek-V2: softmax scores, greedy or group_limited_greedy (group = max score); weights are normalised when
 // norm_topk_prob and K > 1, and otherwise scaled by routed_scaling_factor (DeepSeek-V2's own rule).
 // Ties everywhere: the lower index wins.
+// routeBackward (at the end) differentiates the gate weights at a fixed selection, for training.
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { f32, i32 } from '../../tensor/tensor.js';
 import { vectorAsF32 } from './weights.js';
+import { gradF32 } from './elementwise.js';
 import type { RouterSpec } from '../backend.js';
 
 export interface Routing { experts: Int32Array; weights: Float64Array }
@@ -74,4 +76,45 @@ export function route(experts: Tensor, weights: Tensor, logits: Tensor, bias: Te
   const r = routeTokens(f32(logits), bias ? vectorAsF32(bias, spec.nExperts) : null, spec, T);
   i32(experts).set(r.experts);
   f32(weights).set(r.weights);
+}
+
+/**
+ * Backward of the gate weights at a FIXED selection. ACCUMULATES into dlogits [T, E] (f32).
+ * The selection (bias, group limit, top-k) is constant; the bias gets no gradient. With s the unbiased scores,
+ * c the scale and Z = Σ_k s_{e_k} + 1e-20 over the chosen experts (the same rule as routeTokens):
+ *   normalised:  w_k = c·s_{e_k}/Z  →  ∂L/∂s_{e_k} = c·(dw_k/Z − Σ_i dw_i·s_{e_i}/Z²)
+ *   otherwise:   w_k = c·s_{e_k}    →  ∂L/∂s_{e_k} = c·dw_k        (∂L/∂s = 0 for unchosen experts)
+ * then through the scores: sigmoid ds/dz = s(1 − s) (chosen experts only); softmax couples every logit:
+ *   dz_e = s_e·(∂L/∂s_e − Σ_i s_i·∂L/∂s_i).
+ * dweights [T, K] = ∂L/∂weights, logits [T, E] (the forward's input), experts i32 [T, K] (the forward's choice).
+ */
+export function routeBackward(dlogits: Tensor, dweights: Tensor, logits: Tensor, experts: Tensor, spec: RouterSpec, T: number): void {
+  const { nExperts: E, topK: K } = spec;
+  const dz = gradF32(dlogits, 'routeBackward', 'dlogits'), dw = f32(dweights), z = f32(logits), ex = i32(experts);
+  const normalise = spec.normTopkProb && (spec.method === 'noaux_tc' || K > 1);
+  const scale = spec.method === 'noaux_tc' || !normalise ? spec.scalingFactor : 1;
+  const ds = new Float64Array(E);
+  for (let t = 0; t < T; t++) {
+    const s = scoresOf(z, t * E, E, spec.scoring);
+    ds.fill(0);
+    let sum = 0, dot = 0;
+    for (let k = 0; k < K; k++) {
+      const e = ex[t * K + k];
+      if (e < 0 || e >= E) throw new Error(`routeBackward: expert index ${e} out of range (0..${E - 1})`);
+      sum += s[e];
+      dot += dw[t * K + k] * s[e];
+    }
+    const Z = sum + 1e-20;
+    for (let k = 0; k < K; k++) {
+      const e = ex[t * K + k];
+      ds[e] += normalise ? scale * (dw[t * K + k] / Z - dot / (Z * Z)) : scale * dw[t * K + k];
+    }
+    if (spec.scoring === 'sigmoid') {
+      for (let e = 0; e < E; e++) if (ds[e] !== 0) dz[t * E + e] += ds[e] * s[e] * (1 - s[e]);
+    } else {
+      let sds = 0;
+      for (let e = 0; e < E; e++) sds += s[e] * ds[e];
+      for (let e = 0; e < E; e++) dz[t * E + e] += s[e] * (ds[e] - sds);
+    }
+  }
 }

@@ -8,34 +8,13 @@ import * as path from 'node:path';
 import { initCheckpoint } from '../src/model/init.js';
 import type { InitDType } from '../src/model/init.js';
 import { DeepSeekModel } from '../src/model/transformer.js';
-import { Scope } from '../src/tensor/tensor.js';
-import { Rng } from '../src/util/random.js';
+import { benchGenerate } from '../src/bench/generate.js';
 
 interface Row { preset: string; dtype: string; backend: string; promptTokens: number; batch: number; prefillTokS: number; decodeTokS: number; heapMiB: number }
 
 function bench(model: DeepSeekModel, P: number, N: number, B: number): { prefill: number; decode: number } {
-  const rng = new Rng(1);
-  const V = model.cfg.vocabSize;
-  const cache = model.newCache(B, P + N);
-  const slots = Array.from({ length: B }, () => cache.acquire());
-  let prefillMs = 0, decodeMs = 0;
-  for (const slot of slots) {
-    const s = new Scope(model.ctx.heap);
-    const t0 = performance.now();
-    model.prefill(s, Array.from({ length: P }, () => rng.nextU32() % V), cache, slot);
-    prefillMs += performance.now() - t0;
-    s.release();
-  }
-  for (let i = 0; i < N; i++) {
-    const s = new Scope(model.ctx.heap);
-    const t0 = performance.now();
-    const h = model.decode(s, slots.map(() => rng.nextU32() % V), cache, slots);
-    model.logits(s, h, B);
-    decodeMs += performance.now() - t0;
-    s.release();
-  }
-  cache.dispose();
-  return { prefill: (B * P) / (prefillMs / 1000), decode: (B * N) / (decodeMs / 1000) };
+  const r = benchGenerate(model, P, N, B);
+  return { prefill: r.prefill_tok_s, decode: r.decode_tok_s };
 }
 
 export function runModelBench(): Row[] {

@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { Heap } from '../tensor/heap.js';
 import type { Tensor, Scope } from '../tensor/tensor.js';
 import type { Backend } from '../kernels/backend.js';
-import { refBackend } from '../kernels/ref/index.js';
+import type { BackendOptions } from '../kernels/select.js';
+import { createBackend } from '../kernels/select.js';
 import type { ModelConfig } from './config.js';
 import { parseConfig } from './config.js';
 import type { ModelContext } from './context.js';
@@ -20,7 +21,8 @@ import { mtpForward } from './mtp.js';
 import { LatentCache } from '../generate/latent-cache.js';
 import { WeightStore } from '../weights/shards.js';
 
-export interface LoadOptions { backend?: Backend; heap?: Heap }
+/** A backend instance (with the heap it was made for), or options to make one (default: wasm, all cores). */
+export interface LoadOptions extends BackendOptions { backend?: Backend; heap?: Heap }
 
 export function readConfig(dir: string): ModelConfig {
   const file = path.join(dir, 'config.json');
@@ -32,17 +34,22 @@ export function readConfig(dir: string): ModelConfig {
 }
 
 export class DeepSeekModel {
-  constructor(readonly ctx: ModelContext, readonly weights: ModelWeights) {}
+  /** `ownsBackend`: dispose() also closes the backend (it was made by load()). */
+  constructor(readonly ctx: ModelContext, readonly weights: ModelWeights, private readonly ownsBackend = false) {}
 
   static load(dir: string, opts: LoadOptions = {}): DeepSeekModel {
+    if (opts.backend && !opts.heap) throw new Error('DeepSeekModel.load: a backend needs the heap it was made for (opts.heap)');
     const cfg = readConfig(dir);
     const heap = opts.heap ?? new Heap();
     const store = WeightStore.open(dir);
+    let weights: ModelWeights;
     try {
-      return new DeepSeekModel(makeContext(cfg, opts.backend ?? refBackend, heap), loadWeights(cfg, store, heap));
+      weights = loadWeights(cfg, store, heap);
     } finally {
       store.close();
     }
+    const backend = opts.backend ?? createBackend(heap, opts);
+    return new DeepSeekModel(makeContext(cfg, backend, heap), weights, !opts.backend);
   }
 
   get cfg(): ModelConfig { return this.ctx.cfg; }
@@ -123,5 +130,9 @@ export class DeepSeekModel {
     return mtpForward(this.ctx, s, this.weights.mtp[0], hPre, tokens).logits;
   }
 
-  dispose(): void { disposeWeights(this.weights); }
+  /** Frees the weights, and the backend's threads if load() made it. */
+  async dispose(): Promise<void> {
+    disposeWeights(this.weights);
+    if (this.ownsBackend) await this.ctx.backend.close?.();
+  }
 }

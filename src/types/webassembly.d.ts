@@ -8,4 +8,21 @@ declare namespace WebAssembly {
     readonly buffer: ArrayBuffer | SharedArrayBuffer;
     grow(delta: number): number;
   }
+
+  type Bytes = ArrayBufferView | ArrayBuffer;
+  type ImportValue = Memory | ((...args: never[]) => unknown) | number;
+  type Imports = Record<string, Record<string, ImportValue>>;
+  type Exports = Record<string, unknown>;
+
+  class Module {
+    constructor(bytes: Bytes);
+  }
+  class Instance {
+    constructor(module: Module, imports?: Imports);
+    readonly exports: Exports;
+  }
+  function validate(bytes: Bytes): boolean;
+  function compile(bytes: Bytes): Promise<Module>;
+  function instantiate(module: Module, imports?: Imports): Promise<Instance>;
+  function instantiate(bytes: Bytes, imports?: Imports): Promise<{ module: Module; instance: Instance }>;
 }

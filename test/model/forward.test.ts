@@ -1,5 +1,6 @@
 // The model against the independent float64 reference (test/reference/): logits and MTP logits of random
-// checkpoints in every storage width and config variant agree within 1e-4, by prefill and by latent-cache decode.
+// checkpoints in every storage width and config variant agree within 1e-4, by prefill and by latent-cache decode,
+// on the reference kernels and on the wasm SIMD kernels with two threads.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,14 +45,14 @@ const CASES: { name: string; opts: Omit<InitOptions, 'out'> }[] = [
 
 const TOKENS = [256, 104, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100, 33];
 
-for (const c of CASES) {
-  test(`logits match the float64 reference: ${c.name}`, () => {
-    const dir = path.join(tmp, c.name.replace(/[^a-z0-9]+/gi, '-'));
+for (const c of CASES) for (const kernels of ['ref', 'wasm'] as const) {
+  test(`logits match the float64 reference (${kernels} kernels): ${c.name}`, async () => {
+    const dir = path.join(tmp, `${kernels}-${c.name.replace(/[^a-z0-9]+/gi, '-')}`);
     const cfg = initCheckpoint({ ...c.opts, out: dir });
     const tokens = TOKENS.map((t) => t % cfg.vocabSize);
     const ref = refForward(loadRefModel(dir), tokens, { mtp: true });
     assert.ok(ref.minTieGap > 1e-5, `routing near-tie (${ref.minTieGap}): pick another seed so the comparison means something`);
-    const model = DeepSeekModel.load(dir);
+    const model = DeepSeekModel.load(dir, { kernels, threads: 2 });
     try {
       const prefill = scoreTokens(model, tokens, { mtp: true });
       const decode = scoreTokens(model, tokens, { mtp: true, decode: true });
@@ -63,7 +64,7 @@ for (const c of CASES) {
       assert.ok(maxAbsDiff(decode.logits, ref.logits) < TOL, `decode logits differ by ${maxAbsDiff(decode.logits, ref.logits)}`);
       assert.ok(maxAbsDiff(decode.mtpLogits!, ref.mtpLogits) < TOL, `decode MTP logits differ by ${maxAbsDiff(decode.mtpLogits!, ref.mtpLogits)}`);
     } finally {
-      model.dispose();
+      await model.dispose();
     }
   });
 }

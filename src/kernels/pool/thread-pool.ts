@@ -1,0 +1,119 @@
+// A worker_threads pool over the one shared WebAssembly.Memory: each worker instantiates the same compiled kernel
+// module on that memory once, then waits on a shared control block. A call splits [0, items) into one contiguous
+// range per thread (the calling thread takes range 0) and every thread runs the named export on its range:
+// `fn(...args, start, end, thread)`. Synchronised with Atomics; no per-call worker start, no tensor copies.
+// Leaves out: work stealing and uneven splits (callers choose the dimension to split).
+
+import { Worker } from 'node:worker_threads';
+import * as os from 'node:os';
+import { WORKER_SOURCE } from './worker-source.js';
+
+const MAX_ARGS = 24;
+// Control block (Int32): generation, pending workers, export index, arg count, ready workers, failed flag.
+const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, FAILED: 5 };
+const { GEN, PENDING, FN, NARGS, READY, FAILED } = SLOTS;
+const CONTROL_INTS = 8;
+
+export type KernelExports = Record<string, (...args: number[]) => number | void>;
+
+/** Default thread count: --threads / QIUSUO_THREADS, else one per core. */
+export function defaultThreads(): number {
+  const env = process.env.QIUSUO_THREADS;
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`QIUSUO_THREADS must be an integer in [1, 256], got "${env}"`);
+    return n;
+  }
+  return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+}
+
+/** The part of [0, items) that thread `t` of `threads` owns, rounded to multiples of `grain`. */
+export function splitRange(items: number, threads: number, t: number, grain = 1): [number, number] {
+  const chunks = Math.ceil(items / grain);
+  const start = Math.floor((chunks * t) / threads) * grain;
+  const end = Math.min(items, Math.floor((chunks * (t + 1)) / threads) * grain);
+  return [Math.min(start, items), end];
+}
+
+export class ThreadPool {
+  private readonly control: Int32Array;
+  private readonly args: Float64Array;
+  private readonly ranges: Int32Array;       // [start, end) of each thread for the current call
+  private readonly workers: Worker[] = [];
+  private readonly fnIndex = new Map<string, number>();
+  private workerError: Error | null = null;
+  private closed = false;
+
+  /**
+   * `local` is this thread's instance of the kernel module; `module` is sent to the workers, which instantiate it
+   * on `memory`. With threads = 1 no worker is started.
+   */
+  constructor(readonly threads: number, private readonly local: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be an integer ≥ 1, got ${threads}`);
+    const names = Object.keys(local).filter((k) => typeof local[k] === 'function');
+    names.forEach((n, i) => this.fnIndex.set(n, i));
+    this.control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
+    this.args = new Float64Array(new SharedArrayBuffer(MAX_ARGS * 8));
+    this.ranges = new Int32Array(new SharedArrayBuffer(threads * 8));
+    for (let t = 1; t < threads; t++) {
+      const w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, thread: t, names, slots: SLOTS },
+      });
+      w.on('error', (e) => { this.workerError = e; Atomics.store(this.control, FAILED, 1); Atomics.notify(this.control, PENDING); });
+      w.unref();
+      this.workers.push(w);
+    }
+  }
+
+  /** Runs `fn(...args, start, end, thread)` on every thread over its share of [0, items); returns when all are done. */
+  run(fn: string, args: readonly number[], items: number, grain = 1): void {
+    if (this.closed) throw new Error('thread pool: used after close()');
+    const index = this.fnIndex.get(fn);
+    if (index === undefined) throw new Error(`thread pool: no kernel export "${fn}"`);
+    if (args.length + 3 > MAX_ARGS) throw new Error(`thread pool: ${fn} has too many arguments`);
+    const kernel = this.local[fn];
+    const threads = Math.min(this.threads, Math.max(1, Math.ceil(items / grain)));
+    if (this.workers.length === 0 || threads === 1) {
+      kernel(...args, 0, items, 0);
+      return;
+    }
+    this.waitReady();
+    const c = this.control;
+    this.args.set(args);
+    for (let t = 0; t < this.threads; t++) this.ranges.set(splitRange(items, this.threads, t, grain), 2 * t);
+    Atomics.store(c, FN, index);
+    Atomics.store(c, NARGS, args.length);
+    Atomics.store(c, PENDING, this.workers.length);
+    Atomics.add(c, GEN, 1);
+    Atomics.notify(c, GEN);
+    kernel(...args, this.ranges[0], this.ranges[1], 0);
+    for (;;) {
+      const pending = Atomics.load(c, PENDING);
+      if (pending === 0) break;
+      if (Atomics.load(c, FAILED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
+      Atomics.wait(c, PENDING, pending, 1000);
+    }
+  }
+
+  private waitReady(): void {
+    const c = this.control;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const ready = Atomics.load(c, READY);
+      if (ready === this.workers.length) return;
+      if (Atomics.load(c, FAILED)) throw new Error(`thread pool: a worker failed to start: ${this.workerError?.message ?? 'unknown error'}`);
+      if (Date.now() > deadline) {
+        throw new Error('thread pool: workers did not start within 30 s (a worker failed to load? QIUSUO_THREADS=1 runs without workers)');
+      }
+      Atomics.wait(c, READY, ready, 100);
+    }
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

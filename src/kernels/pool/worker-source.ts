@@ -1,0 +1,25 @@
+// The code each pool thread runs, as plain JavaScript evaluated by the Worker (eval: true): a worker file would
+// need its own module resolution, which differs between dist/ and running the sources through tsx.
+// Protocol (thread-pool.ts): wait for the generation counter to change, run the export named by FN on this
+// thread's [start, end) from the shared ranges, count PENDING down, notify at zero. Errors set FAILED.
+
+export const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control: c, args, ranges, thread, names, slots } = workerData;
+const instance = new WebAssembly.Instance(module, { env: { memory } });
+const kernels = names.map((n) => instance.exports[n]);
+let seen = Atomics.load(c, slots.GEN);
+Atomics.add(c, slots.READY, 1);
+Atomics.notify(c, slots.READY);
+for (;;) {
+  Atomics.wait(c, slots.GEN, seen);
+  seen = Atomics.load(c, slots.GEN);
+  const start = ranges[2 * thread], end = ranges[2 * thread + 1];
+  try {
+    if (start < end) kernels[Atomics.load(c, slots.FN)](...args.subarray(0, Atomics.load(c, slots.NARGS)), start, end, thread);
+  } catch (e) {
+    Atomics.store(c, slots.FAILED, 1);
+  }
+  if (Atomics.sub(c, slots.PENDING, 1) === 1) Atomics.notify(c, slots.PENDING);
+}
+`;

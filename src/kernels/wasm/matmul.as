@@ -1,0 +1,420 @@
+// AssemblyScript matmul kernels over the heap's shared memory: out[t, o] = Σ_c x[t·xStride + c]·W[o, c], W f32, bf16 or
+// e4m3 with block scales. build.mjs compiles this one source twice (SIMD128; SIMD128 + relaxed SIMD fused multiply-add).
+// Threads: every export computes output columns [oStart, oEnd) (the pool splits OC) with its own scratch area.
+// Leaves out: f16 weights and any allocation — every pointer is a heap byte offset.
+//
+// The file ends in .as so that tsc (which compiles all of src/) never sees it; build.mjs hands it to asc as matmul.ts.
+// Shapes: T tokens, C input dim (the dot-product axis), OC output dim. Pointers are byte offsets, strides elements.
+//   out [T, OC] f32 · x [T, xStride] f32 (first C of each row used) · w [OC, C] · scaleInv [ceil(OC/bm), ceil(C/bn)] f32
+//   scratchBase: threads × scratchBytes() bytes, 16-byte aligned; thread t uses the t-th area.
+//
+// Two forms of the work:
+// - T ≥ MR (prefill): C in blocks of KC; W in chunks of OB rows, widened to f32 (bf16, e4m3 decoded and scaled) into
+//   scratch as panels of NR rows stored column by column ([KC][NR] f32, 12 KiB), the chunk (192 KiB) sized for L2.
+//   Each group of MR = 3 tokens passes over every panel of the chunk with a 3 × 12 register tile of outer products:
+//   per column k, 3 vector loads of W, 3 broadcasts of x, 9 multiply-adds into 9 accumulators.
+// - T < MR (decode): dot products along C over W in place (no scratch), 4 rows at a time, each row streamed front to
+//   back; bf16 widened and e4m3 decoded in registers; horizontal sums once per K block (per scale block for e4m3).
+// V8 11 (Node 20) shapes the code: TurboFan hoists every load of a basic block to its top and has 15 vector registers,
+// so the tile loops are not unrolled (a step's loads plus the accumulators must fit), and it rebuilds a v128 constant
+// at each use, so the decoders use shifts, compares and all-ones vectors instead of masks.
+
+const KC: i32 = 256;     // C elements per K block
+const NR: i32 = 12;      // W rows per panel, and outputs per register tile
+const MR: i32 = 3;       // tokens per register tile
+const OB: i32 = 16 * NR; // W rows per chunk in the packed form: 192 rows × KC as f32 = 192 KiB
+const OD: i32 = 16;      // W rows per chunk in the dot form: 16 × KC as f32 = 16 KiB, for L1
+const PS: usize = NR * 4; // bytes from one packed column's element to the next column's
+
+/** Bytes of scratch each call needs (one chunk of f32 panels). */
+export function scratchBytes(): i32 { return OB * KC * 4; }
+
+/** Each thread of a call owns one scratch area of scratchBytes() after `base`. */
+@inline function scratchAt(base: usize, thread: i32): usize { return base + <usize>thread * <usize>(OB * KC * 4); }
+
+@inline function madd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+/** [Σ a0, Σ a1, Σ a2, Σ a3]: four horizontal sums with six shuffles and three adds. */
+@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
+  const p = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+  const q = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(p, q, 0, 1, 4, 5), v128.shuffle<f32>(p, q, 2, 3, 6, 7));
+}
+
+// The dot form reads W in place, f32 or bf16 (W = u16 below): `wv` widens the four elements at byte offset kb of an
+// f32 row (x's units) into one f32x4, `ws1` one element.
+
+@inline function wv<W>(w: usize, kb: usize): v128 {
+  if (sizeof<W>() == 4) return v128.load(w + kb);
+  return i32x4.shl(v128.load16x4_u(w + (kb >> 1)), 16);
+}
+
+@inline function ws1<W>(w: usize, kb: usize): f32 {
+  if (sizeof<W>() == 4) return load<f32>(w + kb);
+  return reinterpret<f32>((<u32>load<u16>(w + (kb >> 1))) << 16);
+}
+
+/** Column k of four W rows (row stride ws bytes) as one vector. */
+@inline function column4<W>(w: usize, ws: usize, kb: usize): v128 {
+  let v = f32x4.splat(ws1<W>(w, kb));
+  v = f32x4.replace_lane(v, 1, ws1<W>(w + ws, kb));
+  v = f32x4.replace_lane(v, 2, ws1<W>(w + 2 * ws, kb));
+  return f32x4.replace_lane(v, 3, ws1<W>(w + 3 * ws, kb));
+}
+
+/** Writes (acc = false) or adds (acc = true) one vector of four outputs. */
+@inline function put4(out: usize, v: v128, acc: bool): void {
+  v128.store(out, acc ? f32x4.add(v128.load(out), v) : v);
+}
+
+/** 1 token × 4 rows over kLen elements, two accumulators per row (the decode shape). W rows ws bytes apart. */
+function tile14<W>(out: usize, x: usize, w: usize, ws: usize, kLen: i32, acc: bool): void {
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0, d0 = c0, d1 = c0, d2 = c0, d3 = c0;
+  const w1 = w + ws, w2 = w1 + ws, w3 = w2 + ws;
+  const k8 = (<usize>(kLen & ~7)) << 2, kv = (<usize>(kLen & ~3)) << 2;
+  let kb: usize = 0;
+  for (; kb < k8; kb += 32) {
+    const a = v128.load(x + kb), e = v128.load(x + kb, 16);
+    c0 = madd(a, wv<W>(w, kb), c0); d0 = madd(e, wv<W>(w, kb + 16), d0);
+    c1 = madd(a, wv<W>(w1, kb), c1); d1 = madd(e, wv<W>(w1, kb + 16), d1);
+    c2 = madd(a, wv<W>(w2, kb), c2); d2 = madd(e, wv<W>(w2, kb + 16), d2);
+    c3 = madd(a, wv<W>(w3, kb), c3); d3 = madd(e, wv<W>(w3, kb + 16), d3);
+  }
+  if (kb < kv) {
+    const a = v128.load(x + kb);
+    c0 = madd(a, wv<W>(w, kb), c0); c1 = madd(a, wv<W>(w1, kb), c1);
+    c2 = madd(a, wv<W>(w2, kb), c2); c3 = madd(a, wv<W>(w3, kb), c3);
+  }
+  let r = hsum4(f32x4.add(c0, d0), f32x4.add(c1, d1), f32x4.add(c2, d2), f32x4.add(c3, d3));
+  for (kb = kv; kb < (<usize>kLen) << 2; kb += 4) {
+    r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(x + kb)), column4<W>(w, ws, kb)));
+  }
+  put4(out, r, acc);
+}
+
+/** One dot product of kLen elements (the rows left over after the 4-row tiles). */
+function dot1<W>(out: usize, x: usize, w: usize, kLen: i32, acc: bool): void {
+  let c = f32x4.splat(0);
+  const kv = (<usize>(kLen & ~3)) << 2;
+  for (let kb: usize = 0; kb < kv; kb += 16) c = madd(v128.load(x + kb), wv<W>(w, kb), c);
+  let s = f32x4.extract_lane(c, 0) + f32x4.extract_lane(c, 1) + f32x4.extract_lane(c, 2) + f32x4.extract_lane(c, 3);
+  for (let kb = kv; kb < (<usize>kLen) << 2; kb += 4) s += load<f32>(x + kb) * ws1<W>(w, kb);
+  store<f32>(out, acc ? load<f32>(out) + s : s);
+}
+
+/** Dot form for one K block of oLen rows (ws bytes apart): out[t, o0 + o] (+)= Σ_k x[t, k]·w[o, k]. */
+function rowsDot<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, oLen: i32, o0: i32, OC: i32, xStride: i32, kLen: i32, acc: bool): void {
+  const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, o4 = oLen & ~3;
+  for (let t = 0; t < T; t++) {
+    const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
+    for (let o = 0; o < o4; o += 4) tile14<W>(ot + ((<usize>o) << 2), xt, w + <usize>o * ws, ws, kLen, acc);
+    for (let o = o4; o < oLen; o++) dot1<W>(ot + ((<usize>o) << 2), xt, w + <usize>o * ws, kLen, acc);
+  }
+}
+
+@inline function putLane(out: usize, v: f32, acc: bool): void { store<f32>(out, acc ? load<f32>(out) + v : v); }
+
+/** The first n (≤ 4) of four outputs. */
+function putN(out: usize, v: v128, n: i32, acc: bool): void {
+  if (n >= 4) { put4(out, v, acc); return; }
+  if (n > 0) putLane(out, f32x4.extract_lane(v, 0), acc);
+  if (n > 1) putLane(out + 4, f32x4.extract_lane(v, 1), acc);
+  if (n > 2) putLane(out + 8, f32x4.extract_lane(v, 2), acc);
+}
+
+/** The first n (≤ 12) of twelve outputs [v0 | v1 | v2]. */
+function put12(out: usize, v0: v128, v1: v128, v2: v128, n: i32, acc: bool): void {
+  putN(out, v0, n, acc);
+  if (n > 4) putN(out + 16, v1, n - 4, acc);
+  if (n > 8) putN(out + 32, v2, n - 8, acc);
+}
+
+/**
+ * MR = 3 tokens × NR = 12 outputs over kLen packed columns: p points at the panel's [kLen][12] f32, x at token 0's
+ * column k0 (rows xs bytes apart), out at (token 0, first output) (rows os bytes apart); n outputs of the 12 are stored.
+ * Not unrolled: TurboFan hoists every load of a basic block to its top, so one step's loads and the 9 accumulators
+ * must fit in V8's 15 vector registers without spills.
+ */
+function tile3(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
+  let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00;
+  const x1 = x + xs, x2 = x1 + xs, kEnd = (<usize>kLen) << 2;
+  for (let kb: usize = 0; kb < kEnd; kb += 4) {
+    const q = p + kb * 12, b0 = v128.load(q), b1 = v128.load(q, 16), b2 = v128.load(q, 32);
+    let a = v128.load32_splat(x + kb);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); c02 = madd(a, b2, c02);
+    a = v128.load32_splat(x1 + kb);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); c12 = madd(a, b2, c12);
+    a = v128.load32_splat(x2 + kb);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); c22 = madd(a, b2, c22);
+  }
+  put12(out, c00, c01, c02, n, acc); put12(out + os, c10, c11, c12, n, acc); put12(out + 2 * os, c20, c21, c22, n, acc);
+}
+
+/** 1 token × 12 outputs over kLen packed columns (the tokens left over after the 3-token tiles). */
+function tile1(out: usize, x: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0;
+  const kEnd = (<usize>kLen) << 2;
+  for (let kb: usize = 0; kb < kEnd; kb += 4) {
+    const q = p + kb * 12, a = v128.load32_splat(x + kb);
+    c0 = madd(a, v128.load(q), c0); c1 = madd(a, v128.load(q, 16), c1); c2 = madd(a, v128.load(q, 32), c2);
+  }
+  put12(out, c0, c1, c2, n, acc);
+}
+
+/**
+ * Packed form for one K block of one chunk of oLen rows, packed at p in panels of NR rows ([KC][NR] f32 each). The
+ * tokens go in groups of MR; each group's x rows stay in L1 while it passes over every panel (the chunk is in L2).
+ */
+function packedRows(out: usize, x: usize, p: usize, T: i32, oLen: i32, o0: i32, OC: i32, xStride: i32, kLen: i32, acc: bool): void {
+  const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, ps = <usize>(KC * NR * 4);
+  let t = 0;
+  for (; t + MR <= T; t += MR) {
+    const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
+    for (let j = 0; j < oLen; j += NR) {
+      const oj = ot + ((<usize>j) << 2), pj = p + <usize>(j / NR) * ps, n = min(NR, oLen - j);
+      // Two call sites keep binaryen from inlining the tile, whose registers V8 then allocates on their own.
+      if (acc) tile3(oj, os, xt, xs, pj, kLen, true, n);
+      else tile3(oj, os, xt, xs, pj, kLen, false, n);
+    }
+  }
+  for (; t < T; t++) {
+    const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
+    for (let j = 0; j < oLen; j += NR) tile1(ot + ((<usize>j) << 2), xt, p + <usize>(j / NR) * ps, kLen, acc, min(NR, oLen - j));
+  }
+}
+
+// Packing: row r of a chunk goes to lane r % NR of panel r / NR, so consecutive elements of a row are PS bytes apart.
+
+@inline function packedRow(scratch: usize, r: i32): usize {
+  return scratch + <usize>((r / NR) * KC * NR * 4 + (r % NR) * 4);
+}
+
+/** Four consecutive row elements into their four packed columns. */
+@inline function scatter4(dst: usize, v: v128): void {
+  v128.store32_lane(dst, v, 0); v128.store32_lane(dst, v, 1, PS);
+  v128.store32_lane(dst, v, 2, 2 * PS); v128.store32_lane(dst, v, 3, 3 * PS);
+}
+
+function fillF32(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) scatter4(dst + <usize>i * PS, v128.load(src + ((<usize>i) << 2)));
+  for (; i < n; i++) store<f32>(dst + <usize>i * PS, load<f32>(src + ((<usize>i) << 2)));
+}
+
+function fillBF16(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) scatter4(dst + <usize>i * PS, i32x4.shl(v128.load16x4_u(src + ((<usize>i) << 1)), 16));
+  for (; i < n; i++) store<u32>(dst + <usize>i * PS, (<u32>load<u16>(src + ((<usize>i) << 1))) << 16);
+}
+
+/** Rows past the matrix's end in its last panel: zeros, so the tile's unused lanes compute on plain numbers. */
+function fillZero(dst: usize, n: i32): void {
+  for (let i = 0; i < n; i++) store<f32>(dst + <usize>i * PS, 0);
+}
+
+/** A chunk (oLen rows, kLen columns) of an f32/bf16 W, rows ws bytes apart, packed into scratch. */
+function packPanel(scratch: usize, src: usize, ws: usize, oLen: i32, kLen: i32, bf16: bool): void {
+  const rows = (oLen + NR - 1) / NR * NR;
+  for (let r = 0; r < rows; r++) {
+    const dst = packedRow(scratch, r);
+    if (r >= oLen) fillZero(dst, kLen);
+    else if (bf16) fillBF16(dst, src + <usize>r * ws, kLen);
+    else fillF32(dst, src + <usize>r * ws, kLen);
+  }
+}
+
+/** out [T, OC] = x [T, xStride] (first C columns) · W^T, W f32 [OC, C]. */
+export function matmulF32(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
+  scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
+  const ws = (<usize>C) << 2, scratch = scratchAt(scratchBase, thread);
+  if (T < MR) { dotForm<f32>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
+  for (let k0 = 0; k0 < C; k0 += KC) {
+    const kLen = min(KC, C - k0), xk = x + ((<usize>k0) << 2);
+    for (let o0 = oStart; o0 < oEnd; o0 += OB) {
+      const oLen = min(OB, oEnd - o0);
+      packPanel(scratch, w + <usize>o0 * ws + ((<usize>k0) << 2), ws, oLen, kLen, false);
+      packedRows(out, xk, scratch, T, oLen, o0, OC, xStride, kLen, k0 > 0);
+    }
+  }
+}
+
+/** As matmulF32 with W bf16 [OC, C] (value = bits << 16 as f32). */
+export function matmulBF16(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
+  scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
+  const ws = (<usize>C) << 1, scratch = scratchAt(scratchBase, thread);
+  if (T < MR) { dotForm<u16>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
+  for (let k0 = 0; k0 < C; k0 += KC) {
+    const kLen = min(KC, C - k0), xk = x + ((<usize>k0) << 2);
+    for (let o0 = oStart; o0 < oEnd; o0 += OB) {
+      const oLen = min(OB, oEnd - o0);
+      packPanel(scratch, w + <usize>o0 * ws + ((<usize>k0) << 1), ws, oLen, kLen, true);
+      packedRows(out, xk, scratch, T, oLen, o0, OC, xStride, kLen, k0 > 0);
+    }
+  }
+}
+
+/** The dot form over f32 or bf16 W in place: row chunks outer, so each row streams from memory front to back. */
+function dotForm<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, C: i32, OC: i32, xStride: i32, oStart: i32, oEnd: i32): void {
+  for (let o0 = oStart; o0 < oEnd; o0 += OD) {
+    const oLen = min(OD, oEnd - o0), wo = w + <usize>o0 * ws;
+    for (let k0 = 0; k0 < C; k0 += KC) {
+      rowsDot<W>(out, x + ((<usize>k0) << 2), wo + <usize>k0 * sizeof<W>(), ws, T, oLen, o0, OC, xStride, min(KC, C - k0), k0 > 0);
+    }
+  }
+}
+
+/**
+ * As matmulF32 with W e4m3fn [OC, C] and block scales: value = e4m3(code)·scaleInv[o / bm, c / bn].
+ * scaleInv = 0 means no scales (factor 1).
+ */
+export function matmulE4M3(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
+  scaleInv: usize, bm: i32, bn: i32, scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
+  const scratch = scratchAt(scratchBase, thread);
+  if (T < MR) { dotE4M3(out, x, w, T, C, OC, xStride, scaleInv, bm, bn, oStart, oEnd); return; }
+  for (let k0 = 0; k0 < C; k0 += KC) {
+    const kLen = min(KC, C - k0);
+    for (let o0 = oStart; o0 < oEnd; o0 += OB) {
+      const oLen = min(OB, oEnd - o0);
+      decodePanel(scratch, w, C, o0, oLen, k0, kLen, scaleInv, bm, bn);
+      packedRows(out, x + ((<usize>k0) << 2), scratch, T, oLen, o0, OC, xStride, kLen, k0 > 0);
+    }
+  }
+}
+
+/**
+ * The dot form over e4m3 W in place: 4 rows at a time, each streamed front to back, decoded in registers, one run of
+ * columns per scale block (summed unscaled, then times the four rows' scales).
+ */
+function dotE4M3(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32, scaleInv: usize, bm: i32, bn: i32,
+  oStart: i32, oEnd: i32): void {
+  const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, run = scaleInv ? bn : C, sCols = scaleInv ? (C + bn - 1) / bn : 0;
+  for (let o0 = oStart; o0 < oEnd; o0 += 4) {
+    const rows = min(4, oEnd - o0), wo = w + <usize>o0 * <usize>C;
+    for (let t = 0; t < T; t++) {
+      const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
+      for (let c0 = 0; c0 < C; c0 += run) {
+        const n = min(run, C - c0), sc = c0 / run, xc = xt + ((<usize>c0) << 2), wc = wo + <usize>c0;
+        if (rows == 4) {
+          let sv = f32x4.splat(scaleAt(scaleInv, o0, sc, bm, sCols));
+          sv = f32x4.replace_lane(sv, 1, scaleAt(scaleInv, o0 + 1, sc, bm, sCols));
+          sv = f32x4.replace_lane(sv, 2, scaleAt(scaleInv, o0 + 2, sc, bm, sCols));
+          sv = f32x4.replace_lane(sv, 3, scaleAt(scaleInv, o0 + 3, sc, bm, sCols));
+          tile14E4M3(ot, xc, wc, <usize>C, n, sv, c0 > 0);
+        } else {
+          for (let r = 0; r < rows; r++) {
+            dot1E4M3(ot + ((<usize>r) << 2), xc, wc + <usize>r * <usize>C, n, scaleAt(scaleInv, o0 + r, sc, bm, sCols), c0 > 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+@inline function scaleAt(scaleInv: usize, o: i32, sc: i32, bm: i32, sCols: i32): f32 {
+  return scaleInv ? load<f32>(scaleInv + ((<usize>((o / bm) * sCols + sc)) << 2)) : 1;
+}
+
+/** out[0..4] (+)= sv · Σ_k x[k]·e4m3(w[r, k]) for 4 rows ws bytes apart, n codes. */
+function tile14E4M3(out: usize, x: usize, w: usize, ws: usize, n: i32, sv: v128, acc: bool): void {
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0;
+  const ones = i16x8.splat(-1), p = f32x4.splat(P120);
+  const w1 = w + ws, w2 = w1 + ws, w3 = w2 + ws, n8 = n & ~7;
+  let i = 0;
+  for (; i < n8; i += 8) {
+    const xb = x + ((<usize>i) << 2), a = v128.load(xb), e = v128.load(xb, 16);
+    let h = e4m3x8(v128.load8x8_s(w + <usize>i), ones);
+    c0 = madd(a, f32x4.mul(lo16(h), p), c0); c0 = madd(e, f32x4.mul(hi16(h), p), c0);
+    h = e4m3x8(v128.load8x8_s(w1 + <usize>i), ones);
+    c1 = madd(a, f32x4.mul(lo16(h), p), c1); c1 = madd(e, f32x4.mul(hi16(h), p), c1);
+    h = e4m3x8(v128.load8x8_s(w2 + <usize>i), ones);
+    c2 = madd(a, f32x4.mul(lo16(h), p), c2); c2 = madd(e, f32x4.mul(hi16(h), p), c2);
+    h = e4m3x8(v128.load8x8_s(w3 + <usize>i), ones);
+    c3 = madd(a, f32x4.mul(lo16(h), p), c3); c3 = madd(e, f32x4.mul(hi16(h), p), c3);
+  }
+  let r = hsum4(c0, c1, c2, c3);
+  for (; i < n; i++) {
+    const u = <usize>i;
+    let col = f32x4.splat(e4m3(load<u8>(w + u)));
+    col = f32x4.replace_lane(col, 1, e4m3(load<u8>(w1 + u)));
+    col = f32x4.replace_lane(col, 2, e4m3(load<u8>(w2 + u)));
+    col = f32x4.replace_lane(col, 3, e4m3(load<u8>(w3 + u)));
+    r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(x + (u << 2))), col));
+  }
+  put4(out, f32x4.mul(r, sv), acc);
+}
+
+/** out[0] (+)= s · Σ_k x[k]·e4m3(w[k]) over n codes (the rows left over after the 4-row tiles). */
+function dot1E4M3(out: usize, x: usize, w: usize, n: i32, s: f32, acc: bool): void {
+  let c = f32x4.splat(0);
+  const ones = i16x8.splat(-1), p = f32x4.splat(P120);
+  const n8 = n & ~7;
+  let i = 0;
+  for (; i < n8; i += 8) {
+    const xb = x + ((<usize>i) << 2), h = e4m3x8(v128.load8x8_s(w + <usize>i), ones);
+    c = madd(v128.load(xb), f32x4.mul(lo16(h), p), c); c = madd(v128.load(xb, 16), f32x4.mul(hi16(h), p), c);
+  }
+  let sum = f32x4.extract_lane(c, 0) + f32x4.extract_lane(c, 1) + f32x4.extract_lane(c, 2) + f32x4.extract_lane(c, 3);
+  for (; i < n; i++) sum += load<f32>(x + ((<usize>i) << 2)) * e4m3(load<u8>(w + <usize>i));
+  store<f32>(out, acc ? load<f32>(out) + sum * s : sum * s);
+}
+
+/** Rows o0 .. o0 + oLen, columns k0 .. k0 + kLen of an e4m3 W [*, C], dequantised and packed into scratch. */
+function decodePanel(scratch: usize, w: usize, C: i32, o0: i32, oLen: i32, k0: i32, kLen: i32,
+  scaleInv: usize, bm: i32, bn: i32): void {
+  const sCols = scaleInv ? (C + bn - 1) / bn : 0, rows = (oLen + NR - 1) / NR * NR;
+  for (let r = 0; r < rows; r++) {
+    const o = o0 + r, dst = packedRow(scratch, r), src = w + <usize>o * <usize>C + <usize>k0;
+    if (r >= oLen) { fillZero(dst, kLen); continue; }
+    if (!scaleInv) { fillE4M3(dst, src, kLen, 1); continue; }
+    // One run of columns per scale block that this K block touches.
+    const srow = scaleInv + ((<usize>((o / bm) * sCols)) << 2);
+    for (let k = 0; k < kLen;) {
+      const c = k0 + k, end = min(kLen, (c / bn + 1) * bn - k0);
+      fillE4M3(dst + <usize>k * PS, src + <usize>k, end - k, load<f32>(srow + ((<usize>(c / bn)) << 2)));
+      k = end;
+    }
+  }
+}
+
+// e4m3fn → f32 without a table. In 16-bit lanes, the code's 7 magnitude bits moved to bits 4..10 and its sign to
+// bit 15 form the top half of an f32 with e4m3's exponent and mantissa in f32's fields (exponent bias still 7), so
+// times 2^120 (= 2^(127-7)) it is exact for every code, subnormals and zero included. Codes 0x7F/0xFF (NaN) get NaN
+// bits. Only shifts, compares and all-ones/all-zero vectors: V8 11 rebuilds any other v128 constant at every use,
+// inside loops too. Subnormal codes make the multiply by 2^120 (by scale·2^120 when packing) take a denormal operand,
+// which is slow but rare: real weights have few codes below 2^-6 of their block's maximum.
+const P120: f32 = 1.329227995784916e36; // 2^120
+
+/** Eight codes (sign-extended to 16 bits) → the top halves of their f32 values / 2^120. `ones`: all bits set. */
+@inline function e4m3x8(c: v128, ones: v128): v128 {
+  const t = i16x8.shl(c, 9);                                                  // magnitude at bits 9..15
+  const h = v128.or(i16x8.shr_u(t, 5), i16x8.shl(i16x8.shr_s(c, 15), 15));     // magnitude at 4..10, sign at 15
+  return v128.or(h, i16x8.shr_u(i16x8.eq(i16x8.shr_s(t, 9), ones), 1));        // magnitude 0x7F: NaN
+}
+@inline function lo16(h: v128): v128 { return i32x4.shl(i32x4.extend_low_i16x8_u(h), 16); }
+@inline function hi16(h: v128): v128 { return i32x4.shl(i32x4.extend_high_i16x8_u(h), 16); }
+
+/** n codes from src, each times `scale`, into one packed row. */
+function fillE4M3(dst: usize, src: usize, n: i32, scale: f32): void {
+  const f = scale * P120;
+  let i = 0;
+  if (isFinite(f)) {
+    const ones = i16x8.splat(-1), sv = f32x4.splat(f);
+    for (; i + 8 <= n; i += 8) {
+      const h = e4m3x8(v128.load8x8_s(src + <usize>i), ones);
+      const lo = lo16(h), hi = hi16(h);
+      const d = dst + <usize>i * PS;
+      scatter4(d, f32x4.mul(lo, sv));
+      scatter4(d + 4 * PS, f32x4.mul(hi, sv));
+    }
+  }
+  for (; i < n; i++) store<f32>(dst + <usize>i * PS, e4m3(load<u8>(src + <usize>i)) * scale);
+}
+
+@inline function e4m3(code: u8): f32 {
+  if ((code & 0x7F) == 0x7F) return NaN;
+  const bits = ((<i32><i8>code) << 20) & 0x87F00000;
+  return reinterpret<f32>(bits) * P120;
+}

@@ -1,4 +1,4 @@
-// The AssemblyScript matmul kernels (src/kernels/wasm/matmul.as) against the reference matmul on seeded random
+// The AssemblyScript matmul kernels (src/kernels/wasm/matmul.as, in the kernels module) against the reference matmul on seeded random
 // inputs, odd shapes and both builds (SIMD; relaxed SIMD where the engine has it); every e4m3 code decoded; and the
 // modules' memory layout (nothing of theirs in the heap); through the backend with 1 and 2 threads (the pool splits
 // the output columns). Leaves out speed (bench/matmul.ts).

@@ -20,6 +20,11 @@ const OC_GRAIN = 48;
 export interface WasmBackend extends Backend {
   readonly threads: number;
   readonly flavour: WasmFlavour;
+  /** Runs kernel export `fn(...args, start, end, thread)` over [0, items) on all threads (for sibling kernel sets). */
+  run(fn: string, args: readonly number[], items: number, grain?: number): void;
+  /** Bytes of per-thread scratch at `scratch` (threads × scratchBytes), free for any kernel during its call. */
+  readonly scratch: number;
+  readonly scratchBytes: number;
   close(): Promise<void>;
 }
 
@@ -49,6 +54,9 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
     name: `wasm-${compiled.flavour}×${threads}`,
     threads,
     flavour: compiled.flavour,
+    run: (fn, args, items, grain) => pool.run(fn, args, items, grain),
+    scratch,
+    scratchBytes: k.scratchBytes,
     matmul,
     moe: moeWith(matmul),
     async close() {

@@ -1,5 +1,6 @@
-// `npm run build:wasm`: compiles matmul.as with AssemblyScript into dist/kernels/wasm/matmul-simd.wasm and
-// matmul-relaxed.wasm (the same source; the second with relaxed SIMD's fused multiply-add). Both import the heap's
+// `npm run build:wasm`: compiles kernels.as (and the .as files it exports) with AssemblyScript into
+// dist/kernels/wasm/kernels-simd.wasm and kernels-relaxed.wasm (the same source; the second with relaxed SIMD's
+// fused multiply-add). Both import the heap's
 // shared memory as env.memory and carry no runtime, no data segments and no stack: they never write outside the
 // pointers they are given. Leaves out: source maps and .wat output (pass --wat to get the text next to each .wasm).
 
@@ -11,10 +12,9 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
 const outDir = join(root, 'dist', 'kernels', 'wasm');
-const source = join(here, 'matmul.as');
 
 const common = [
-  'matmul.ts',
+  'kernels.ts',
   '-O3', '--noAssert',
   '--runtime', 'stub',                          // no GC; the kernels allocate nothing
   '--importMemory', '--noExportMemory',         // env.memory = the Heap's WebAssembly.Memory
@@ -25,13 +25,14 @@ const flavours = { simd: 'simd,threads', relaxed: 'simd,threads,relaxed-simd' };
 
 mkdirSync(outDir, { recursive: true });
 for (const [name, features] of Object.entries(flavours)) {
-  const out = join(outDir, `matmul-${name}.wasm`);
+  const out = join(outDir, `kernels-${name}.wasm`);
   const argv = [...common, '--enable', features, '--outFile', out];
   if (process.argv.includes('--wat')) argv.push('--textFile', out.replace(/\.wasm$/, '.wat'));
   const { error, stderr } = await asc.main(argv, {
-    // asc only reads .ts entries; the source is .as so that tsc leaves it alone.
+    // asc reads .ts files; our sources are .as so that tsc leaves them alone. Library files come from asc itself.
     readFile: (file, baseDir) => {
-      if (file === 'matmul.ts') return readFileSync(source, 'utf8');
+      const ours = join(here, file.replace(/\.ts$/, '.as'));
+      try { return readFileSync(ours, 'utf8'); } catch { /* not ours */ }
       try { return readFileSync(join(baseDir, file), 'utf8'); } catch { return null; }
     },
   });

@@ -1,4 +1,4 @@
-// Finds, compiles and instantiates the AssemblyScript matmul kernels (matmul.as, built by build.mjs) on a heap's
+// Finds, compiles and instantiates the AssemblyScript kernel module (kernels.as, built by build.mjs) on a heap's
 // shared WebAssembly.Memory, choosing the relaxed-SIMD build where the engine has relaxed SIMD.
 // Leaves out: caching (callers keep the compiled Module; workers instantiate it again on the same memory) and threads.
 
@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 
 export type WasmFlavour = 'simd' | 'relaxed';
 
-/** One instance of the kernel module: its exports (pointers are heap byte offsets; see matmul.as) by name. */
+/** One instance of the kernel module: its exports (pointers are heap byte offsets; see the .as sources) by name. */
 export interface KernelInstance {
   readonly flavour: WasmFlavour;
   readonly module: WebAssembly.Module;
@@ -41,7 +41,7 @@ export function relaxedSimdSupported(): boolean {
 
 /** Path of a built kernel module: next to this file in dist/, or in dist/ when running from src/ (tsx). */
 export function wasmPath(flavour: WasmFlavour): string {
-  const name = `matmul-${flavour}.wasm`;
+  const name = `kernels-${flavour}.wasm`;
   for (const rel of [`./${name}`, `../../../dist/kernels/wasm/${name}`]) {
     const p = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(p)) return p;

@@ -1,0 +1,4 @@
+// The kernel module's entry: one module (one instance per pool thread) exports every wasm kernel.
+// Each source ends in .as so that tsc never sees it; build.mjs hands them to asc as .ts files.
+
+export * from './matmul';

@@ -2,6 +2,7 @@
 // need its own module resolution, which differs between dist/ and running the sources through tsx.
 // Protocol (thread-pool.ts): wait for the generation counter to change, run the export named by FN on this
 // thread's [start, end) from the shared ranges, count PENDING down, notify at zero. Errors set FAILED.
+// Waiting spins for a while (SPIN loads) before it sleeps on the futex.
 
 export const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
@@ -12,7 +13,9 @@ let seen = Atomics.load(c, slots.GEN);
 Atomics.add(c, slots.READY, 1);
 Atomics.notify(c, slots.READY);
 for (;;) {
-  Atomics.wait(c, slots.GEN, seen);
+  // Spin briefly before sleeping: calls come back to back in a forward pass, and a futex wake costs ~50 µs.
+  for (let i = 0; i < slots.SPIN && Atomics.load(c, slots.GEN) === seen; i++);
+  if (Atomics.load(c, slots.GEN) === seen) Atomics.wait(c, slots.GEN, seen);
   seen = Atomics.load(c, slots.GEN);
   const start = ranges[2 * thread], end = ranges[2 * thread + 1];
   try {

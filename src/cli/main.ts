@@ -17,6 +17,10 @@ import { modelInfo, formatInfo } from '../model/info.js';
 import { presetConfig } from '../model/presets.js';
 import { parseConfig } from '../model/config.js';
 import { WeightStore } from '../weights/shards.js';
+import { benchMatmul } from '../bench/matmul.js';
+import type { BenchDType } from '../bench/matmul.js';
+import { benchGenerate } from '../bench/generate.js';
+import type { KernelsKind } from '../kernels/select.js';
 
 /** Floats as JSON: shortest round-trip form of the f32 value, so the printed number is the computed one. */
 function rowsToJson(rows: Float32Array[]): string {
@@ -42,6 +46,17 @@ function generationParams(o: { maxTokens: number; temperature: number; topP: num
 }
 
 function collect(v: string, acc: string[] = []): string[] { return [...acc, v]; }
+
+/** --threads and --kernels, for every command that computes. */
+function computeOptions(c: Command): Command {
+  return c
+    .option('--threads <n>', 'compute threads (default: QIUSUO_THREADS, else one per core)', intOption('--threads', 1, 256))
+    .addOption(new Option('--kernels <kind>', 'wasm SIMD kernels or the plain TypeScript reference kernels').choices(['wasm', 'ref']));
+}
+
+function backendOptions(o: { threads?: number; kernels?: string }): { threads?: number; kernels?: KernelsKind } {
+  return { threads: o.threads, kernels: o.kernels as KernelsKind | undefined };
+}
 
 function samplingOptions(c: Command, maxTokens: number, temperature: number): Command {
   return c
@@ -74,16 +89,17 @@ export function buildProgram(): Command {
       process.stdout.write(`wrote ${o.preset} checkpoint (${o.dtype}) to ${o.out}\n`);
     });
 
-  program.command('forward')
+  computeOptions(program.command('forward'))
     .description('print the logits (and MTP logits) of a token sequence as JSON')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--tokens <ids>', 'comma-separated token ids, e.g. 0,5,17', tokenList)
     .option('--mtp', 'also compute the first MTP module\'s logits')
     .option('--decode', 'feed the tokens one at a time through the latent cache')
-    .action((o) => {
-      const model = DeepSeekModel.load(o.model);
+    .action(async (o) => {
+      const model = DeepSeekModel.load(o.model, backendOptions(o));
       warnUnknownKeys(o.model, model.cfg);
       const r = scoreTokens(model, o.tokens, { mtp: o.mtp, decode: o.decode });
+      await model.dispose();
       process.stdout.write(`{"logits": ${rowsToJson(r.logits)}, "mtp_logits": ${r.mtpLogits ? rowsToJson(r.mtpLogits) : 'null'}}\n`);
     });
 
@@ -109,13 +125,13 @@ export function buildProgram(): Command {
       process.stdout.write(JSON.stringify({ ids }) + '\n');
     });
 
-  samplingOptions(program.command('generate'), 128, 0)
+  samplingOptions(computeOptions(program.command('generate')), 128, 0)
     .description('generate text from a prompt, streamed to stdout')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--prompt <s>', 'prompt text')
     .option('--chat', 'treat the prompt as a user message and apply the chat template')
-    .action((o) => {
-      const p = loadPipeline(o.model);
+    .action(async (o) => {
+      const p = loadPipeline(o.model, backendOptions(o));
       warnUnknownKeys(o.model, p.model.cfg);
       const ids = o.chat ? encodeChat(p.tokenizer, p.chat, [{ role: 'user', content: o.prompt }], o.model) : encodeText(p.tokenizer, p.chat, o.prompt);
       const params = generationParams(o);
@@ -127,18 +143,21 @@ export function buildProgram(): Command {
       gen.add(ids, params, (d) => process.stdout.write(d));
       gen.runToCompletion();
       process.stdout.write('\n');
+      gen.dispose();
+      await p.model.dispose();
     });
 
-  samplingOptions(program.command('chat'), 512, 0.7)
+  samplingOptions(computeOptions(program.command('chat')), 512, 0.7)
     .description('interactive chat in the terminal')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .option('--system <s>', 'system prompt')
     .option('--context <n>', 'tokens of history + answer kept', intOption('--context', 16))
     .action(async (o) => {
-      const p = loadPipeline(o.model);
+      const p = loadPipeline(o.model, backendOptions(o));
       warnUnknownKeys(o.model, p.model.cfg);
       const context = Math.min(o.context ?? 4096, p.model.cfg.maxPositionEmbeddings);
       await chatLoop(p, generationParams(o), o.system, context);
+      await p.model.dispose();
     });
 
   program.command('info')
@@ -158,6 +177,33 @@ export function buildProgram(): Command {
         info = modelInfo(parseConfig(presetConfig(o.preset), `preset "${o.preset}"`), null, null);
       }
       process.stdout.write((o.json ? JSON.stringify(info, null, 2) : formatInfo(info)) + '\n');
+    });
+
+  const bench = program.command('bench').description('measure kernel and model speed');
+  computeOptions(bench.command('matmul'))
+    .description('GFLOP/s of out = x·Wᵀ with x [N, N], W [N, N]')
+    .requiredOption('--size <n>', 'matrix size N', intOption('--size', 1, 16384))
+    .addOption(new Option('--dtype <dtype>', 'weight storage').choices(['f32', 'bf16', 'fp8']).default('f32'))
+    .option('--json', 'print {"gflops": X} only')
+    .action(async (o) => {
+      const r = await benchMatmul({ T: o.size, C: o.size, OC: o.size, dtype: o.dtype as BenchDType, kernels: o.kernels ?? 'wasm', threads: o.threads });
+      process.stdout.write(o.json ? JSON.stringify({ gflops: r.gflops }) + '\n'
+        : `${r.backend} ${o.dtype} ${o.size}³: ${r.gflops.toFixed(2)} GFLOP/s (${r.ms.toFixed(3)} ms)\n`);
+    });
+  computeOptions(bench.command('generate'))
+    .description('prefill and decode tokens/s of a checkpoint on random prompts')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .option('--prompt-tokens <n>', 'prompt length', intOption('--prompt-tokens', 1), 128)
+    .option('--new-tokens <n>', 'decode steps', intOption('--new-tokens', 1), 32)
+    .option('--batch <n>', 'sequences decoded together', intOption('--batch', 1, 1024), 1)
+    .option('--json', 'print {"prefill_tok_s": X, "decode_tok_s": Y} only')
+    .action(async (o) => {
+      const model = DeepSeekModel.load(o.model, backendOptions(o));
+      benchGenerate(model, Math.min(o.promptTokens, 8), 2, 1); // warm-up
+      const r = benchGenerate(model, o.promptTokens, o.newTokens, o.batch);
+      process.stdout.write(o.json ? JSON.stringify(r) + '\n'
+        : `${model.ctx.backend.name}: prefill ${r.prefill_tok_s.toFixed(1)} tok/s, decode ${r.decode_tok_s.toFixed(1)} tok/s (batch ${o.batch})\n`);
+      await model.dispose();
     });
 
   return program;

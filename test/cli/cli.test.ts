@@ -237,3 +237,17 @@ test('tokenize on DeepSeek-V3\'s real tokenizer prints the ids @huggingface/toke
   const hf = new HfTokenizer(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')), JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')));
   assert.deepEqual(JSON.parse(r.stdout).ids, hf.encode(text).ids);
 });
+
+test('bench matmul and bench generate print the JSON other tools read', async () => {
+  const [mm, gen] = await Promise.all([
+    qiusuo(['bench', 'matmul', '--size', '64', '--threads', '2', '--json']),
+    qiusuo(['bench', 'generate', '--model', model, '--prompt-tokens', '8', '--new-tokens', '2', '--batch', '2', '--json']),
+  ]);
+  for (const r of [mm, gen]) assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(mm.stdout);
+  assert.deepEqual(Object.keys(m), ['gflops']);
+  assert.ok(m.gflops > 0 && Number.isFinite(m.gflops), `gflops ${m.gflops}`);
+  const g = JSON.parse(gen.stdout);
+  assert.deepEqual(Object.keys(g).sort(), ['decode_tok_s', 'prefill_tok_s']);
+  assert.ok(g.prefill_tok_s > 0 && g.decode_tok_s > 0, `throughputs ${gen.stdout}`);
+});

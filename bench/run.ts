@@ -1,32 +1,85 @@
 // `npm run bench`: runs every benchmark in its own process (so one's JIT state and heap do not colour another's),
-// then renders BENCHMARKS.md from the JSON results under bench/results/.
+// the peers too (installed on first use into bench/peers from the npm registry), then renders BENCHMARKS.md from
+// the JSON results under bench/results/.
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 
-const BENCHES = ['bench/tokenizer.ts', 'bench/model.ts'];
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
+  console.log(`\n== ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with exit code ${r.status}`);
+}
 
-for (const b of BENCHES) {
-  console.log(`\n== ${b}`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', b], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`${b} failed with exit code ${r.status}`);
+const only = process.argv.includes('--render-only');
+if (!only) {
+  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
+  run(process.execPath, ['bench/peers/matmul-peers.mjs']);
 }
 
 interface Meta { machine: string; cores: number; node: string; date: string }
 const read = (name: string) => (existsSync(`bench/results/${name}.json`) ? JSON.parse(readFileSync(`bench/results/${name}.json`, 'utf8')) : null);
 const meta = (m: Meta) => `${m.machine}, ${m.cores} cores, Node ${m.node}, ${m.date.slice(0, 10)}`;
+const fmt = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? 'n/a' : x.toFixed(d));
 
-const lines = ['# Benchmarks', '', 'Produced by `npm run bench` (results as JSON in `bench/results/`). Numbers from one run; other load on', 'the machine moves them by ±20%.', ''];
+const lines = ['# Benchmarks', '', 'Produced by `npm run bench` (results as JSON in `bench/results/`). One run on a shared 2-vCPU VM:',
+  'figures move by ±10–30% between runs, two-thread figures most.', ''];
+
+const mm = read('matmul'), peers = read('peers');
+if (mm) {
+  interface MRow { dtype: string; kernel: string; threads: number; T: number; C: number; gflops: number; weightGBs: number; expectedGflops?: number }
+  interface PRow { peer: string; threads: number; M: number; gflops: number | null; gbs?: number; notes: string }
+  const ours = (dtype: string, T: number, kernel: string, threads: number) =>
+    (mm.results as MRow[]).find((r) => r.dtype === dtype && r.T === T && r.C === 1024 && r.kernel === kernel && r.threads === threads);
+  const peer = (name: string, threads: number, M: number) => (peers?.results as PRow[] | undefined)?.find((r) => r.peer === name && r.threads === threads && r.M === M);
+  lines.push(`## Matmul (${meta(mm)}${peers ? `; peers ${peers.date.slice(0, 10)}` : ''})`, '',
+    'GFLOP/s of out = x·Wᵀ, x [1024, 1024], W [1024, 1024] (peers: f32 A·B with their fastest layout). Ours: `simd` = WebAssembly',
+    'SIMD128, `relaxed` = with relaxed-SIMD fused multiply-add; bf16/fp8 weights are widened inside the kernel.', '',
+    '| kernel | threads | f32 | bf16 | fp8 | expected f32 |', '|---|---:|---:|---:|---:|---:|');
+  for (const [k, t] of [['ref', 1], ['simd', 1], ['relaxed', 1], ['relaxed', 2]] as const) {
+    const f = ours('f32', 1024, k, t);
+    if (!f) continue;
+    lines.push(`| qiusuo ${k === 'ref' ? 'reference TS' : k} | ${t} | ${fmt(f.gflops)} | ${fmt(ours('bf16', 1024, k, t)?.gflops)} | ${fmt(ours('fp8', 1024, k, t)?.gflops)} | ${fmt(f.expectedGflops, 0)} |`);
+  }
+  for (const [name, label, t] of [['plain-js', 'plain JS (naive loop)', 1], ['tfjs-backend-wasm', 'tfjs-backend-wasm (XNNPACK)', 1],
+    ['onnxruntime-node (Gemm transB)', 'onnxruntime-node (MLAS)', 1], ['onnxruntime-node (Gemm transB)', 'onnxruntime-node (MLAS)', 2],
+    ['numpy+OpenBLAS (A@W.T)', 'numpy + OpenBLAS', 1], ['numpy+OpenBLAS (A@W.T)', 'numpy + OpenBLAS', 2]] as const) {
+    const p = peer(name, t, 1024);
+    if (p) lines.push(`| ${label} | ${t} | ${fmt(p.gflops)} | | | |`);
+  }
+  const best1 = ours('f32', 1024, 'relaxed', 1) ?? ours('f32', 1024, 'simd', 1);
+  const best2 = ours('f32', 1024, 'relaxed', 2) ?? ours('f32', 1024, 'simd', 2);
+  const ratio = (a?: number | null, b?: number | null) => (a && b ? `${(a / b).toFixed(2)}×` : 'n/a');
+  lines.push('', `Ratios (f32, one thread unless noted): qiusuo / tfjs-wasm ${ratio(best1?.gflops, peer('tfjs-backend-wasm', 1, 1024)?.gflops)}, ` +
+    `/ plain JS ${ratio(best1?.gflops, peer('plain-js', 1, 1024)?.gflops)}, / onnxruntime ${ratio(best1?.gflops, peer('onnxruntime-node (Gemm transB)', 1, 1024)?.gflops)}, ` +
+    `/ OpenBLAS ${ratio(best1?.gflops, peer('numpy+OpenBLAS (A@W.T)', 1, 1024)?.gflops)}; two threads / one thread ${ratio(best2?.gflops, best1?.gflops)}; ` +
+    `two threads / OpenBLAS two threads ${ratio(best2?.gflops, peer('numpy+OpenBLAS (A@W.T)', 2, 1024)?.gflops)}.`, '');
+  lines.push('Decode-shaped (x [1, C], weights read once per token): GB/s of weights.', '',
+    '| kernel | threads | f32 1024² | bf16 1024² | fp8 1024² | f32 4096² | bf16 4096² | fp8 4096² |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+  const dec = (dtype: string, C: number, k: string, t: number) =>
+    (mm.results as MRow[]).find((r) => r.dtype === dtype && r.T === 1 && r.C === C && r.kernel === k && r.threads === t)?.weightGBs;
+  for (const [k, t] of [['ref', 1], ['simd', 1], ['relaxed', 1], ['relaxed', 2]] as const) {
+    if (dec('f32', 1024, k, t) === undefined) continue;
+    lines.push(`| qiusuo ${k === 'ref' ? 'reference TS' : k} | ${t} | ${['f32', 'bf16', 'fp8'].map((d) => fmt(dec(d, 1024, k, t))).join(' | ')} | ${['f32', 'bf16', 'fp8'].map((d) => fmt(dec(d, 4096, k, t))).join(' | ')} |`);
+  }
+  for (const [name, label, t] of [['tfjs-backend-wasm', 'tfjs-backend-wasm', 1], ['onnxruntime-node (Gemm transB)', 'onnxruntime-node', 1],
+    ['numpy+OpenBLAS (A@W.T)', 'numpy + OpenBLAS', 1]] as const) {
+    const p = peer(name, t, 1);
+    if (p) lines.push(`| ${label} | ${t} | ${fmt(p.gbs)} | | | | | |`);
+  }
+  lines.push('');
+}
 
 const model = read('model');
 if (model) {
   lines.push(`## Model: prefill and decode (${meta(model)})`, '',
-    `Random \`qiusuo init\` checkpoints, ${model.results[0].promptTokens}-token prompts, 16 decode steps through the latent cache;`,
-    'batch = sequences decoded together in one step (tokens/s summed over them). Backend `ref` = the plain',
-    'TypeScript reference kernels (the wasm SIMD kernels are the next milestone). Weights = bytes of weights in the heap.', '',
-    '| preset | weights | backend | batch | prefill tok/s | decode tok/s | weights MiB |', '|---|---|---|---:|---:|---:|---:|');
+    `Random \`qiusuo init\` checkpoints, ${model.promptTokens}-token prompts, ${model.newTokens} decode steps through the latent cache;`,
+    'batch = sequences decoded together in one step (tokens/s summed over them). B/param = bytes of weights (and FP8 scales)',
+    'resident in the heap per parameter.', '',
+    '| preset | weights | backend | batch | prefill tok/s | decode tok/s | weights MiB | B/param |', '|---|---|---|---:|---:|---:|---:|---:|');
   for (const r of model.results) {
-    lines.push(`| ${r.preset} | ${r.dtype} | ${r.backend} | ${r.batch} | ${r.prefillTokS.toFixed(1)} | ${r.decodeTokS.toFixed(1)} | ${r.heapMiB.toFixed(2)} |`);
+    lines.push(`| ${r.preset} | ${r.dtype} | ${r.backend} | ${r.batch} | ${fmt(r.prefillTokS)} | ${fmt(r.decodeTokS)} | ${fmt(r.weightMiB, 2)} | ${fmt(r.bytesPerParam, 2)} |`);
   }
   lines.push('');
 }

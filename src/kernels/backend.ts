@@ -163,4 +163,13 @@ export interface BackwardKernels {
    */
   moeBackward(dx: Tensor, dweights: Tensor, dbank: ExpertBank, dout: Tensor, x: Tensor, experts: Tensor, weights: Tensor,
     bank: ExpertBank, T: number, D: number, I: number, K: number): void;
+
+  /** counts f32 [E] += number of slots routed to each expert (experts i32 [T, K]). */
+  expertCounts(counts: Tensor, experts: Tensor, T: number, K: number, E: number): void;
+
+  /**
+   * Balance loss α·Σ_i f_i·P_i over T rows (one sequence: the complementary sequence-wise loss; a batch: the classic
+   * expert-level loss); returns it and, with dlogits, accumulates dlogits [T, E] += dscale·∂L/∂logits.
+   */
+  balanceLoss(dlogits: Tensor | null, logits: Tensor, experts: Tensor, spec: RouterSpec, T: number, alpha: number, dscale: number): number;
 }

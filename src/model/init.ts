@@ -31,6 +31,8 @@ export interface InitOptions {
   set?: Record<string, unknown>;
   /** Split the weights into shards of at most this many bytes (default: one file). */
   shardBytes?: number;
+  /** Leave out the MTP layers' copies of embed_tokens and shared_head.head (loaders fall back to the main ones). */
+  omitMtpCopies?: boolean;
   force?: boolean;
 }
 
@@ -65,7 +67,8 @@ export function initCheckpoint(opts: InitOptions): ModelConfig {
   }
   fs.mkdirSync(out, { recursive: true });
 
-  const tensors = randomTensors(cfg, opts.seed ?? 0, dtype);
+  const tensors = randomTensors(cfg, opts.seed ?? 0, dtype)
+    .filter((t) => !(opts.omitMtpCopies && /^model\.layers\.\d+\.(embed_tokens|shared_head\.head)\.weight$/.test(t.name)));
   writeShardedSafetensors(out, tensors, opts.shardBytes ?? Number.MAX_SAFE_INTEGER);
   writeJsonAtomically(path.join(out, 'tokenizer.json'), tok.json);
   writeJsonAtomically(path.join(out, 'tokenizer_config.json'), deepseekTokenizerConfig());

@@ -9,10 +9,11 @@ import { softmaxForward, crossEntropyForward, crossEntropyBackward } from './los
 import { mlaTrainAttention, mlaTrainAttentionBackward } from './attention.js';
 import { routeBackward } from './route.js';
 import { moeBackward } from './moe.js';
+import { expertCounts, balanceLoss } from './balance.js';
 
 export const refBackward: BackwardKernels = {
   name: 'ref',
   matmulBackward, rmsnormBackward, ropeBackward, siluMulBackward, embeddingBackward, concatBackward,
   softmaxForward, crossEntropyForward, crossEntropyBackward,
-  mlaTrainAttention, mlaTrainAttentionBackward, routeBackward, moeBackward,
+  mlaTrainAttention, mlaTrainAttentionBackward, routeBackward, moeBackward, expertCounts, balanceLoss,
 };

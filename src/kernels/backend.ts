@@ -7,6 +7,10 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { RopeSpec } from '../model/rope.js';
 
+
+/** One AdamW step's hyper-parameters (step is 1-based, for bias correction). */
+export interface AdamWHyper { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number }
+
 export interface RouterSpec {
   readonly scoring: 'sigmoid' | 'softmax';
   readonly method: 'noaux_tc' | 'greedy' | 'group_limited_greedy';
@@ -172,4 +176,16 @@ export interface BackwardKernels {
    * expert-level loss); returns it and, with dlogits, accumulates dlogits [T, E] += dscale·∂L/∂logits.
    */
   balanceLoss(dlogits: Tensor | null, logits: Tensor, experts: Tensor, spec: RouterSpec, T: number, alpha: number, dscale: number): number;
+
+  /** AdamW update of n values of w (f32) from g, moments m and v (f32 or bf16) updated in place. */
+  adamw(w: Tensor, g: Tensor, m: Tensor, v: Tensor, n: number, h: AdamWHyper): void;
+
+  /** Σ g² (for global-norm gradient clipping). */
+  sumSquares(g: Tensor): number;
+
+  /** g *= factor in place. */
+  scaleInPlace(g: Tensor, factor: number): void;
+
+  /** Auxiliary-loss-free balancing: bias [E] += γ·sign(mean(counts) − counts). */
+  balanceBiasUpdate(bias: Tensor, counts: Tensor, gamma: number): void;
 }

@@ -22,6 +22,9 @@ import { numel } from '../tensor/tensor.js';
 
 export type InitDType = 'f32' | 'bf16' | 'fp8';
 
+/** The paper's initialisation: std 0.006 at DeepSeek-V3's width. */
+const TRAIN_INIT_STD = 0.006, V3_HIDDEN = 7168;
+
 export interface InitOptions {
   preset: string;
   out: string;
@@ -76,7 +79,12 @@ export function initCheckpoint(opts: InitOptions): ModelConfig {
   return cfg;
 }
 
-function randomTensors(cfg: ModelConfig, seed: number, dtype: InitDType): TensorToWrite[] {
+/**
+ * Random weights for every tensor of `cfg`. 'test': N(0, 1/fan_in), norms ~1 ± 0.1 and a visible router bias, so
+ * numeric rules show in logits. 'train': the paper's N(0, 0.006) scaled by √(7168/hidden_size) for narrower models
+ * (≈ 0.51/√D), norms 1, bias 0.
+ */
+export function randomTensors(cfg: ModelConfig, seed: number, dtype: InitDType, style: 'test' | 'train' = 'test'): TensorToWrite[] {
   const rng = new Rng(seed);
   const stored: StoredDType = dtype === 'f32' ? 'F32' : 'BF16';
   const block = cfg.quantization?.weightBlockSize ?? [128, 128];
@@ -92,9 +100,11 @@ function randomTensors(cfg: ModelConfig, seed: number, dtype: InitDType): Tensor
     if (mtpCopy) {
       v = values.get(mtpCopy[1] === 'embed_tokens' ? 'model.embed_tokens.weight' : (cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'))!;
     } else if (name.endsWith('e_score_correction_bias')) {
-      v = rng.normalArray(numel(e.shape), 0.05);
+      v = style === 'train' ? new Float32Array(numel(e.shape)) : rng.normalArray(numel(e.shape), 0.05);
     } else if (e.shape.length === 1) {
-      v = rng.normalArray(numel(e.shape), 0.1, 1); // norm weights around 1
+      v = style === 'train' ? new Float32Array(numel(e.shape)).fill(1) : rng.normalArray(numel(e.shape), 0.1, 1);
+    } else if (style === 'train') {
+      v = rng.normalArray(numel(e.shape), TRAIN_INIT_STD * Math.sqrt(V3_HIDDEN / cfg.hiddenSize));
     } else if (name === 'model.embed_tokens.weight') {
       v = rng.normalArray(numel(e.shape), 1);
     } else {

@@ -9,7 +9,7 @@ import type { ExpertBank } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 import { isMoeLayer } from './config.js';
 import type { StoredDType } from '../weights/dtypes.js';
-import type { WeightStore } from '../weights/shards.js';
+import type { TensorSource } from '../weights/shards.js';
 import type { ExpectedTensor } from '../weights/names.js';
 import { mainTensors, mtpTensors, layerPrefix, SCALE_SUFFIX, scaleShape, isIgnorableBuffer } from '../weights/names.js';
 
@@ -46,7 +46,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** Checks names, shapes and dtypes of the whole store before any byte is read. Returns which MTP modules exist. */
-export function validateCheckpoint(cfg: ModelConfig, store: WeightStore): { mtpModules: number } {
+export function validateCheckpoint(cfg: ModelConfig, store: TensorSource): { mtpModules: number } {
   const expected = new Map(mainTensors(cfg));
   const mtpSets = Array.from({ length: cfg.numNextnPredictLayers }, (_, k) => mtpTensors(cfg, k));
   let mtpModules = 0;
@@ -94,7 +94,7 @@ function describe(cfg: ModelConfig): string {
 }
 
 /** Reads every parameter into the heap. Call validateCheckpoint first (loadWeights does). */
-export function loadWeights(cfg: ModelConfig, store: WeightStore, heap: Heap): ModelWeights {
+export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap): ModelWeights {
   const { mtpModules } = validateCheckpoint(cfg, store);
   const block = cfg.quantization?.weightBlockSize ?? [128, 128];
   const all: Tensor[] = [];

@@ -94,7 +94,36 @@ function openIndexed(dir: string): SafetensorsFile[] {
 }
 
 /** Read-only view of a checkpoint folder; names() are in on-disk order (file by file, by offset). */
-export class WeightStore {
+/** Where a model's tensors are read from: a checkpoint folder (WeightStore) or tensors in memory. */
+export interface TensorSource {
+  readonly dir: string;
+  has(name: string): boolean;
+  entry(name: string): TensorEntry;
+  names(): string[];
+  readInto(name: string, dest: Uint8Array): void;
+}
+
+/** Tensors held in memory (a freshly initialised model), with the same checks as files. */
+export class MemoryTensorSource implements TensorSource {
+  private readonly byName = new Map<string, TensorToWrite>();
+  constructor(readonly dir: string, tensors: TensorToWrite[]) {
+    for (const t of tensors) this.byName.set(t.name, t);
+  }
+  has(name: string): boolean { return this.byName.has(name); }
+  entry(name: string): TensorEntry {
+    const t = this.byName.get(name);
+    if (!t) throw new Error(`tensor "${name}" not found in ${this.dir}`);
+    return { name, dtype: t.dtype, shape: t.shape, byteLength: t.data.length, file: this.dir, fileOffset: 0 };
+  }
+  names(): string[] { return [...this.byName.keys()]; }
+  readInto(name: string, dest: Uint8Array): void {
+    const t = this.byName.get(name);
+    if (!t || dest.length !== t.data.length) throw new Error(`tensor "${name}": cannot read ${dest.length} bytes from ${this.dir}`);
+    dest.set(t.data);
+  }
+}
+
+export class WeightStore implements TensorSource {
   private readonly byName = new Map<string, { file: SafetensorsFile; entry: TensorEntry }>();
 
   private constructor(

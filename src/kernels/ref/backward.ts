@@ -10,10 +10,12 @@ import { mlaTrainAttention, mlaTrainAttentionBackward } from './attention.js';
 import { routeBackward } from './route.js';
 import { moeBackward } from './moe.js';
 import { expertCounts, balanceLoss } from './balance.js';
+import { adamw, sumSquares, scaleInPlace, balanceBiasUpdate } from './optim.js';
 
 export const refBackward: BackwardKernels = {
   name: 'ref',
   matmulBackward, rmsnormBackward, ropeBackward, siluMulBackward, embeddingBackward, concatBackward,
   softmaxForward, crossEntropyForward, crossEntropyBackward,
   mlaTrainAttention, mlaTrainAttentionBackward, routeBackward, moeBackward, expertCounts, balanceLoss,
+  adamw, sumSquares, scaleInPlace, balanceBiasUpdate,
 };

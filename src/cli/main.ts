@@ -21,6 +21,7 @@ import { benchMatmul } from '../bench/matmul.js';
 import type { BenchDType } from '../bench/matmul.js';
 import { benchGenerate } from '../bench/generate.js';
 import type { KernelsKind } from '../kernels/select.js';
+import { addTrainCommands } from './train.js';
 
 /** Floats as JSON: shortest round-trip form of the f32 value, so the printed number is the computed one. */
 function rowsToJson(rows: Float32Array[]): string {
@@ -178,6 +179,8 @@ export function buildProgram(): Command {
       }
       process.stdout.write((o.json ? JSON.stringify(info, null, 2) : formatInfo(info)) + '\n');
     });
+
+  addTrainCommands(program);
 
   const bench = program.command('bench').description('measure kernel and model speed');
   computeOptions(bench.command('matmul'))

@@ -1,6 +1,6 @@
-// Named model configurations for `qiusuo init` and `info`: tiny (runs in seconds, every feature on), small
+// Named model configurations for `qiusuo init`, `train` and `info`: tiny (runs in seconds, every feature on), small
 // (dims above 128 so FP8 128×128 blocks are real, with partial edge blocks), and DeepSeek-V3 itself (671B; for
-// `info` and planning, far too large to instantiate here).
+// `info` and planning, far too large to instantiate here); nano is the default training model.
 
 export const PRESETS: Record<string, Record<string, unknown>> = {
   tiny: {
@@ -21,6 +21,16 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
     norm_topk_prob: true, routed_scaling_factor: 2.5, first_k_dense_replace: 1, moe_layer_freq: 1, rms_norm_eps: 1e-6,
     rope_theta: 10000, max_position_embeddings: 8192,
     rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 2048, beta_fast: 32, beta_slow: 1, mscale: 1, mscale_all_dim: 1 },
+    num_nextn_predict_layers: 1, tie_word_embeddings: false,
+  },
+  // The default `qiusuo train` model: sized so a run on the Brown corpus takes ~10 minutes on 2 cores.
+  nano: {
+    model_type: 'deepseek_v3', vocab_size: 4096, hidden_size: 128, intermediate_size: 384, moe_intermediate_size: 96,
+    num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4, q_lora_rank: 96, kv_lora_rank: 64,
+    qk_nope_head_dim: 32, qk_rope_head_dim: 16, v_head_dim: 32, n_routed_experts: 8, n_shared_experts: 1,
+    num_experts_per_tok: 2, n_group: 4, topk_group: 2, topk_method: 'noaux_tc', scoring_func: 'sigmoid',
+    norm_topk_prob: true, routed_scaling_factor: 1, first_k_dense_replace: 1, moe_layer_freq: 1, rms_norm_eps: 1e-6,
+    rope_theta: 10000, max_position_embeddings: 2048, rope_scaling: null,
     num_nextn_predict_layers: 1, tie_word_embeddings: false,
   },
   'deepseek-v3': {

@@ -188,4 +188,11 @@ export interface BackwardKernels {
 
   /** Auxiliary-loss-free balancing: bias [E] += γ·sign(mean(counts) − counts). */
   balanceBiasUpdate(bias: Tensor, counts: Tensor, gamma: number): void;
+
+  /**
+   * out [rows, cols] = x rounded to a low-precision format, kept in f32: 'bf16'; 'fp8-tiles' (E4M3, one scale per
+   * 1×block of a row: activations); 'fp8-col-tiles' (per block×1 of a column: activations of a weight gradient);
+   * 'fp8-blocks' (per block×block: weights). out may alias x.
+   */
+  fakeQuantize(out: Tensor, x: Tensor, rows: number, cols: number, mode: 'bf16' | 'fp8-tiles' | 'fp8-col-tiles' | 'fp8-blocks', block?: number): void;
 }

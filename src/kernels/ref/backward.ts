@@ -11,11 +11,12 @@ import { routeBackward } from './route.js';
 import { moeBackward } from './moe.js';
 import { expertCounts, balanceLoss } from './balance.js';
 import { adamw, sumSquares, scaleInPlace, balanceBiasUpdate } from './optim.js';
+import { fakeQuantize } from './quantize.js';
 
 export const refBackward: BackwardKernels = {
   name: 'ref',
   matmulBackward, rmsnormBackward, ropeBackward, siluMulBackward, embeddingBackward, concatBackward,
   softmaxForward, crossEntropyForward, crossEntropyBackward,
   mlaTrainAttention, mlaTrainAttentionBackward, routeBackward, moeBackward, expertCounts, balanceLoss,
-  adamw, sumSquares, scaleInPlace, balanceBiasUpdate,
+  adamw, sumSquares, scaleInPlace, balanceBiasUpdate, fakeQuantize,
 };

@@ -64,57 +64,64 @@ export const moe = moeWith(matmul);
  * dx [T, D], dweights [T, K], dbank: f32 gradients shaped like bank (E × [I, D], [I, D], [D, I]); an expert with
  * no tokens receives nothing. dout [T, D]; x, experts, weights, bank as in the forward.
  */
-export function moeBackward(dx: Tensor, dweights: Tensor, dbank: ExpertBank, dout: Tensor, x: Tensor, experts: Tensor, weights: Tensor,
-  bank: ExpertBank, T: number, D: number, I: number, K: number): void {
-  const E = bank.gate.length;
-  if (dbank.gate.length !== E || dbank.up.length !== E || dbank.down.length !== E) {
-    throw new Error(`moeBackward: dbank holds ${dbank.gate.length}/${dbank.up.length}/${dbank.down.length} gate/up/down gradients for ${E} experts`);
-  }
-  for (const [part, ts] of [['gate', dbank.gate], ['up', dbank.up], ['down', dbank.down]] as const) {
-    ts.forEach((t, e) => gradF32(t, 'moeBackward', `dbank.${part}[${e}]`));
-  }
-  const dxa = gradF32(dx, 'moeBackward', 'dx'), dwa = gradF32(dweights, 'moeBackward', 'dweights');
-  const g = f32(dout), xa = f32(x), w = f32(weights);
-  const groups = groupByExpert(i32(experts), T, K, E);
-  const accX = new Float64Array(T * D), accW = new Float64Array(T * K);
-  const s = new Scope(dout.heap);
-  try {
-    for (let e = 0; e < E; e++) {
-      const slots = groups[e];
-      const n = slots.length;
-      if (n === 0) continue;
-      const xs = s.tensor([n, D]), gt = s.tensor([n, I]), ut = s.tensor([n, I]), a = s.tensor([n, I]), y = s.tensor([n, D]);
-      const dy = s.tensor([n, D]), da = s.tensor([n, I]), dg = s.tensor([n, I]), du = s.tensor([n, I]), dxs = s.tensor([n, D]);
-      const xsa = f32(xs);
-      slots.forEach((slot, j) => { const t = (slot / K) | 0; xsa.set(xa.subarray(t * D, t * D + D), j * D); });
-      matmul(gt, xs, bank.gate[e], n, D, I);
-      matmul(ut, xs, bank.up[e], n, D, I);
-      siluMul(a, gt, ut, n * I);
-      matmul(y, a, bank.down[e], n, I, D);
-      const ya = f32(y), dya = f32(dy);
-      slots.forEach((slot, j) => {
-        const t = (slot / K) | 0;
-        let dot = 0;
-        for (let d = 0; d < D; d++) {
-          dot += g[t * D + d] * ya[j * D + d];
-          dya[j * D + d] = w[slot] * g[t * D + d];
-        }
-        accW[slot] += dot;
-      });
-      matmulBackward(da, dbank.down[e], dy, a, bank.down[e], n, I, D);
-      siluMulBackward(dg, du, da, gt, ut, n * I);
-      matmulBackward(dxs, dbank.gate[e], dg, xs, bank.gate[e], n, D, I);
-      matmulBackward(dxs, dbank.up[e], du, xs, bank.up[e], n, D, I);
-      const dxsa = f32(dxs);
-      slots.forEach((slot, j) => {
-        const t = (slot / K) | 0;
-        for (let d = 0; d < D; d++) accX[t * D + d] += dxsa[j * D + d];
-      });
+type MatmulBackwardFn = (dx: Tensor | null, dw: Tensor | null, dout: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number) => void;
+
+/** The MoE backward over given matmul kernels (the wasm backend passes its own; this stays the one definition). */
+export function moeBackwardWith(mm: MatmulFn, mmBackward: MatmulBackwardFn) {
+  return function moeBackward(dx: Tensor, dweights: Tensor, dbank: ExpertBank, dout: Tensor, x: Tensor, experts: Tensor, weights: Tensor,
+    bank: ExpertBank, T: number, D: number, I: number, K: number): void {
+    const E = bank.gate.length;
+    if (dbank.gate.length !== E || dbank.up.length !== E || dbank.down.length !== E) {
+      throw new Error(`moeBackward: dbank holds ${dbank.gate.length}/${dbank.up.length}/${dbank.down.length} gate/up/down gradients for ${E} experts`);
+    }
+    for (const [part, ts] of [['gate', dbank.gate], ['up', dbank.up], ['down', dbank.down]] as const) {
+      ts.forEach((t, e) => gradF32(t, 'moeBackward', `dbank.${part}[${e}]`));
+    }
+    const dxa = gradF32(dx, 'moeBackward', 'dx'), dwa = gradF32(dweights, 'moeBackward', 'dweights');
+    const g = f32(dout), xa = f32(x), w = f32(weights);
+    const groups = groupByExpert(i32(experts), T, K, E);
+    const accX = new Float64Array(T * D), accW = new Float64Array(T * K);
+    const s = new Scope(dout.heap);
+    try {
+      for (let e = 0; e < E; e++) {
+        const slots = groups[e];
+        const n = slots.length;
+        if (n === 0) continue;
+        const xs = s.tensor([n, D]), gt = s.tensor([n, I]), ut = s.tensor([n, I]), a = s.tensor([n, I]), y = s.tensor([n, D]);
+        const dy = s.tensor([n, D]), da = s.tensor([n, I]), dg = s.tensor([n, I]), du = s.tensor([n, I]), dxs = s.tensor([n, D]);
+        const xsa = f32(xs);
+        slots.forEach((slot, j) => { const t = (slot / K) | 0; xsa.set(xa.subarray(t * D, t * D + D), j * D); });
+        mm(gt, xs, bank.gate[e], n, D, I);
+        mm(ut, xs, bank.up[e], n, D, I);
+        siluMul(a, gt, ut, n * I);
+        mm(y, a, bank.down[e], n, I, D);
+        const ya = f32(y), dya = f32(dy);
+        slots.forEach((slot, j) => {
+          const t = (slot / K) | 0;
+          let dot = 0;
+          for (let d = 0; d < D; d++) {
+            dot += g[t * D + d] * ya[j * D + d];
+            dya[j * D + d] = w[slot] * g[t * D + d];
+          }
+          accW[slot] += dot;
+        });
+        mmBackward(da, dbank.down[e], dy, a, bank.down[e], n, I, D);
+        siluMulBackward(dg, du, da, gt, ut, n * I);
+        mmBackward(dxs, dbank.gate[e], dg, xs, bank.gate[e], n, D, I);
+        mmBackward(dxs, dbank.up[e], du, xs, bank.up[e], n, D, I);
+        const dxsa = f32(dxs);
+        slots.forEach((slot, j) => {
+          const t = (slot / K) | 0;
+          for (let d = 0; d < D; d++) accX[t * D + d] += dxsa[j * D + d];
+        });
+        s.release();
+      }
+    } finally {
       s.release();
     }
-  } finally {
-    s.release();
-  }
-  for (let i = 0; i < T * D; i++) dxa[i] += accX[i];
-  for (let i = 0; i < T * K; i++) dwa[i] += accW[i];
+    for (let i = 0; i < T * D; i++) dxa[i] += accX[i];
+    for (let i = 0; i < T * K; i++) dwa[i] += accW[i];
+  };
 }
+
+export const moeBackward = moeBackwardWith(matmul, matmulBackward);

@@ -1,21 +1,35 @@
 // The fast backend: AssemblyScript SIMD kernels (relaxed SIMD where the engine has it) run on every core by the
-// thread pool, over the heap's shared memory. Ops without a wasm kernel yet run the reference kernel, so every op
-// is always available and the model never knows which one ran.
-// Leaves out: f16 weights in wasm (they take the reference path).
+// thread pool, over the heap's shared memory. Every forward op runs in wasm (matmul.as, ops.as, attention.as) except
+// routing (tiny, stays the reference); an op whose weight dtype has no wasm path (f16) runs the reference kernel,
+// so every op is always available and the model never knows which one ran.
+// Leaves out: f16 weights in wasm. RoPE's cos/sin are computed here in float64 (Math.cos/sin, as the reference) into
+// a per-call table [T, 2·dr] that the kernels read: AssemblyScript's own cos/sin keep tables and globals in memory.
 
-import type { Backend } from '../backend.js';
+import type { Backend, CacheRows, ExpertBank } from '../backend.js';
 import type { Tensor } from '../../tensor/tensor.js';
+import { i32, rows as rowView, Scope } from '../../tensor/tensor.js';
 import type { Heap } from '../../tensor/heap.js';
+import type { RopeSpec } from '../../model/rope.js';
 import { refBackend } from '../ref/index.js';
-import { moeWith } from '../ref/moe.js';
+import { groupByExpert } from '../ref/moe.js';
+import { softmaxForward as refSoftmax, crossEntropyForward as refCrossEntropy, IGNORE_TARGET } from '../ref/loss.js';
 import { ThreadPool, defaultThreads } from '../pool/thread-pool.js';
 import type { WasmFlavour } from './loader.js';
 import { compileKernels, instantiateKernels } from './loader.js';
 
-export interface WasmBackendOptions { threads?: number; flavour?: WasmFlavour }
+export interface WasmBackendOptions {
+  threads?: number;
+  flavour?: WasmFlavour;
+  /** Least work (≈ multiply-adds or elements) one thread takes in a call (default MIN_WORK); tests pass 1 to split tiny calls. */
+  minWork?: number;
+}
 
 /** Output columns per pool task grain: a multiple of the micro-kernel widths (4 and 12). */
 const OC_GRAIN = 48;
+/** Least work (≈ multiply-adds or elements) one thread takes in a call: below it a call stays on fewer threads. */
+const MIN_WORK = 16384;
+/** Queries per attention tile, latent columns per absorb-query item, W_UV rows per absorb-output item (attention.as). */
+const QT = 4, RC = 64, JC = 16;
 
 export interface WasmBackend extends Backend {
   readonly threads: number;
@@ -25,28 +39,226 @@ export interface WasmBackend extends Backend {
   /** Bytes of per-thread scratch at `scratch` (threads × scratchBytes), free for any kernel during its call. */
   readonly scratch: number;
   readonly scratchBytes: number;
+  /** Training forwards in wasm, same contracts as BackwardKernels' (the reference ones are in ref/loss.ts). */
+  softmaxForward(out: Tensor, x: Tensor, T: number, V: number): void;
+  crossEntropyForward(losses: Tensor, logits: Tensor, targets: Tensor, T: number, V: number): void;
   close(): Promise<void>;
 }
+
+/** Weight kinds of the wasm kernels: 0 f32, 1 bf16, 2 e4m3 (block scales optional); null: reference path. */
+function kindOf(w: Tensor): number | null {
+  return w.dtype === 'f32' ? 0 : w.dtype === 'bf16' ? 1 : w.dtype === 'e4m3' ? 2 : null;
+}
+
+/** [ptr, kind, scaleInv, bm, bn]: how a kernel reads a weight of any wasm kind. */
+function weightArgs(w: Tensor, kind: number): number[] {
+  const s = w.scale;
+  return [w.ptr, kind, s ? s.scaleInv.ptr : 0, s ? s.block[0] : 0, s ? s.block[1] : 0];
+}
+
+const allF32 = (...ts: Tensor[]) => ts.every((t) => t.dtype === 'f32');
 
 export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): WasmBackend {
   const threads = opts.threads ?? defaultThreads();
   const compiled = compileKernels(opts.flavour);
   const k = instantiateKernels(compiled, heap.memory);
   const pool = new ThreadPool(threads, k.exports, compiled.module, heap.memory);
-  const scratch = heap.alloc(threads * k.scratchBytes); // one panel area per thread, lives as long as the backend
+  const scratchBytes = k.scratchBytes;
+  const scratch = heap.alloc(threads * scratchBytes); // one area per thread, lives as long as the backend
+  const run = (fn: string, args: readonly number[], items: number, grain?: number) => pool.run(fn, args, items, grain);
+  const flashBytes = (dA: number, dB: number, dv: number) => k.exports.flashScratchBytes(dA, dB, dv) as number;
+  const minWork = opts.minWork ?? MIN_WORK;
+  /** Items per grain so that one grain holds at least minWork, for items of `work` each. */
+  const grainFor = (work: number) => Math.max(1, Math.ceil(minWork / Math.max(1, work)));
 
   function matmul(out: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number, xStride = C): void {
     if (out.dtype !== 'f32' || x.dtype !== 'f32') throw new Error('matmul: activations must be f32');
     const base = [out.ptr, x.ptr, w.ptr, T, C, OC, xStride];
     switch (w.dtype) {
-      case 'f32': return pool.run('matmulF32', [...base, scratch], OC, OC_GRAIN);
-      case 'bf16': return pool.run('matmulBF16', [...base, scratch], OC, OC_GRAIN);
+      case 'f32': return run('matmulF32', [...base, scratch], OC, OC_GRAIN);
+      case 'bf16': return run('matmulBF16', [...base, scratch], OC, OC_GRAIN);
       case 'e4m3': {
         const s = w.scale;
-        return pool.run('matmulE4M3', [...base, s ? s.scaleInv.ptr : 0, s ? s.block[0] : 0, s ? s.block[1] : 0, scratch], OC, OC_GRAIN);
+        return run('matmulE4M3', [...base, s ? s.scaleInv.ptr : 0, s ? s.block[0] : 0, s ? s.block[1] : 0, scratch], OC, OC_GRAIN);
       }
       default: return refBackend.matmul(out, x, w, T, C, OC, xStride);
     }
+  }
+
+  // ---- RoPE table: per token, cosE [dr] then sinE [dr] laid out like the rotated pairs (ops.as). The last table is
+  // kept, so q's rope and the cache append of one layer (and every layer of a step) share one computation.
+  let table = { ptr: 0, bytes: 0, spec: null as RopeSpec | null, dr: 0, positions: new Int32Array(0) };
+
+  function ropeTable(positions: Tensor, spec: RopeSpec, T: number, dr: number): number {
+    const pos = i32(positions).subarray(0, T);
+    if (table.spec === spec && table.dr === dr && table.positions.length === T && table.positions.every((p, i) => p === pos[i])) return table.ptr;
+    const bytes = T * 2 * dr * 4;
+    if (bytes > table.bytes) {
+      if (table.ptr) heap.release(table.ptr);
+      table = { ptr: 0, bytes: 0, spec: null, dr: 0, positions: new Int32Array(0) }; // valid if alloc throws
+      const size = Math.max(bytes, 4096);
+      table = { ...table, ptr: heap.alloc(size), bytes: size };
+    }
+    const a = new Float32Array(heap.memory.buffer, table.ptr, T * 2 * dr);
+    const half = dr / 2;
+    for (let t = 0; t < T; t++) {
+      const cb = t * 2 * dr, sb = cb + dr;
+      for (let i = 0; i < half; i++) {
+        const angle = pos[t] * spec.invFreq[i];
+        const c = Math.cos(angle) * spec.mscale, s = Math.sin(angle) * spec.mscale;
+        const j0 = spec.interleaved ? 2 * i : i, j1 = spec.interleaved ? j0 + 1 : j0 + half;
+        a[cb + j0] = c; a[cb + j1] = c; a[sb + j0] = -s; a[sb + j1] = s;
+      }
+    }
+    table = { ...table, spec, dr, positions: pos.slice() };
+    return table.ptr;
+  }
+
+  function embedding(out: Tensor, ids: Tensor, tbl: Tensor, T: number, D: number): void {
+    const kind = kindOf(tbl);
+    if (kind === null || !allF32(out)) return refBackend.embedding(out, ids, tbl, T, D);
+    const id = i32(ids), V = tbl.shape[0];
+    for (let t = 0; t < T; t++) {
+      if (id[t] < 0 || id[t] >= V) throw new Error(`embedding: token id ${id[t]} at position ${t} is outside the vocabulary (0..${V - 1})`);
+    }
+    run('embeddingRows', [out.ptr, ids.ptr, ...weightArgs(tbl, kind), D], T, grainFor(D));
+  }
+
+  function rmsnorm(out: Tensor, x: Tensor, w: Tensor, T: number, D: number, eps: number, xStride = D, outStride = D): void {
+    const kind = kindOf(w);
+    if (kind === null || !allF32(out, x) || D * 4 > scratchBytes) return refBackend.rmsnorm(out, x, w, T, D, eps, xStride, outStride);
+    run('rmsnormRows', [out.ptr, x.ptr, ...weightArgs(w, kind), D, eps, xStride, outStride, scratch, scratchBytes], T, grainFor(D));
+  }
+
+  function copy(out: Tensor, src: Tensor, n: number): void {
+    if (!allF32(out, src)) return refBackend.copy(out, src, n);
+    if (out.ptr === src.ptr) return;
+    // Overlapping ranges need one memmove in order; the pool's ranges would race.
+    const overlap = out.ptr < src.ptr + 4 * n && src.ptr < out.ptr + 4 * n;
+    run('copyRange', [out.ptr, src.ptr], n, overlap ? Math.max(1, n) : 4 * minWork);
+  }
+
+  function add(out: Tensor, a: Tensor, b: Tensor, n: number): void {
+    if (!allF32(out, a, b)) return refBackend.add(out, a, b, n);
+    run('addRange', [out.ptr, a.ptr, b.ptr], n, grainFor(1));
+  }
+
+  function siluMul(out: Tensor, gate: Tensor, up: Tensor, n: number): void {
+    if (!allF32(out, gate, up)) return refBackend.siluMul(out, gate, up, n);
+    run('siluMulRange', [out.ptr, gate.ptr, up.ptr], n, grainFor(8));
+  }
+
+  function concat(out: Tensor, a: Tensor, b: Tensor, T: number, A: number, B: number): void {
+    if (!allF32(out, a, b)) return refBackend.concat(out, a, b, T, A, B);
+    run('concatRows', [out.ptr, a.ptr, b.ptr, A, B], T, grainFor(A + B));
+  }
+
+  function rope(x: Tensor, positions: Tensor, spec: RopeSpec, T: number, H: number, stride: number, offset: number, dr: number): void {
+    if (!allF32(x)) return refBackend.rope(x, positions, spec, T, H, stride, offset, dr);
+    const tbl = ropeTable(positions, spec, T, dr);
+    run('ropeRows', [x.ptr, tbl, H, stride, offset, dr, spec.interleaved ? 1 : 0], T * H, grainFor(2 * dr));
+  }
+
+  function latentCacheWrite(pool_: Tensor, rowsT: Tensor, kva: Tensor, positions: Tensor, normW: Tensor, eps: number,
+    spec: RopeSpec, T: number, R: number, dr: number): void {
+    const kind = kindOf(normW);
+    if (kind === null || !allF32(pool_, kva) || R * 4 > scratchBytes) {
+      return refBackend.latentCacheWrite(pool_, rowsT, kva, positions, normW, eps, spec, T, R, dr);
+    }
+    const r = i32(rowsT), poolRows = pool_.shape[0];
+    for (let t = 0; t < T; t++) {
+      if (r[t] < 0 || r[t] >= poolRows) throw new Error(`latent cache: row ${r[t]} outside the pool of ${poolRows} rows`);
+    }
+    const tbl = ropeTable(positions, spec, T, dr);
+    run('latentWriteRows', [pool_.ptr, rowsT.ptr, kva.ptr, ...weightArgs(normW, kind), R, dr, eps, tbl, spec.interleaved ? 1 : 0,
+      scratch, scratchBytes], T, grainFor(2 * (R + dr)));
+  }
+
+  function mlaAttention(out: Tensor, q: Tensor, kv: Tensor, pool_: Tensor, poolStart: number,
+    T: number, S: number, past: number, H: number, dn: number, dr: number, dv: number, R: number, scale: number): void {
+    if (!allF32(out, q, kv, pool_) || flashBytes(dn, dr, dv) > scratchBytes) {
+      return refBackend.mlaAttention(out, q, kv, pool_, poolStart, T, S, past, H, dn, dr, dv, R, scale);
+    }
+    const work = QT * (past + T / 2 + 1) * (dn + dr + dv);
+    run('mlaFlashPrefill', [out.ptr, q.ptr, kv.ptr, pool_.ptr, poolStart, T, S, past, H, dn, dr, dv, R, scale, scratch, scratchBytes],
+      Math.ceil(T / QT) * H, grainFor(work));
+  }
+
+  function mlaAbsorbQuery(qLat: Tensor, q: Tensor, kvB: Tensor, B: number, H: number, dn: number, dr: number, dv: number, R: number): void {
+    const kind = kindOf(kvB);
+    if (kind === null || !allF32(qLat, q) || dn * RC * 4 + 64 > scratchBytes) return refBackend.mlaAbsorbQuery(qLat, q, kvB, B, H, dn, dr, dv, R);
+    run('mlaAbsorbQueryHeads', [qLat.ptr, q.ptr, ...weightArgs(kvB, kind), B, H, dn, dr, dv, R, scratch, scratchBytes],
+      H * Math.ceil(R / RC), grainFor(dn * RC * (B + 1)));
+  }
+
+  function mlaLatentAttention(ctx: Tensor, qLat: Tensor, q: Tensor, pool_: Tensor, cache: CacheRows,
+    B: number, H: number, dn: number, dr: number, R: number, scale: number): void {
+    if (!allF32(ctx, qLat, q, pool_) || flashBytes(R, dr, R) > scratchBytes) {
+      return refBackend.mlaLatentAttention(ctx, qLat, q, pool_, cache, B, H, dn, dr, R, scale);
+    }
+    const len = i32(cache.length), mean = len.subarray(0, B).reduce((a, b) => a + b, 0) / Math.max(1, B);
+    run('mlaFlashDecode', [ctx.ptr, qLat.ptr, q.ptr, pool_.ptr, cache.start.ptr, cache.length.ptr, H, dn, dr, R, scale, scratch, scratchBytes],
+      B * Math.ceil(H / QT), grainFor(QT * mean * (2 * R + dr)));
+  }
+
+  function mlaAbsorbOutput(out: Tensor, ctx: Tensor, kvB: Tensor, B: number, H: number, dn: number, dv: number, R: number): void {
+    const kind = kindOf(kvB);
+    if (kind === null || !allF32(out, ctx) || JC * R * 4 + 16 > scratchBytes) return refBackend.mlaAbsorbOutput(out, ctx, kvB, B, H, dn, dv, R);
+    run('mlaAbsorbOutputHeads', [out.ptr, ctx.ptr, ...weightArgs(kvB, kind), B, H, dn, dv, R, scratch, scratchBytes],
+      H * Math.ceil(dv / JC), grainFor(JC * R * (B + 1)));
+  }
+
+  /**
+   * Routed experts, grouped by expert (groupByExpert: the same grouping as the reference): the T·K (token, slot) rows
+   * gathered into expert order in one call, each expert's gate/up/down matmuls on its contiguous block, one SiLU·mul
+   * over all of them, then each token's K outputs combined with its gate weights (no two threads write one row).
+   */
+  function moe(out: Tensor, x: Tensor, experts: Tensor, weights: Tensor, bank: ExpertBank, T: number, D: number, I: number, K: number): void {
+    const groups = groupByExpert(i32(experts), T, K, bank.gate.length);
+    const N = T * K;
+    const s = new Scope(heap);
+    try {
+      // order[0, N): the token of each gathered row; order[N + slot]: the gathered row of each (token, slot).
+      const order = s.tensor([2 * N], 'i32'), ord = i32(order);
+      const first: number[] = [];
+      let n = 0;
+      for (const slots of groups) {
+        first.push(n);
+        for (const slot of slots) { ord[n] = (slot / K) | 0; ord[N + slot] = n; n++; }
+      }
+      const xs = s.tensor([N, D]), g = s.tensor([N, I]), u = s.tensor([N, I]), y = s.tensor([N, D]);
+      run('gatherRows', [xs.ptr, x.ptr, order.ptr, D], N, grainFor(D));
+      groups.forEach((slots, e) => {
+        if (slots.length === 0) return;
+        const xe = rowView(xs, first[e], slots.length);
+        matmul(rowView(g, first[e], slots.length), xe, bank.gate[e], slots.length, D, I);
+        matmul(rowView(u, first[e], slots.length), xe, bank.up[e], slots.length, D, I);
+      });
+      siluMul(g, g, u, N * I);
+      groups.forEach((slots, e) => {
+        if (slots.length === 0) return;
+        matmul(rowView(y, first[e], slots.length), rowView(g, first[e], slots.length), bank.down[e], slots.length, I, D);
+      });
+      run('combineRows', [out.ptr, y.ptr, order.ptr + 4 * N, weights.ptr, D, K], T, grainFor(K * D));
+    } finally {
+      s.release();
+    }
+  }
+
+  function softmaxForward(out: Tensor, x: Tensor, T: number, V: number): void {
+    if (!allF32(out, x)) return refSoftmax(out, x, T, V);
+    run('softmaxRows', [out.ptr, x.ptr, V], T, grainFor(V));
+  }
+
+  function crossEntropyForward(losses: Tensor, logits: Tensor, targets: Tensor, T: number, V: number): void {
+    if (!allF32(losses, logits)) return refCrossEntropy(losses, logits, targets, T, V);
+    const y = i32(targets);
+    for (let t = 0; t < T; t++) {
+      if (y[t] !== IGNORE_TARGET && (y[t] < 0 || y[t] >= V)) {
+        throw new Error(`crossEntropyForward: target ${y[t]} at position ${t} is neither ${IGNORE_TARGET} (ignore) nor in the vocabulary (0..${V - 1})`);
+      }
+    }
+    run('crossEntropyRows', [losses.ptr, logits.ptr, targets.ptr, V], T, grainFor(V));
   }
 
   return {
@@ -54,13 +266,15 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
     name: `wasm-${compiled.flavour}×${threads}`,
     threads,
     flavour: compiled.flavour,
-    run: (fn, args, items, grain) => pool.run(fn, args, items, grain),
+    run,
     scratch,
-    scratchBytes: k.scratchBytes,
-    matmul,
-    moe: moeWith(matmul),
+    scratchBytes,
+    embedding, rmsnorm, matmul, copy, add, siluMul, concat, rope, latentCacheWrite,
+    mlaAttention, mlaAbsorbQuery, mlaLatentAttention, mlaAbsorbOutput, moe,
+    softmaxForward, crossEntropyForward,
     async close() {
       await pool.close();
+      if (table.ptr) heap.release(table.ptr);
       heap.release(scratch);
     },
   };

@@ -2,3 +2,8 @@
 // Each source ends in .as so that tsc never sees it; build.mjs hands them to asc as .ts files.
 
 export * from './matmul';
+export * from './backward-matmul';
+export * from './backward-ops';
+export * from './ops';
+export * from './attention';
+export * from './backward-attention';

@@ -1,0 +1,110 @@
+// Helpers shared by ops.as and attention.as: multiply-add, a vector e^x, a float64 ln, horizontal sums, and
+// decoding a run of one weight row (f32, bf16, e4m3 with block scales) into f32. Not re-exported by kernels.as, so
+// none of these is a module export. Leaves out f16 weights (the backend sends those to the reference kernels).
+// Constants are literals or splats of literals: the module has no data segment and no globals.
+
+@inline export function madd(a: v128, b: v128, acc: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
+  return f32x4.add(acc, f32x4.mul(a, b));
+}
+
+/**
+ * e^x in each lane, relative error below 3e-7 for x in [−87.3, 88.3]; inputs are clamped to that range, so lanes far
+ * below give ~1e−38 instead of 0 (callers that need an exact 0, for masked keys, clear those lanes themselves).
+ * x = n·ln2 + r with |r| ≤ ln2/2; e^r by its Taylor series to r⁷ (truncation < 6e−9); 2^n built in the exponent bits.
+ */
+@inline export function expv(x: v128): v128 {
+  const c = f32x4.min(f32x4.max(x, f32x4.splat(-87.3)), f32x4.splat(88.3));
+  const n = f32x4.nearest(f32x4.mul(c, f32x4.splat(1.4426950408889634)));
+  // ln 2 in two parts: 0.693359375 has 9 significant bits, so n·hi is exact for |n| ≤ 128.
+  let r = f32x4.sub(c, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.1219444005469057e-4)));
+  let p = f32x4.splat(1.0 / 5040.0);
+  p = madd(p, r, f32x4.splat(1.0 / 720.0));
+  p = madd(p, r, f32x4.splat(1.0 / 120.0));
+  p = madd(p, r, f32x4.splat(1.0 / 24.0));
+  p = madd(p, r, f32x4.splat(1.0 / 6.0));
+  p = madd(p, r, f32x4.splat(0.5));
+  p = madd(p, r, f32x4.splat(1.0));
+  p = madd(p, r, f32x4.splat(1.0));
+  const pow2 = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, pow2);
+}
+
+/** e^x of one value through the vector path (tails of vector loops). */
+@inline export function exp1(x: f32): f32 { return f32x4.extract_lane(expv(f32x4.splat(x)), 0); }
+
+/** ln x for finite x ≥ 1e−300: x = m·2^e with m in [√½, √2), ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.1716. */
+export function logF64(x: f64): f64 {
+  const bits = reinterpret<u64>(x);
+  let e = <i32>((bits >> 52) & 0x7FF) - 1023;
+  let m = reinterpret<f64>((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000);
+  if (m > 1.4142135623730951) { m *= 0.5; e += 1; }
+  const s = (m - 1) / (m + 1), s2 = s * s;
+  // 2·(s + s³/3 + … + s²³/23): the first term left out is below 1e−18 of the sum.
+  let p: f64 = 1.0 / 23.0;
+  for (let k = 21; k >= 1; k -= 2) p = p * s2 + 1.0 / <f64>k;
+  return <f64>e * 0.6931471805599453 + 2 * s * p;
+}
+
+/** [Σ lanes of a, Σ b, Σ c, Σ d]. */
+@inline export function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 1, 4, 5), v128.shuffle<f32>(a, b, 2, 3, 6, 7)); // a0+a2, a1+a3, b0+b2, b1+b3
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 1, 4, 5), v128.shuffle<f32>(c, d, 2, 3, 6, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 2, 4, 6), v128.shuffle<f32>(ab, cd, 1, 3, 5, 7));
+}
+
+/** Σ of the four lanes. */
+@inline export function hsum1(a: v128): f32 {
+  return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+}
+
+// ---- Weight rows. kind: 0 f32, 1 bf16, 2 e4m3fn (value = code·scaleInv[row / bm, col / bn]; scaleInv = 0: none).
+
+/** dst[0 .. n) = W[row, c0 .. c0 + n) as f32 for W [*, C]; `row` is the weight's own row (so FP8 scale rows are right). */
+export function decodeRow(dst: usize, w: usize, kind: i32, C: i32, row: i32, c0: i32, n: i32, scaleInv: usize, bm: i32, bn: i32): void {
+  const first = <usize>row * <usize>C + <usize>c0; // element index
+  if (kind == 0) { memory.copy(dst, w + (first << 2), (<usize>n) << 2); return; }
+  if (kind == 1) { decodeBF16(dst, w + (first << 1), n); return; }
+  if (!scaleInv) { decodeE4M3(dst, w + first, n, 1); return; }
+  const sCols = (C + bn - 1) / bn;
+  const srow = scaleInv + ((<usize>((row / bm) * sCols)) << 2);
+  for (let k = 0; k < n;) {
+    const c = c0 + k, end = min(n, (c / bn + 1) * bn - c0); // the columns of c's scale block
+    decodeE4M3(dst + ((<usize>k) << 2), w + first + <usize>k, end - k, load<f32>(srow + ((<usize>(c / bn)) << 2)));
+    k = end;
+  }
+}
+
+function decodeBF16(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + ((<usize>i) << 2), i32x4.shl(v128.load16x4_u(src + ((<usize>i) << 1)), 16));
+  for (; i < n; i++) store<u32>(dst + ((<usize>i) << 2), (<u32>load<u16>(src + ((<usize>i) << 1))) << 16);
+}
+
+// e4m3fn → f32: the code's exponent and mantissa bits (0..6) moved to f32 bits 20..26 and its sign to bit 31 read as
+// an f32 with exponent bias 127 instead of 7, so times 2^120 the value is exact, subnormal codes included; magnitude
+// 0x7F is NaN.
+const P120: f32 = 1.329227995784916e36; // 2^120
+
+@inline function e4m3Scalar(code: u32): f32 {
+  const mag = code & 0x7F;
+  if (mag == 0x7F) return NaN;
+  return reinterpret<f32>((mag << 20) | ((code & 0x80) << 24)) * P120;
+}
+
+function decodeE4M3(dst: usize, src: usize, n: i32, scale: f32): void {
+  const f = scale * P120;
+  let i = 0;
+  if (isFinite(f)) {
+    const fv = f32x4.splat(f);
+    for (; i + 4 <= n; i += 4) {
+      const code = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(src + <usize>i)));
+      const mag = v128.and(code, i32x4.splat(0x7F));
+      const bits = v128.or(i32x4.shl(mag, 20), i32x4.shl(v128.and(code, i32x4.splat(0x80)), 24));
+      const v = f32x4.mul(bits, fv);
+      v128.store(dst + ((<usize>i) << 2), v128.bitselect(f32x4.splat(NaN), v, i32x4.eq(mag, i32x4.splat(0x7F))));
+    }
+  }
+  for (; i < n; i++) store<f32>(dst + ((<usize>i) << 2), e4m3Scalar(<u32>load<u8>(src + <usize>i)) * scale);
+}

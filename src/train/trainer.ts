@@ -7,8 +7,7 @@ import * as path from 'node:path';
 import { Heap } from '../tensor/heap.js';
 import { fromF32, dispose, type Tensor } from '../tensor/tensor.js';
 import type { BackwardKernels } from '../kernels/backend.js';
-import { createBackend } from '../kernels/select.js';
-import { refBackward } from '../kernels/ref/backward.js';
+import { createBackend, backwardFor } from '../kernels/select.js';
 import type { ModelConfig } from '../model/config.js';
 import { makeContext } from '../model/context.js';
 import { loadWeights } from '../model/weights.js';
@@ -24,6 +23,7 @@ import { saveCheckpoint, latestCheckpoint, modelTensors, readTensorsInto, tensor
 import { validationLoss, bitsPerByte } from './evaluate.js';
 import { RESUME_KEYS, validateTrainOptions, type TrainOptions } from './options.js';
 import { benchMatmul } from '../bench/matmul.js';
+import { withPrecision } from './precision.js';
 
 export interface StepMetrics {
   step: number; totalSteps: number; lr: number; batch: number; loss: number; ce: number; mtpLoss: number | null;
@@ -79,8 +79,9 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   }
   const heap = new Heap(64 << 20);
   const weights = loadWeights(cfg, base ? f32Source(base, cfg) : freshWeights(cfg, o.seed), heap);
-  const backend = createBackend(heap, { kernels: o.kernels, threads: o.threads });
-  const bw: BackwardKernels = refBackward;
+  const fast = createBackend(heap, { kernels: o.kernels, threads: o.threads });
+  const precision = withPrecision(fast, backwardFor(fast), heap, weights, o.precision);
+  const backend = precision.backend, bw: BackwardKernels = precision.bw;
   const model = new DeepSeekModel(makeContext(cfg, backend, heap), weights, true);
   shareMtpEmbeddings(weights);
   const grads = gradsLike(heap, weights);
@@ -158,6 +159,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
     const lr = schedule ? learningRate(schedule, step) : o.lr * Math.min(1, (step + 1) / 5);
     let gradNorm = NaN, skipped = false;
     if (Number.isFinite(sum.loss)) gradNorm = opt.update(bw, lr);
+    if (Number.isFinite(gradNorm)) precision.refresh();
     if (!Number.isFinite(sum.loss) || !Number.isFinite(gradNorm)) {
       skipped = true;
       bad += 1;

@@ -1,7 +1,8 @@
 // The training forward/backward against the independent float64 reference: for every parameter tensor, the
 // directional derivative of the loss (main cross-entropy + λ·MTP cross-entropy) along a random direction, by
 // central finite differences of the float64 reference model, equals Σ grad·direction from trainForwardBackward.
-// This checks the training forward (it must define the same function as the HF semantics) and every backward.
+// This checks the training forward (it must define the same function as the HF semantics) and every backward,
+// on the reference kernels and on the wasm kernels with two threads.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import * as path from 'node:path';
 import { initCheckpoint, type InitOptions } from '../../src/model/init.js';
 import { DeepSeekModel } from '../../src/model/transformer.js';
 import { f32 } from '../../src/tensor/tensor.js';
-import { refBackward } from '../../src/kernels/ref/backward.js';
+import { backwardFor } from '../../src/kernels/select.js';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/weights/safetensors.js';
 import { namedParams, gradsLike, shareMtpEmbeddings, zeroGrads } from '../../src/train/grads.js';
 import { trainForwardBackward } from '../../src/train/model-train.js';
@@ -63,18 +64,19 @@ const CASES: { name: string; opts: Omit<InitOptions, 'out'> }[] = [
   { name: 'q_proj, no YaRN, norm_topk_prob false, 2 shared experts', opts: { preset: 'tiny', seed: 22, set: { vocab_size: 300, q_lora_rank: null, rope_scaling: null, norm_topk_prob: false, n_shared_experts: 2 } } },
 ];
 
-for (const c of CASES) {
-  test(`every parameter's gradient matches float64 finite differences of the reference: ${c.name}`, async () => {
-    const dir = path.join(tmp, c.name.replace(/[^a-z0-9]+/gi, '-'));
+for (const c of CASES) for (const kernels of ['ref', 'wasm'] as const) {
+  test(`every parameter's gradient matches float64 finite differences of the reference (${kernels} kernels): ${c.name}`, async () => {
+    const dir = path.join(tmp, `${kernels}-${c.name.replace(/[^a-z0-9]+/gi, '-')}`);
     initCheckpoint({ ...c.opts, out: dir, omitMtpCopies: true });
-    const model = DeepSeekModel.load(dir, { kernels: 'ref' });
+    const model = DeepSeekModel.load(dir, { kernels, threads: 2 });
+    const bw = backwardFor(model.ctx.backend);
     try {
       shareMtpEmbeddings(model.weights);
       const cfg = model.cfg, B = 2, T = 6, rng = new Rng(5);
       const seqs = Array.from({ length: B }, () => Array.from({ length: T + 1 }, () => rng.nextU32() % cfg.vocabSize));
       const g = gradsLike(model.ctx.heap, model.weights);
       zeroGrads(g);
-      const r = trainForwardBackward(model.ctx, refBackward, model.weights, g, Int32Array.from(seqs.flat()), B, T,
+      const r = trainForwardBackward(model.ctx, bw, model.weights, g, Int32Array.from(seqs.flat()), B, T,
         { mtpWeight: LAMBDA, balance: { mode: 'off', alpha: 0 } });
       const base = refLoss(dir, seqs);
       assert.ok(Math.abs(r.loss - base) < 1e-4, `training forward loss ${r.loss} vs reference ${base}`);

@@ -1,0 +1,173 @@
+// The training loop end to end on a tiny model and a small generated corpus: the loss falls, each recipe switch is
+// wired in (balancing bias, balance loss, MTP weight, precision), checkpoints resume exactly, and bad input gives
+// clear errors. Kept small: each run is a few steps of 16-token sequences.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { train, type StepMetrics, type TrainEvents } from '../../src/train/trainer.js';
+import { DEFAULT_TRAIN, type TrainOptions } from '../../src/train/options.js';
+import { DeepSeekModel } from '../../src/model/transformer.js';
+import { f32 } from '../../src/tensor/tensor.js';
+import { Rng } from '../../src/util/random.js';
+import { loadRefModel, refForward } from '../reference/deepseek-f64.js';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-train-'));
+process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+
+/** A folder of small seeded English-like documents. */
+function corpus(name: string, docs = 12): string {
+  const dir = path.join(root, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const rng = new Rng(7);
+  const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'dog', 'ran', 'to', 'house', 'red', 'big', 'small', 'under', 'tree', 'bird', 'sang', 'morning', 'light'];
+  for (let d = 0; d < docs; d++) {
+    const sentences = Array.from({ length: 40 }, () => {
+      const n = 4 + (rng.nextU32() % 6);
+      const w = Array.from({ length: n }, () => words[rng.nextU32() % words.length]);
+      return w[0][0].toUpperCase() + w.join(' ').slice(1) + '.';
+    });
+    fs.writeFileSync(path.join(dir, `doc${d}.txt`), sentences.join(' '));
+  }
+  return dir;
+}
+
+const data = corpus('corpus');
+
+function opts(name: string, extra: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    ...DEFAULT_TRAIN, out: path.join(root, name), data, preset: 'tiny', set: { max_position_embeddings: 64, rope_scaling: null },
+    seqLen: 16, microBatch: 2, batch: 2, batchStart: 2, maxSteps: 6, checkpointEvery: 3, evalEvery: 3, evalWindows: 2,
+    vocabSize: 512, valFraction: 0.2, lr: 1e-2, threads: 2, sample: false, ...extra,
+  };
+}
+
+function recorder(): { ev: TrainEvents; steps: StepMetrics[]; warnings: string[] } {
+  const steps: StepMetrics[] = [], warnings: string[] = [];
+  return { steps, warnings, ev: { log() {}, warn: (m) => { warnings.push(m); }, start() {}, step: (m) => { steps.push(m); } } };
+}
+
+test('a short run lowers the loss, writes metrics and a checkpoint that loads here and in the float64 reference', async () => {
+  const r0 = recorder();
+  const r = await train(opts('basic', { maxSteps: 12, checkpointEvery: 100 }), r0.ev);
+  try {
+    assert.equal(r0.steps.length, 12, 'one metrics record per step');
+    assert.ok(r0.steps[11].loss < r0.steps[0].loss - 0.5, `loss falls: ${r0.steps[0].loss} → ${r0.steps[11].loss}`);
+    const lines = fs.readFileSync(path.join(root, 'basic', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 12, 'metrics.jsonl has a line per step');
+    for (const k of ['step', 'lr', 'loss', 'mtpLoss', 'balanceLoss', 'gradNorm', 'tokensPerSec', 'mfu', 'expertLoads', 'maxVio']) {
+      assert.ok(k in lines[0], `metrics have ${k}`);
+    }
+    assert.ok(lines.some((l) => typeof l.valBpb === 'number'), 'validation bits per byte are logged');
+    // The checkpoint: standard HF names and keys (our strict loader and the independent reference both load it).
+    const m = DeepSeekModel.load(r.dir, { kernels: 'ref' });
+    const ref = refForward(loadRefModel(r.dir), [5, 9, 11], { mtp: true });
+    assert.ok(ref.mtpLogits && ref.mtpLogits.length === 2, 'the reference finds the MTP layer');
+    await m.dispose();
+  } finally {
+    await r.model.dispose();
+  }
+});
+
+test('resume continues exactly: the same losses as an uninterrupted run', async () => {
+  const full = recorder(), first = recorder(), second = recorder();
+  const a = await train(opts('uninterrupted'), full.ev);
+  await a.model.dispose();
+  const c = new AbortController();
+  const half = await train(opts('interrupted'), { ...first.ev, step: (m) => { first.steps.push(m); if (m.step === 3) c.abort(); } }, c.signal);
+  assert.ok(half.interrupted, 'the run stopped on request');
+  await half.model.dispose();
+  const b = await train(opts('interrupted', { resume: true }), second.ev);
+  await b.model.dispose();
+  const losses = [...first.steps, ...second.steps].map((m) => m.loss);
+  assert.deepEqual(losses, full.steps.map((m) => m.loss), 'losses of the resumed run equal the uninterrupted run');
+});
+
+test('aux-loss-free balancing moves the router bias by ±γ per step; γ = 0 leaves it at 0', async () => {
+  const bias = async (gamma: number) => {
+    const r = await train(opts(`gamma-${gamma}`, { gamma, maxSteps: 2 }), recorder().ev);
+    const layer = r.model.weights.layers[1];
+    assert.equal(layer.ffn.kind, 'moe', 'layer 1 of tiny is MoE');
+    const b = layer.ffn.kind === 'moe' ? Array.from(f32(layer.ffn.moe.bias!)) : [];
+    await r.model.dispose();
+    return b;
+  };
+  const off = await bias(0), on = await bias(0.01);
+  assert.ok(off.every((x) => x === 0), 'no bias updates without γ');
+  for (const x of on) assert.ok([-0.02, 0, 0.02].some((v) => Math.abs(x - v) < 1e-7) && Math.abs(x) <= 0.02 + 1e-7, `bias ${x} is a sum of two ±γ steps`);
+  assert.ok(on.some((x) => x !== 0), 'unbalanced loads moved some bias');
+});
+
+test('the balance loss and the MTP weight are wired in', async () => {
+  const first = async (name: string, extra: Partial<TrainOptions>) => {
+    const rec = recorder();
+    const r = await train(opts(name, { maxSteps: 1, ...extra }), rec.ev);
+    await r.model.dispose();
+    return rec.steps[0];
+  };
+  const base = await first('wired-base', { seqAuxAlpha: 0, auxLossAlpha: 0, mtpWeight: 0 });
+  assert.equal(base.balanceLoss, 0, 'no balance loss when off');
+  assert.ok(Math.abs(base.loss - base.ce) < 1e-6, `without MTP weight and balance loss, loss = CE (${base.loss} vs ${base.ce})`);
+  const seq = await first('wired-seq', { seqAuxAlpha: 0.1, mtpWeight: 0 });
+  assert.ok(seq.balanceLoss > 0 && Math.abs(seq.loss - seq.ce - seq.balanceLoss) < 1e-6, `sequence-wise balance loss counts (${seq.balanceLoss})`);
+  const mtp = await first('wired-mtp', { seqAuxAlpha: 0, mtpWeight: 0.5 });
+  assert.ok(mtp.mtpLoss !== null && Math.abs(mtp.loss - mtp.ce - 0.5 * mtp.mtpLoss) < 1e-5, 'loss = CE + λ·MTP CE');
+  assert.ok(mtp.gradNorm !== base.gradNorm, 'the MTP loss changes the gradients');
+});
+
+test('bf16 and fp8 precision change the numbers slightly, as low-precision matmuls must', async () => {
+  const first = async (precision: TrainOptions['precision']) => {
+    const rec = recorder();
+    const r = await train(opts(`precision-${precision}`, { maxSteps: 2, precision }), rec.ev);
+    await r.model.dispose();
+    return rec.steps.map((m) => m.loss);
+  };
+  const f = await first('f32'), b = await first('bf16'), e = await first('fp8');
+  assert.ok(b[0] !== f[0] && Math.abs(b[0] - f[0]) < 0.05, `bf16 loss ${b[0]} vs f32 ${f[0]}`);
+  assert.ok(e[0] !== b[0] && Math.abs(e[0] - f[0]) < 0.1, `fp8 loss ${e[0]} vs bf16 ${b[0]} vs f32 ${f[0]}`);
+});
+
+test('bad input: clear errors, nothing half-written', async () => {
+  const ev = recorder().ev;
+  const empty = path.join(root, 'empty-corpus');
+  fs.mkdirSync(empty);
+  fs.writeFileSync(path.join(empty, 'a.txt'), '');
+  await assert.rejects(train(opts('bad-empty', { data: empty }), ev), /empty-corpus/);
+  const tiny = corpus('tiny-corpus', 2);
+  await assert.rejects(train(opts('bad-small', { data: tiny, seqLen: 4096, set: {} }), ev), /tokens/);
+  await assert.rejects(train(opts('bad-resume', { resume: true }), ev), /no checkpoint to resume/);
+  await assert.rejects(train(opts('bad-range', { lr: 5 }), ev), /--lr/);
+  await assert.rejects(train(opts('bad-batch', { batch: 3 }), ev), /--batch \(3\) must be a multiple of --micro-batch/);
+  const r = await train(opts('bad-incompatible', { maxSteps: 1 }), ev);
+  await r.model.dispose();
+  await assert.rejects(train(opts('bad-incompatible', { resume: true, seqLen: 8 }), ev), /seqLen/);
+  await assert.rejects(train(opts('bad-incompatible', { maxSteps: 1 }), ev), /--resume/);
+  const bin = corpus('binary-corpus', 4);
+  fs.writeFileSync(path.join(bin, 'blob.txt'), Buffer.from([0, 1, 2, 255, 254, 0, 0]));
+  const rec = recorder();
+  const ok = await train(opts('binary', { data: bin, maxSteps: 1 }), rec.ev);
+  await ok.model.dispose();
+  assert.ok(rec.warnings.some((w) => w.includes('blob.txt')), `the binary file is skipped with a warning naming it (${rec.warnings})`);
+});
+
+test('a non-finite loss skips the step and stops after repeated ones; an unwritable run folder is refused', async () => {
+  const { initCheckpoint } = await import('../../src/model/init.js');
+  const { SafetensorsFile, writeSafetensors } = await import('../../src/weights/safetensors.js');
+  const dir = path.join(root, 'nan-model');
+  initCheckpoint({ preset: 'tiny', out: dir, seed: 3, set: { max_position_embeddings: 64, rope_scaling: null } });
+  const file = path.join(dir, 'model.safetensors');
+  const f = SafetensorsFile.open(file);
+  const tensors = [...f.entries.values()].map((e) => { const d = new Uint8Array(e.byteLength); f.readInto(e.name, d); return { name: e.name, dtype: e.dtype, shape: e.shape, data: d }; });
+  f.close();
+  const norm = tensors.find((t) => t.name === 'model.norm.weight')!;
+  new Float32Array(norm.data.buffer, norm.data.byteOffset, 1)[0] = Number.NaN;
+  writeSafetensors(file, tensors);
+  const rec = recorder();
+  await assert.rejects(train(opts('nan', { model: dir, maxSteps: 10 }), rec.ev), /5 consecutive steps with a non-finite loss/);
+  assert.equal(rec.warnings.filter((w) => /not finite; the step is skipped/.test(w)).length, 5, `each bad step is reported (${rec.warnings})`);
+  const blocker = path.join(root, 'a-file');
+  fs.writeFileSync(blocker, 'x');
+  await assert.rejects(train(opts('unused', { out: path.join(blocker, 'run') }), recorder().ev), /a-file/);
+});

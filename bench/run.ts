@@ -13,7 +13,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
 
 const only = process.argv.includes('--render-only');
 if (!only) {
-  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts', 'bench/train.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
 }
@@ -81,6 +81,17 @@ if (model) {
   for (const r of model.results) {
     lines.push(`| ${r.preset} | ${r.dtype} | ${r.backend} | ${r.batch} | ${fmt(r.prefillTokS)} | ${fmt(r.decodeTokS)} | ${fmt(r.weightMiB, 2)} | ${fmt(r.bytesPerParam, 2)} |`);
   }
+  lines.push('');
+}
+
+const tr = read('train');
+if (tr) {
+  lines.push(`## Training step (${meta(tr)})`, '',
+    `The default \`qiusuo train\` model (${tr.results[0].preset}) on the Brown corpus: ${tr.results[0].tokensPerStep} tokens per optimizer step, mean over`,
+    `steps ${tr.warmup + 1}–${tr.steps}. MFU = model FLOPs (6 × active non-embedding parameters + attention) per second over the`,
+    'matmul peak measured at start-up with the same threads.', '',
+    '| precision | threads | tokens/s | MFU | s/step |', '|---|---:|---:|---:|---:|');
+  for (const r of tr.results) lines.push(`| ${r.precision} | ${r.threads} | ${fmt(r.tokS, 0)} | ${fmt(r.mfu * 100)}% | ${fmt(r.stepSec, 2)} |`);
   lines.push('');
 }
 

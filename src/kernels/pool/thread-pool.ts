@@ -65,6 +65,8 @@ export class ThreadPool {
       w.unref();
       this.workers.push(w);
     }
+    // Wait for the workers now (~50–100 ms) rather than inside the first split call, whose timing it would distort.
+    if (this.workers.length > 0) this.waitReady();
   }
 
   /** Runs `fn(...args, start, end, thread)` on every thread over its share of [0, items); returns when all are done. */

@@ -21,6 +21,20 @@ export function groupByExpert(experts: Int32Array, T: number, K: number, E: numb
 
 type MatmulFn = (out: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number) => void;
 
+/** Copies the token rows of `slots` (flat (t, k) indices) from x [T, D] into xs [n, D]. */
+function gatherSlots(xs: Tensor, x: Tensor, slots: readonly number[], K: number, D: number): void {
+  const xa = f32(x), xsa = f32(xs);
+  slots.forEach((slot, j) => { const t = (slot / K) | 0; xsa.set(xa.subarray(t * D, t * D + D), j * D); });
+}
+
+/** Expert e over its gathered rows xs [n, D]: g = gate(xs), u = up(xs), a = silu(g)·u (a may be g), y = down(a). */
+function runExpert(mm: MatmulFn, bank: ExpertBank, e: number, xs: Tensor, g: Tensor, u: Tensor, a: Tensor, y: Tensor, n: number, D: number, I: number): void {
+  mm(g, xs, bank.gate[e], n, D, I);
+  mm(u, xs, bank.up[e], n, D, I);
+  siluMul(a, g, u, n * I);
+  mm(y, a, bank.down[e], n, I, D);
+}
+
 /**
  * The routed-expert forward over a given matmul kernel (the reference one here; the wasm backend passes its own, so
  * the grouped expert matmuls run on the fast path while this gather/scatter stays the single definition).
@@ -36,12 +50,8 @@ export function moeWith(mm: MatmulFn) {
       const heap = out.heap;
       const xs = empty(heap, [n, D]), g = empty(heap, [n, I]), u = empty(heap, [n, I]), y = empty(heap, [n, D]);
       try {
-        const xa = f32(x), xsa = f32(xs);
-        slots.forEach((slot, j) => { const t = (slot / K) | 0; xsa.set(xa.subarray(t * D, t * D + D), j * D); });
-        mm(g, xs, bank.gate[e], n, D, I);
-        mm(u, xs, bank.up[e], n, D, I);
-        siluMul(g, g, u, n * I);
-        mm(y, g, bank.down[e], n, I, D);
+        gatherSlots(xs, x, slots, K, D);
+        runExpert(mm, bank, e, xs, g, u, g, y, n, D, I);
         const ya = f32(y), w = f32(weights);
         slots.forEach((slot, j) => {
           const t = (slot / K) | 0, wt = w[slot];
@@ -78,7 +88,7 @@ export function moeBackwardWith(mm: MatmulFn, mmBackward: MatmulBackwardFn) {
       ts.forEach((t, e) => gradF32(t, 'moeBackward', `dbank.${part}[${e}]`));
     }
     const dxa = gradF32(dx, 'moeBackward', 'dx'), dwa = gradF32(dweights, 'moeBackward', 'dweights');
-    const g = f32(dout), xa = f32(x), w = f32(weights);
+    const g = f32(dout), w = f32(weights);
     const groups = groupByExpert(i32(experts), T, K, E);
     const accX = new Float64Array(T * D), accW = new Float64Array(T * K);
     const s = new Scope(dout.heap);
@@ -89,12 +99,8 @@ export function moeBackwardWith(mm: MatmulFn, mmBackward: MatmulBackwardFn) {
         if (n === 0) continue;
         const xs = s.tensor([n, D]), gt = s.tensor([n, I]), ut = s.tensor([n, I]), a = s.tensor([n, I]), y = s.tensor([n, D]);
         const dy = s.tensor([n, D]), da = s.tensor([n, I]), dg = s.tensor([n, I]), du = s.tensor([n, I]), dxs = s.tensor([n, D]);
-        const xsa = f32(xs);
-        slots.forEach((slot, j) => { const t = (slot / K) | 0; xsa.set(xa.subarray(t * D, t * D + D), j * D); });
-        mm(gt, xs, bank.gate[e], n, D, I);
-        mm(ut, xs, bank.up[e], n, D, I);
-        siluMul(a, gt, ut, n * I);
-        mm(y, a, bank.down[e], n, I, D);
+        gatherSlots(xs, x, slots, K, D);
+        runExpert(mm, bank, e, xs, gt, ut, a, y, n, D, I);
         const ya = f32(y), dya = f32(dy);
         slots.forEach((slot, j) => {
           const t = (slot / K) | 0;

@@ -7,11 +7,12 @@ import { f32, i32 } from '../../tensor/tensor.js';
 import type { RopeSpec } from '../../model/rope.js';
 import { rmsnorm } from './elementwise.js';
 
-function rotate(a: Float32Array, base: number, pos: number, spec: RopeSpec, dr: number): void {
+/** Turns each pair of the rope sub-vector at `base` by `sign`·angle (sign −1: the transpose), times mscale. */
+function rotate(a: Float32Array, base: number, pos: number, spec: RopeSpec, dr: number, sign: 1 | -1 = 1): void {
   const half = dr / 2;
   for (let i = 0; i < half; i++) {
     const angle = pos * spec.invFreq[i];
-    const cos = Math.cos(angle) * spec.mscale, sin = Math.sin(angle) * spec.mscale;
+    const cos = Math.cos(angle) * spec.mscale, sin = sign * Math.sin(angle) * spec.mscale;
     const j0 = spec.interleaved ? base + 2 * i : base + i;
     const j1 = spec.interleaved ? j0 + 1 : j0 + half;
     const x0 = a[j0], x1 = a[j1];
@@ -42,20 +43,6 @@ export function latentCacheWrite(pool: Tensor, rows: Tensor, kva: Tensor, positi
   }
 }
 
-/** The transpose of `rotate`: the same pairs turned by −angle, times mscale. */
-function rotateTransposed(a: Float32Array, base: number, pos: number, spec: RopeSpec, dr: number): void {
-  const half = dr / 2;
-  for (let i = 0; i < half; i++) {
-    const angle = pos * spec.invFreq[i];
-    const cos = Math.cos(angle) * spec.mscale, sin = Math.sin(angle) * spec.mscale;
-    const j0 = spec.interleaved ? base + 2 * i : base + i;
-    const j1 = spec.interleaved ? j0 + 1 : j0 + half;
-    const g0 = a[j0], g1 = a[j1];
-    a[j0] = g0 * cos + g1 * sin;
-    a[j1] = g1 * cos - g0 * sin;
-  }
-}
-
 /**
  * Backward of `rope`, IN PLACE like the forward (not accumulating): on entry dx holds ∂L/∂(rotated x), on exit
  * ∂L/∂x. Each pair is multiplied by the transposed rotation, mscale·R(−angle); elements outside the rope
@@ -64,6 +51,6 @@ function rotateTransposed(a: Float32Array, base: number, pos: number, spec: Rope
 export function ropeBackward(dx: Tensor, positions: Tensor, spec: RopeSpec, T: number, H: number, stride: number, offset: number, dr: number): void {
   const a = f32(dx), pos = i32(positions);
   for (let t = 0; t < T; t++) {
-    for (let h = 0; h < H; h++) rotateTransposed(a, (t * H + h) * stride + offset, pos[t], spec, dr);
+    for (let h = 0; h < H; h++) rotate(a, (t * H + h) * stride + offset, pos[t], spec, dr, -1);
   }
 }

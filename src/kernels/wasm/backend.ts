@@ -27,7 +27,9 @@ export interface WasmBackendOptions {
 /** Output columns per pool task grain: a multiple of the micro-kernel widths (4 and 12). */
 const OC_GRAIN = 48;
 /** Least work (≈ multiply-adds or elements) one thread takes in a call: below it a call stays on fewer threads. */
-const MIN_WORK = 16384;
+const MIN_WORK = 65536;
+/** Smallest matmul share worth a thread: 2^18 multiply-adds ≈ 15 µs, against ~10 µs to hand work to the pool. */
+const MATMUL_MIN_MACS = 1 << 18;
 /** Queries per attention tile, latent columns per absorb-query item, W_UV rows per absorb-output item (attention.as). */
 const QT = 4, RC = 64, JC = 16;
 
@@ -68,18 +70,21 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
   const run = (fn: string, args: readonly number[], items: number, grain?: number) => pool.run(fn, args, items, grain);
   const flashBytes = (dA: number, dB: number, dv: number) => k.exports.flashScratchBytes(dA, dB, dv) as number;
   const minWork = opts.minWork ?? MIN_WORK;
+  const matmulMinMacs = opts.minWork ?? MATMUL_MIN_MACS;
   /** Items per grain so that one grain holds at least minWork, for items of `work` each. */
   const grainFor = (work: number) => Math.max(1, Math.ceil(minWork / Math.max(1, work)));
 
   function matmul(out: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number, xStride = C): void {
     if (out.dtype !== 'f32' || x.dtype !== 'f32') throw new Error('matmul: activations must be f32');
     const base = [out.ptr, x.ptr, w.ptr, T, C, OC, xStride];
+    // Each thread's share must outweigh a pool call (~10 µs): at least MATMUL_MIN_MACS multiply-adds.
+    const grain = Math.ceil(Math.max(1, matmulMinMacs / (T * C)) / OC_GRAIN) * OC_GRAIN;
     switch (w.dtype) {
-      case 'f32': return run('matmulF32', [...base, scratch], OC, OC_GRAIN);
-      case 'bf16': return run('matmulBF16', [...base, scratch], OC, OC_GRAIN);
+      case 'f32': return run('matmulF32', [...base, scratch], OC, grain);
+      case 'bf16': return run('matmulBF16', [...base, scratch], OC, grain);
       case 'e4m3': {
         const s = w.scale;
-        return run('matmulE4M3', [...base, s ? s.scaleInv.ptr : 0, s ? s.block[0] : 0, s ? s.block[1] : 0, scratch], OC, OC_GRAIN);
+        return run('matmulE4M3', [...base, s ? s.scaleInv.ptr : 0, s ? s.block[0] : 0, s ? s.block[1] : 0, scratch], OC, grain);
       }
       default: return refBackend.matmul(out, x, w, T, C, OC, xStride);
     }

@@ -43,12 +43,15 @@ export class Generator {
   private nextId = 0;
   private readonly eos: Set<number>;
   private readonly sampleVocab: number;  // ids past the tokenizer's vocabulary are padding rows: never sampled
+  private readonly allowed: Uint8Array | undefined; // ids inside it that have no token (vocabulary gaps): never sampled
 
   /** Room for `maxBatch` concurrent sequences of up to `context` tokens (prompt + completion) each. */
   constructor(readonly model: DeepSeekModel, readonly tokenizer: Tokenizer, readonly maxBatch: number, readonly context: number) {
     this.cache = model.newCache(maxBatch, context);
     this.eos = new Set(model.cfg.eosTokenId);
     this.sampleVocab = Math.min(model.cfg.vocabSize, tokenizer.vocabSize);
+    const known = Uint8Array.from({ length: this.sampleVocab }, (_, id) => (tokenizer.idToToken(id) === undefined ? 0 : 1));
+    this.allowed = known.includes(0) ? known : undefined;
   }
 
   get running(): number { return this.active.length; }
@@ -70,7 +73,7 @@ export class Generator {
       const h = this.model.prefill(s, prompt, this.cache, slot);
       const last = f32(this.model.logits(s, rowOf(h, prompt.length - 1, this.model.cfg.hiddenSize), 1)).subarray(0, this.sampleVocab);
       const a: Active = { seq, slot, params, rng: new Rng(params.seed), next: -1, decoder: this.tokenizer.streamDecoder({ skipSpecialTokens: true }), pending: '' };
-      a.next = sampleToken(last, params, a.rng);
+      a.next = sampleToken(last, params, a.rng, this.allowed);
       this.active.push(a);
       this.accept(a);
     } catch (e) {
@@ -92,7 +95,7 @@ export class Generator {
       const logits = f32(this.model.logits(s, h, live.length));
       const V = this.model.cfg.vocabSize;
       live.forEach((a, i) => {
-        a.next = sampleToken(logits.subarray(i * V, i * V + this.sampleVocab), a.params, a.rng);
+        a.next = sampleToken(logits.subarray(i * V, i * V + this.sampleVocab), a.params, a.rng, this.allowed);
         this.accept(a);
       });
     } finally {

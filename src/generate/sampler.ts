@@ -21,7 +21,12 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
-export function sampleToken(logits: ArrayLike<number>, o: SamplerOptions, rng: Rng): number {
+/**
+ * Samples an id. `allowed` (optional, one byte per id) excludes ids that have no text — gaps a tokenizer left in
+ * its vocabulary, or padding rows of the embedding.
+ */
+export function sampleToken(logits: ArrayLike<number>, o: SamplerOptions, rng: Rng, allowed?: Uint8Array): number {
+  if (allowed) logits = Float32Array.from(logits as ArrayLike<number>, (x, i) => (allowed[i] ? x : -Infinity));
   if (o.temperature === 0) return argmax(logits);
   const V = logits.length;
   let ids = Array.from({ length: V }, (_, i) => i);

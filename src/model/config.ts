@@ -238,9 +238,7 @@ function checkConsistency(c: ModelConfig, source: string): void {
   if (c.firstKDenseReplace > c.numHiddenLayers) {
     bad('first_k_dense_replace', `(${c.firstKDenseReplace}) exceeds num_hidden_layers (${c.numHiddenLayers})`);
   }
-  const hasMoE = moeLayerIndices(c).length > 0 || c.numNextnPredictLayers > 0;
-  if (c.nRoutedExperts > 0 || hasMoE) {
-    if (c.nRoutedExperts === 0 && hasMoE) bad('n_routed_experts', 'must be ≥ 1 when any layer is MoE');
+  if (c.nRoutedExperts > 0) {
     if (c.nRoutedExperts % c.nGroup !== 0) bad('n_group', `(${c.nGroup}) must divide n_routed_experts (${c.nRoutedExperts})`);
     if (c.topkGroup > c.nGroup) bad('topk_group', `(${c.topkGroup}) exceeds n_group (${c.nGroup})`);
     const perGroup = c.nRoutedExperts / c.nGroup;

@@ -136,6 +136,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   ev.start({ totalSteps, startStep: step, params: info.totalParams + info.mtpParams, activeParams: active, backend: backend.name });
   let tokensSeen = 0;
   while (totalSteps === 0 || step < totalSteps) {
+    await new Promise((resolve) => setImmediate(resolve)); // let signals (Ctrl-C) and I/O in between steps
     if (signal?.aborted) { interrupted = true; break; }
     if (o.timeBudgetSec !== undefined && elapsed() > o.timeBudgetSec) break;
     const t0 = performance.now();

@@ -171,3 +171,15 @@ test('a non-finite loss skips the step and stops after repeated ones; an unwrita
   fs.writeFileSync(blocker, 'x');
   await assert.rejects(train(opts('unused', { out: path.join(blocker, 'run') }), recorder().ev), /a-file/);
 });
+
+test('--dense trains the dense baseline: no routed experts, FFN width = (top-k + shared) × expert width', async () => {
+  const r = await train(opts('dense', { dense: true, maxSteps: 2 }), recorder().ev);
+  try {
+    const cfg = r.model.cfg;
+    assert.equal(cfg.nRoutedExperts, 0, 'no routed experts');
+    assert.ok(r.model.weights.layers.every((l) => l.ffn.kind === 'dense'), 'every layer is dense');
+    assert.equal(cfg.intermediateSize, (2 + 1) * 32, 'tiny: (top-2 + 1 shared) × 32 = 96');
+  } finally {
+    await r.model.dispose();
+  }
+});

@@ -54,11 +54,23 @@ export function defaultFlavour(): WasmFlavour {
   return process.env.QIUSUO_WASM === 'simd' || !relaxedSimdSupported() ? 'simd' : 'relaxed';
 }
 
-/** Compiles one flavour synchronously (Node allows it for any size; it takes milliseconds). */
+/**
+ * The compiled module of one flavour (synchronous; Node allows it for any size). Compiled once per process and
+ * shared by every backend: V8 first runs wasm on its baseline compiler and tiers hot functions up as they run, so a
+ * fresh compile per backend would start each one slow again.
+ */
 export function compileKernels(flavour: WasmFlavour = defaultFlavour()): { flavour: WasmFlavour; module: WebAssembly.Module } {
   if (flavour === 'relaxed' && !relaxedSimdSupported()) throw new Error('kernels/wasm: this engine has no relaxed SIMD');
-  return { flavour, module: new WebAssembly.Module(readFileSync(wasmPath(flavour))) };
+  let module = compiledModules.get(flavour);
+  if (!module) {
+    module = new WebAssembly.Module(readFileSync(wasmPath(flavour)));
+    compiledModules.set(flavour, module);
+  }
+  return { flavour, module };
 }
+
+/** Immutable compiled code, cached per flavour (the one piece of module-level state, and it never changes). */
+const compiledModules = new Map<WasmFlavour, WebAssembly.Module>();
 
 /** Instantiates a compiled kernel module on `memory` (a Heap's memory: shared, maximum 65536 pages). */
 export function instantiateKernels(compiled: { flavour: WasmFlavour; module: WebAssembly.Module }, memory: WebAssembly.Memory): KernelInstance {

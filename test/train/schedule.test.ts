@@ -1,0 +1,24 @@
+// The learning-rate and batch-size schedules, worked by hand.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { learningRate, defaultLrSchedule, batchSize } from '../../src/train/schedule.js';
+
+test('LR: linear warmup, constant, cosine decay to minRatio·peak, then the tail', () => {
+  const s = { peak: 1, warmupSteps: 4, decayStart: 10, decayEnd: 20, minRatio: 0.1 };
+  const table: [number, number][] = [
+    [0, 0.25], [1, 0.5], [3, 1],            // warmup: (step + 1)/4
+    [4, 1], [9, 1],                         // constant
+    [10, 1], [15, 0.1 + 0.9 * 0.5], [20, 0.1], // cosine: halfway is the midpoint of peak and floor
+    [25, 0.1], [1000, 0.1],                 // tail
+  ];
+  for (const [step, lr] of table) assert.ok(Math.abs(learningRate(s, step) - lr) < 1e-12, `step ${step}: ${learningRate(s, step)} vs ${lr}`);
+  const d = defaultLrSchedule(3e-3, 100);
+  assert.deepEqual([d.warmupSteps, d.decayStart, d.decayEnd, d.minRatio], [5, 60, 90, 0.1], 'default shape: 5% warmup, constant to 60%, decay to 90%');
+});
+
+test('batch-size ramp: linear from start to full over rampSteps, then full', () => {
+  const r = { start: 4, full: 16, rampSteps: 6 };
+  assert.deepEqual([0, 1, 3, 5, 6, 100].map((s) => batchSize(r, s)), [4, 6, 10, 14, 16, 16], 'ramp values');
+  assert.equal(batchSize({ start: 4, full: 16, rampSteps: 0 }, 0), 16, 'no ramp');
+});

@@ -11,55 +11,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Heap } from '../../src/tensor/heap.js';
-import type { Tensor } from '../../src/tensor/tensor.js';
-import { empty, f32, fromF32 } from '../../src/tensor/tensor.js';
+import { f32 } from '../../src/tensor/tensor.js';
 import { mlaAttention } from '../../src/kernels/ref/attention.js';
 import { refBackward as B } from '../../src/kernels/ref/backward.js';
 
+import { random, tensorMakers, dot, checkGrad } from './grad-check.js';
+
 const heap = new Heap(1 << 20);
 
-/** Uniform numbers in [-1, 1) from a seeded xorshift32 (deterministic tests). */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s / 4294967296) * 2 - 1;
-  };
-}
-const rand = (r: () => number, shape: number[], amp = 1): Tensor => {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return fromF32(heap, Array.from({ length: n }, () => r() * amp), shape);
-};
-const zeros = (shape: number[]): Tensor => empty(heap, shape);
+const { rand, zeros } = tensorMakers(heap);
 
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
 
-/** Asserts the analytic gradient of L w.r.t. every element of `input` against central differences (f32-stored step). */
-function checkGrad(what: string, input: Tensor, analytic: Tensor, L: () => number, h = 1e-2, tol = 2e-3): void {
-  const a = f32(input), g = f32(analytic);
-  assert.equal(a.length, g.length, `${what}: gradient and input sizes differ`);
-  const fd = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) {
-    const x0 = a[i];
-    a[i] = x0 + h; const up = a[i]; const lp = L();
-    a[i] = x0 - h; const dn = a[i]; const lm = L();
-    a[i] = x0;
-    fd[i] = (lp - lm) / (up - dn);
-  }
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) scale = Math.max(scale, Math.abs(g[i]), Math.abs(fd[i]));
-  assert.ok(scale > 1e-3, `${what}: the gradient is (near) zero everywhere, the check would be vacuous`);
-  let worst = 0, at = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(fd[i] - g[i]);
-    if (e > worst) { worst = e; at = i; }
-  }
-  assert.ok(worst <= tol * scale, `${what}: entry ${at} analytic ${g[at]} vs finite difference ${fd[at]} (scale ${scale})`);
-}
 
 const SHAPES = [
   { T: 5, H: 2, dn: 3, dr: 2, dv: 3, scale: 0.7 },

@@ -14,21 +14,11 @@ import { routeTokens } from '../../src/kernels/ref/route.js';
 import { moe } from '../../src/kernels/ref/moe.js';
 import { refBackward as B } from '../../src/kernels/ref/backward.js';
 
+import { random, tensorMakers } from './grad-check.js';
+
 const heap = new Heap(1 << 20);
 
-/** Uniform numbers in [-1, 1) from a seeded xorshift32 (deterministic tests). */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s / 4294967296) * 2 - 1;
-  };
-}
-const rand = (r: () => number, shape: number[], amp = 1): Tensor => {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return fromF32(heap, Array.from({ length: n }, () => r() * amp), shape);
-};
-const zeros = (shape: number[]): Tensor => empty(heap, shape);
+const { rand, zeros } = tensorMakers(heap);
 
 /** Largest |a − b| and the entry where it occurs, next to the largest |a| or |b| (the scale). */
 function compare(a: ArrayLike<number>, b: ArrayLike<number>): { worst: number; at: number; scale: number } {

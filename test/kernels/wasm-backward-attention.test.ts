@@ -13,28 +13,9 @@ import { relaxedSimdSupported, type WasmFlavour } from '../../src/kernels/wasm/l
 import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
 import { createWasmBackward } from '../../src/kernels/wasm/backward.js';
 
+import { random, filled, clone } from './grad-check.js';
+
 const flavours: WasmFlavour[] = relaxedSimdSupported() ? ['simd', 'relaxed'] : ['simd'];
-
-/** Uniform numbers in [-1, 1) from a seeded xorshift32. */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s / 4294967296) * 2 - 1;
-  };
-}
-
-function filled(heap: Heap, shape: number[], r: () => number, amp = 1): Tensor {
-  const t = empty(heap, shape);
-  f32(t).forEach((_, i, a) => { a[i] = r() * amp; });
-  return t;
-}
-
-function clone(heap: Heap, t: Tensor): Tensor {
-  const c = empty(heap, t.shape);
-  f32(c).set(f32(t));
-  return c;
-}
 
 /** |got − want| ≤ tol·(max_i |want − init| + |init_i|) for every entry (init: the gradient's values before the call). */
 function near(what: string, got: Tensor, want: Tensor, init: Float32Array, tol: number, mayBeZero = false): void {

@@ -13,16 +13,9 @@ import { relaxedSimdSupported, compileKernels, instantiateKernels, type WasmFlav
 import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
 import { createWasmBackward, BACKWARD_SCRATCH_BYTES } from '../../src/kernels/wasm/backward.js';
 
-const flavours: WasmFlavour[] = relaxedSimdSupported() ? ['simd', 'relaxed'] : ['simd'];
+import { random } from './grad-check.js';
 
-/** Uniform numbers in [-1, 1) from a seeded xorshift32. */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return (s / 4294967296) * 2 - 1;
-  };
-}
+const flavours: WasmFlavour[] = relaxedSimdSupported() ? ['simd', 'relaxed'] : ['simd'];
 
 function filled(heap: Heap, shape: number[], r: () => number): Tensor {
   const t = empty(heap, shape);

@@ -14,7 +14,7 @@ import { routeTokens } from '../../src/kernels/ref/route.js';
 import { moe } from '../../src/kernels/ref/moe.js';
 import { refBackward as B } from '../../src/kernels/ref/backward.js';
 
-import { random, tensorMakers } from './grad-check.js';
+import { random, tensorMakers, checkGrad } from './grad-check.js';
 
 const heap = new Heap(1 << 20);
 
@@ -145,20 +145,7 @@ test('moeBackward: dx, dweights and every expert weight against finite differenc
   const run = () => B.moeBackward(dx, dweights, dbank, dout, x, experts, weights, bank, T, D, I, K);
   run();
 
-  const check = (what: string, input: Tensor, analytic: Tensor): void => {
-    const a = f32(input), an = f32(analytic), h = 1e-2;
-    const fd = new Float64Array(a.length);
-    for (let i = 0; i < a.length; i++) {
-      const x0 = a[i];
-      a[i] = x0 + h; const up = a[i]; const lp = L();
-      a[i] = x0 - h; const dn = a[i]; const lm = L();
-      a[i] = x0;
-      fd[i] = (lp - lm) / (up - dn);
-    }
-    const { worst, at, scale } = compare(an, fd);
-    assert.ok(scale > 1e-3, `${what}: the gradient is (near) zero everywhere, the check would be vacuous`);
-    assert.ok(worst <= 2e-3 * scale, `${what}: entry ${at} analytic ${an[at]} vs finite difference ${fd[at]} (scale ${scale})`);
-  };
+  const check = (what: string, input: Tensor, analytic: Tensor): void => checkGrad(what, input, analytic, L);
   check('dx', x, dx);
   check('dweights', weights, dweights);
   for (let e = 0; e < 4; e++) {

@@ -40,6 +40,7 @@ export class ThreadPool {
   private readonly control: Int32Array;
   private readonly args: Float64Array;
   private readonly ranges: Int32Array;       // [start, end) of each thread for the current call
+  private readonly failed: Int32Array;       // per thread: its share of the current call threw
   private readonly workers: Worker[] = [];
   private readonly fnIndex = new Map<string, number>();
   private workerError: Error | null = null;
@@ -56,10 +57,11 @@ export class ThreadPool {
     this.control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
     this.args = new Float64Array(new SharedArrayBuffer(MAX_ARGS * 8));
     this.ranges = new Int32Array(new SharedArrayBuffer(threads * 8));
+    this.failed = new Int32Array(new SharedArrayBuffer(threads * 4));
     for (let t = 1; t < threads; t++) {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, thread: t, names, slots: SLOTS },
+        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, thread: t, names, slots: SLOTS },
       });
       w.on('error', (e) => { this.workerError = e; Atomics.store(this.control, FAILED, 1); Atomics.notify(this.control, PENDING); });
       w.unref();
@@ -97,6 +99,11 @@ export class ThreadPool {
       if (pending === 0) break;
       if (Atomics.load(c, FAILED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
       Atomics.wait(c, PENDING, pending, 1000);
+    }
+    // A worker whose share threw (a memory it has not yet seen grow is the known case) left its range undone: run
+    // it here, where the memory is current. If it throws here too, the error is real and propagates.
+    for (let t = 1; t < this.threads; t++) {
+      if (Atomics.exchange(this.failed, t, 0)) kernel(...args, this.ranges[2 * t], this.ranges[2 * t + 1], t);
     }
   }
 

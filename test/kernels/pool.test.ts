@@ -1,0 +1,39 @@
+// The worker pool: how ranges are split, and that a share that fails in a worker is never silently left undone
+// (the calling thread re-runs it; a real error then propagates).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Heap } from '../../src/tensor/heap.js';
+import { empty, f32 } from '../../src/tensor/tensor.js';
+import { splitRange } from '../../src/kernels/pool/thread-pool.js';
+import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
+
+test('splitRange: contiguous shares in multiples of the grain, covering [0, items) exactly once', () => {
+  const table: [number, number, number, [number, number][]][] = [
+    [10, 2, 1, [[0, 5], [5, 10]]],
+    [10, 2, 4, [[0, 4], [4, 10]]],
+    [3, 2, 4, [[0, 0], [0, 3]]],
+    [100, 3, 16, [[0, 32], [32, 64], [64, 100]]],
+  ];
+  for (const [items, threads, grain, want] of table) {
+    assert.deepEqual(Array.from({ length: threads }, (_, t) => splitRange(items, threads, t, grain)), want, `${items} items, ${threads} threads, grain ${grain}`);
+  }
+});
+
+test('a worker share that traps is re-run on the calling thread, so a real fault surfaces as an error', async () => {
+  const heap = new Heap(1 << 20);
+  const b = createWasmBackend(heap, { threads: 2, minWork: 1 });
+  try {
+    const n = 4096, a = empty(heap, [2 * n]);
+    // out points so that thread 0's half is inside the memory and thread 1's half runs past its end.
+    const outPtr = heap.capacity - 4 * n;
+    assert.throws(() => b.run('addRange', [outPtr, a.ptr, a.ptr], 2 * n, 1), /out of bounds|RuntimeError/i, 'the fault is reported');
+    // The pool still works afterwards.
+    const x = empty(heap, [2 * n]), y = empty(heap, [2 * n]);
+    f32(x).fill(1.5);
+    b.add(y, x, x, 2 * n);
+    assert.ok(f32(y).every((v) => v === 3), 'later calls compute every share');
+  } finally {
+    await b.close();
+  }
+});

@@ -18,7 +18,6 @@ export class LatentCache {
     this.freeSlots = Array.from({ length: slots }, (_, i) => slots - 1 - i);
   }
 
-  get bytes(): number { return this.pools.length * this.slots * this.capacity * this.width * 4; }
 
   /** Claims an empty slot; throws when all are in use. */
   acquire(): number {

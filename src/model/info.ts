@@ -35,7 +35,7 @@ export function modelInfo(cfg: ModelConfig, store: WeightStore | null, dir: stri
   const active = total - moeLayers * (cfg.nRoutedExperts - cfg.numExpertsPerTok) * expertParams;
   let mtp = 0;
   for (let k = 0; k < cfg.numNextnPredictLayers; k++) {
-    for (const [n, e] of mtpTensors(cfg, k)) if (!e.optional) mtp += numel(e.shape);
+    for (const e of mtpTensors(cfg, k).values()) if (!e.optional) mtp += numel(e.shape);
   }
 
   let memory = 0;

@@ -10,7 +10,6 @@ import type { ModelConfig } from './config.js';
 import { isMoeLayer } from './config.js';
 import type { StoredDType } from '../weights/dtypes.js';
 import type { TensorSource } from '../weights/shards.js';
-import type { ExpectedTensor } from '../weights/names.js';
 import { mainTensors, mtpTensors, layerPrefix, SCALE_SUFFIX, scaleShape, isIgnorableBuffer } from '../weights/names.js';
 
 export interface SwiGluWeights { gate: Tensor; up: Tensor; down: Tensor }

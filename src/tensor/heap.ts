@@ -14,7 +14,6 @@ export class Heap {
   private top: number;        // first byte never handed out
   private live = new Map<number, number>(); // ptr -> size
   private liveBytes = 0;
-  private peak = 0;
 
   constructor(initialBytes = 16 * 1024 * 1024) {
     const pages = Math.max(1, Math.ceil(initialBytes / PAGE));
@@ -43,7 +42,6 @@ export class Heap {
     new Uint8Array(this.memory.buffer, ptr, size).fill(0);
     this.live.set(ptr, size);
     this.liveBytes += size;
-    this.peak = Math.max(this.peak, this.liveBytes);
     return ptr;
   }
 
@@ -60,7 +58,6 @@ export class Heap {
   }
 
   get bytesInUse(): number { return this.liveBytes; }
-  get peakBytes(): number { return this.peak; }
   get capacity(): number { return this.memory.buffer.byteLength; }
 
   private ensure(end: number): void {

@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { intOption, floatOption, tokenList, setOption } from './options.js';
+import { intOption, floatOption, tokenList, setOption, computeOptions, backendOptions, warnUnknownKeys } from './options.js';
 import { initCheckpoint } from '../model/init.js';
 import type { InitDType } from '../model/init.js';
 import { DeepSeekModel, readConfig } from '../model/transformer.js';
@@ -20,17 +20,12 @@ import { WeightStore } from '../weights/shards.js';
 import { benchMatmul } from '../bench/matmul.js';
 import type { BenchDType } from '../bench/matmul.js';
 import { benchGenerate } from '../bench/generate.js';
-import type { KernelsKind } from '../kernels/select.js';
 import { addTrainCommands } from './train.js';
+import { addServeCommands } from './serve.js';
 
 /** Floats as JSON: shortest round-trip form of the f32 value, so the printed number is the computed one. */
 function rowsToJson(rows: Float32Array[]): string {
   return '[' + rows.map((r) => '[' + Array.from(r, (v) => (Number.isFinite(v) ? String(v) : 'null')).join(',') + ']').join(',') + ']';
-}
-
-/** Config keys we do not use are not fatal (newer exporters add some), but the user should know. */
-function warnUnknownKeys(dir: string, cfg: { unknownKeys: string[] }): void {
-  for (const k of cfg.unknownKeys) process.stderr.write(`qiusuo: warning: ${dir}/config.json: ignoring unknown key "${k}"\n`);
 }
 
 function readTextInput(o: { text?: string; file?: string }): string {
@@ -47,17 +42,6 @@ function generationParams(o: { maxTokens: number; temperature: number; topP: num
 }
 
 function collect(v: string, acc: string[] = []): string[] { return [...acc, v]; }
-
-/** --threads and --kernels, for every command that computes. */
-function computeOptions(c: Command): Command {
-  return c
-    .option('--threads <n>', 'compute threads (default: QIUSUO_THREADS, else one per core)', intOption('--threads', 1, 256))
-    .addOption(new Option('--kernels <kind>', 'wasm SIMD kernels or the plain TypeScript reference kernels').choices(['wasm', 'ref']));
-}
-
-function backendOptions(o: { threads?: number; kernels?: string }): { threads?: number; kernels?: KernelsKind } {
-  return { threads: o.threads, kernels: o.kernels as KernelsKind | undefined };
-}
 
 function samplingOptions(c: Command, maxTokens: number, temperature: number): Command {
   return c
@@ -181,6 +165,7 @@ export function buildProgram(): Command {
     });
 
   addTrainCommands(program);
+  addServeCommands(program);
 
   const bench = program.command('bench').description('measure kernel and model speed');
   computeOptions(bench.command('matmul'))

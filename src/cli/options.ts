@@ -1,6 +1,8 @@
-// Parsers that turn option strings into typed values, each failing with a message that names the option.
+// Option parsers that turn strings into typed values (each failing with a message that names the option), and the
+// option groups several commands share (--threads/--kernels, config warnings).
 
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { KernelsKind } from '../kernels/select.js';
 
 export function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -40,4 +42,20 @@ export function setOption(v: string, acc: Record<string, unknown> = {}): Record<
   const key = v.slice(0, eq), raw = v.slice(eq + 1);
   try { acc[key] = JSON.parse(raw); } catch { acc[key] = raw; }
   return acc;
+}
+
+/** --threads and --kernels, for every command that computes. */
+export function computeOptions(c: Command): Command {
+  return c
+    .option('--threads <n>', 'compute threads (default: QIUSUO_THREADS, else one per core)', intOption('--threads', 1, 256))
+    .addOption(new Option('--kernels <kind>', 'wasm SIMD kernels or the plain TypeScript reference kernels').choices(['wasm', 'ref']));
+}
+
+export function backendOptions(o: { threads?: number; kernels?: string }): { threads?: number; kernels?: KernelsKind } {
+  return { threads: o.threads, kernels: o.kernels as KernelsKind | undefined };
+}
+
+/** Config keys we do not use are not fatal (newer exporters add some), but the user should know. */
+export function warnUnknownKeys(dir: string, cfg: { unknownKeys: string[] }): void {
+  for (const k of cfg.unknownKeys) process.stderr.write(`qiusuo: warning: ${dir}/config.json: ignoring unknown key "${k}"\n`);
 }

@@ -1,0 +1,198 @@
+// The HTTP layer of `qiusuo serve` and `qiusuo dashboard`: routes, request bodies with a size limit, JSON and
+// Server-Sent Events responses in OpenAI's format, the web pages, /health and /metrics, and a graceful close.
+// Everything about generation is the Engine's; a bad request is always a 4xx with an OpenAI error body.
+
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Engine } from './engine.js';
+import { ApiError, invalid } from './protocol.js';
+import { ServerMetrics } from './metrics.js';
+import { readRunLog } from './run-log.js';
+import { staticAsset, type Asset } from './static.js';
+
+export interface ServerOptions {
+  engine?: Engine;           // the model served under /v1 (absent for a dashboard-only server)
+  runDir?: string;           // a training run shown at /dashboard
+  maxBodyBytes?: number;     // request bodies above this get 413 (default 1 MiB)
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
+/** A body over the limit is read to its end (so the client sees the 413) up to this many bytes, then cut off. */
+const DRAIN_LIMIT = 64 << 20;
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
+interface Route { method: 'GET' | 'POST'; handler: Handler }
+
+export class QiusuoServer {
+  readonly http: http.Server;
+  readonly metrics = new ServerMetrics();
+  private readonly routes = new Map<string, Route>();
+  private readonly maxBody: number;
+  private closing = false;
+
+  constructor(private readonly o: ServerOptions) {
+    if (!o.engine && !o.runDir) throw new Error('a server needs a model (engine) or a run folder (runDir)');
+    this.maxBody = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.http = http.createServer((req, res) => { void this.handle(req, res); });
+    this.http.keepAliveTimeout = 5000;
+
+    this.get('/health', (_q, res) => this.health(res));
+    this.get('/metrics', (_q, res) => send(res, 200, this.metrics.render(o.engine?.stats() ?? null), 'text/plain; version=0.0.4; charset=utf-8'));
+    if (o.engine) {
+      const engine = o.engine;
+      this.get('/', (_q, res) => this.asset(res, 'chat.html'));
+      this.get('/v1/models', (_q, res) => json(res, 200, engine.models.list()));
+      this.post('/v1/chat/completions', (q, res) => this.complete(q, res, (b, signal) => engine.chat.completions.create(b, { signal })));
+      this.post('/v1/completions', (q, res) => this.complete(q, res, (b, signal) => engine.completions.create(b, { signal })));
+    } else {
+      this.get('/', (_q, res) => { res.writeHead(302, { location: '/dashboard' }).end(); });
+    }
+    this.get('/dashboard', (_q, res) => {
+      if (!o.runDir) throw new ApiError(404, 'No training run is shown here: start the server with --run DIR.', 'not_found_error', null, 'no_run');
+      return this.asset(res, 'dashboard.html');
+    });
+    this.get('/api/run', (_q, res, url) => {
+      if (!o.runDir) throw new ApiError(404, 'No training run is shown here: start the server with --run DIR.', 'not_found_error', null, 'no_run');
+      const from = url.searchParams.get('from') ?? '0';
+      if (!/^\d+$/.test(from)) throw invalid(`'from' must be a byte offset (a non-negative integer), got "${from}".`, 'from');
+      json(res, 200, readRunLog(o.runDir, Number(from)));
+    });
+  }
+
+  /** Listens on host:port (port 0 picks a free one); resolves with the bound address. */
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => { this.http.off('error', reject); resolve(this.http.address() as AddressInfo); });
+    });
+  }
+
+  /**
+   * Graceful close: stop accepting connections, let running requests finish for up to `graceMs` (the rest end with
+   * a 503 "shutting_down" error), then close every connection and free the model.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed = new Promise<void>((r) => this.http.close(() => r()));
+    this.http.closeIdleConnections();
+    await this.o.engine?.close(graceMs);
+    this.http.closeAllConnections();
+    await closed;
+  }
+
+  private get(path: string, handler: Handler): void { this.routes.set(path, { method: 'GET', handler }); }
+  private post(path: string, handler: Handler): void { this.routes.set(path, { method: 'POST', handler }); }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = this.routeFor(url.pathname);
+    this.metrics.inFlight += 1;
+    res.once('close', () => {
+      this.metrics.inFlight -= 1;
+      this.metrics.countRequest(route?.path ?? 'other', res.statusCode);
+      this.o.log?.(`${req.method} ${url.pathname} ${res.statusCode} ${(performance.now() - t0).toFixed(0)}ms`);
+    });
+    try {
+      if (!route) throw new ApiError(404, `Invalid URL (${req.method} ${url.pathname})`, 'not_found_error', null, 'unknown_url');
+      if (req.method !== route.route.method && !(req.method === 'HEAD' && route.route.method === 'GET')) {
+        res.setHeader('allow', route.route.method);
+        throw new ApiError(405, `Method ${req.method} is not allowed on ${url.pathname} (use ${route.route.method}).`, 'invalid_request_error', null, 'method_not_allowed');
+      }
+      await route.route.handler(req, res, url);
+    } catch (e) {
+      this.fail(res, e);
+    }
+  }
+
+  private routeFor(pathname: string): { path: string; route: Route } | null {
+    const exact = this.routes.get(pathname);
+    if (exact) return { path: pathname, route: exact };
+    if (pathname.startsWith('/static/')) return { path: '/static', route: { method: 'GET', handler: (_q, res) => this.asset(res, pathname.slice(8)) } };
+    const model = /^\/v1\/models\/(.+)$/.exec(pathname);
+    if (model && this.o.engine) return { path: '/v1/models/:id', route: { method: 'GET', handler: (_q, res) => this.model(res, decodeURIComponent(model[1])) } };
+    return null;
+  }
+
+  private health(res: http.ServerResponse): void {
+    const s = this.o.engine?.stats();
+    const body = { status: this.closing ? 'shutting_down' : 'ok', model: this.o.engine?.modelId ?? null, running: s?.running ?? 0, queued: s?.queued ?? 0 };
+    json(res, this.closing ? 503 : 200, body);
+  }
+
+  private model(res: http.ServerResponse, id: string): void {
+    const m = this.o.engine!.models.list().data.find((x) => x.id === id);
+    if (!m) throw new ApiError(404, `The model '${id}' does not exist.`, 'not_found_error', 'model', 'model_not_found');
+    json(res, 200, m);
+  }
+
+  private async asset(res: http.ServerResponse, name: string): Promise<void> {
+    const a: Asset | null = await staticAsset(name);
+    if (!a) throw new ApiError(404, `No such file: /static/${name}`, 'not_found_error', null, 'unknown_url');
+    send(res, 200, a.body, a.type, { 'cache-control': 'no-cache' });
+  }
+
+  /** A completion request: JSON in; a JSON response, or an SSE stream that a client disconnect cancels. */
+  private async complete(req: http.IncomingMessage, res: http.ServerResponse, create: (body: unknown, signal: AbortSignal) => Promise<object>): Promise<void> {
+    const body = await this.readJson(req);
+    const abort = new AbortController();
+    res.once('close', () => { if (!res.writableFinished) abort.abort(new Error('the client disconnected')); });
+    const result = await create(body, abort.signal);
+    if (!(Symbol.asyncIterator in result)) return json(res, 200, result);
+
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    try {
+      for await (const chunk of result as AsyncIterable<unknown>) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      res.end('data: [DONE]\n\n');
+    } catch (e) {
+      if (abort.signal.aborted) return;   // the client went away: nobody to tell
+      res.end(`data: ${JSON.stringify(asApiError(e).toJSON())}\n\n`);
+    }
+  }
+
+  private async readJson(req: http.IncomingMessage): Promise<unknown> {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const c of req as AsyncIterable<Buffer>) {
+      total += c.length;
+      if (total > DRAIN_LIMIT) { req.destroy(); break; }
+      if (total <= this.maxBody) chunks.push(c);
+    }
+    if (total > this.maxBody || declared > this.maxBody) {
+      throw new ApiError(413, `The request body is ${total > DRAIN_LIMIT ? `over ${DRAIN_LIMIT}` : Math.max(total, declared || 0)} bytes; the limit is ${this.maxBody}.`, 'invalid_request_error', null, 'request_too_large');
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw invalid(`We could not parse the JSON body of your request (${(e as Error).message}). Send a JSON object with Content-Type: application/json.`, null, 'invalid_json');
+    }
+  }
+
+  private fail(res: http.ServerResponse, e: unknown): void {
+    const err = asApiError(e);
+    if (err.status >= 500 && !(e instanceof ApiError)) this.o.log?.(`internal error: ${(e as Error)?.stack ?? String(e)}`);
+    if (res.headersSent) { res.end(); return; }
+    if (err.status === 429) res.setHeader('retry-after', '1');
+    json(res, err.status, err.toJSON());
+  }
+}
+
+/** Errors the engine raises for input are ApiErrors already; anything else is the server's fault (500). */
+function asApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  return new ApiError(500, `Internal error: ${(e as Error)?.message ?? String(e)}`, 'server_error', null, 'internal_error');
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  send(res, status, JSON.stringify(body), 'application/json; charset=utf-8');
+}
+
+function send(res: http.ServerResponse, status: number, body: string | Buffer, type: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}

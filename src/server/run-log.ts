@@ -1,0 +1,53 @@
+// Reads a training run's metrics.jsonl incrementally for the dashboard: the complete lines from a byte offset on,
+// parsed, and the offset to ask from next. A log that shrank (a fresh run truncates it) is read again from 0.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ApiError } from './protocol.js';
+
+export interface RunLogSlice {
+  run: string;
+  from: number;
+  next: number;
+  reset: boolean;                // the log was restarted: drop what was read before
+  records: unknown[];
+  skipped: number;               // complete lines that are not JSON (reported, not fatal)
+}
+
+const MAX_SLICE_BYTES = 4 << 20;
+
+export function metricsFile(runDir: string): string { return path.join(runDir, 'metrics.jsonl'); }
+
+/** Checks that `runDir` is a folder (its metrics.jsonl may not exist yet: the run has not logged a step). */
+export function checkRunDir(runDir: string): void {
+  let st: fs.Stats;
+  try { st = fs.statSync(runDir); } catch { throw new Error(`--run ${runDir}: no such folder`); }
+  if (!st.isDirectory()) throw new Error(`--run ${runDir}: not a folder (give a training run's --out folder)`);
+}
+
+export function readRunLog(runDir: string, from: number): RunLogSlice {
+  const run = path.basename(path.resolve(runDir));
+  const file = metricsFile(runDir);
+  let fd: number;
+  try { fd = fs.openSync(file, 'r'); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { run, from: 0, next: 0, reset: from > 0, records: [], skipped: 0 };
+    throw new ApiError(500, `${run}/metrics.jsonl cannot be read (${(e as NodeJS.ErrnoException).code})`, 'server_error');
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const reset = from > size;
+    const start = reset ? 0 : from;
+    const buf = Buffer.alloc(Math.min(size - start, MAX_SLICE_BYTES));
+    const n = buf.length > 0 ? fs.readSync(fd, buf, 0, buf.length, start) : 0;
+    const end = buf.subarray(0, n).lastIndexOf(0x0a) + 1; // only complete lines; a line being written waits
+    const records: unknown[] = [];
+    let skipped = 0;
+    for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try { records.push(JSON.parse(line)); } catch { skipped += 1; }
+    }
+    return { run, from: start, next: start + end, reset, records, skipped };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -78,11 +78,13 @@ export class Scheduler {
   }
 
   private async run(): Promise<void> {
-    while (this.queue.length > 0 || this.running.length > 0) {
+    // Yielding first keeps submit() from prefilling inside its caller, and lets requests that arrive together
+    // queue before the first admission.
+    do {
+      await new Promise((r) => setImmediate(r));
       this.admit();
       if (this.running.length > 0) this.step();
-      await new Promise((r) => setImmediate(r));
-    }
+    } while (this.queue.length > 0 || this.running.length > 0);
   }
 
   /** Prefills waiting requests into free slots (each samples its first token). */

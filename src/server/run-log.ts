@@ -10,6 +10,7 @@ export interface RunLogSlice {
   from: number;
   next: number;
   reset: boolean;                // the log was restarted: drop what was read before
+  more: boolean;                 // the slice stopped at the size cap: ask again at once
   records: unknown[];
   skipped: number;               // complete lines that are not JSON (reported, not fatal)
 }
@@ -30,7 +31,7 @@ export function readRunLog(runDir: string, from: number): RunLogSlice {
   const file = metricsFile(runDir);
   let fd: number;
   try { fd = fs.openSync(file, 'r'); } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { run, from: 0, next: 0, reset: from > 0, records: [], skipped: 0 };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { run, from: 0, next: 0, reset: from > 0, more: false, records: [], skipped: 0 };
     throw new ApiError(500, `${run}/metrics.jsonl cannot be read (${(e as NodeJS.ErrnoException).code})`, 'server_error');
   }
   try {
@@ -46,7 +47,7 @@ export function readRunLog(runDir: string, from: number): RunLogSlice {
       if (!line.trim()) continue;
       try { records.push(JSON.parse(line)); } catch { skipped += 1; }
     }
-    return { run, from: start, next: start + end, reset, records, skipped };
+    return { run, from: start, next: start + end, reset, more: end > 0 && start + n < size, records, skipped };
   } finally {
     fs.closeSync(fd);
   }

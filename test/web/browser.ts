@@ -1,0 +1,13 @@
+// Debian's Chromium driven by playwright-core, for the browser tests of the web pages. Not a test file itself.
+
+import * as fs from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+
+export const CHROMIUM = process.env.QIUSUO_CHROMIUM ?? '/usr/bin/chromium';
+
+export async function launchChromium(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium), or QIUSUO_CHROMIUM=/path/to/chromium`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
+}

@@ -1,4 +1,4 @@
-// The qiusuo library API: load checkpoints, run the model, tokenize, generate.
+// The qiusuo library API: load checkpoints, run the model, tokenize, generate, serve.
 
 export { DeepSeekModel, readConfig } from './model/transformer.js';
 export type { LoadOptions } from './model/transformer.js';
@@ -21,3 +21,11 @@ export type { GenerationParams, Sequence, FinishReason } from './generate/engine
 export { scoreTokens } from './generate/score.js';
 export { WeightStore, writeShardedSafetensors } from './weights/shards.js';
 export { SafetensorsFile, writeSafetensors } from './weights/safetensors.js';
+export { Engine } from './server/engine.js';
+export type { EngineOptions, RequestOptions } from './server/engine.js';
+export { QiusuoServer } from './server/http.js';
+export type { ServerOptions } from './server/http.js';
+export { ApiError } from './server/protocol.js';
+export type {
+  ChatCompletion, ChatCompletionChunk, ChatCompletionCreateParams, Completion, CompletionCreateParams, Model, ModelList, Usage,
+} from './server/protocol.js';

@@ -13,7 +13,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
 
 const only = process.argv.includes('--render-only');
 if (!only) {
-  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts', 'bench/train.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
 }
@@ -94,6 +94,17 @@ if (tr) {
     '| precision | threads | tokens/s | MFU | s/step |', '|---|---:|---:|---:|---:|');
   for (const r of tr.results) lines.push(`| ${r.precision} | ${r.threads} | ${fmt(r.tokS, 0)} | ${fmt(r.mfu * 100)}% | ${fmt(r.stepSec, 2)} |`);
   lines.push('');
+}
+
+const sv = read('serve');
+if (sv) {
+  lines.push(`## Serving under load (${meta(sv)})`, '',
+    `\`qiusuo serve\` (default threads, --max-batch 16) on a random \`${sv.preset}\` checkpoint in its own process; streaming chat clients on`,
+    `loopback in another, ${sv.newTokens} new tokens each (sampled, so EOS may end one early). tokens/s = completion tokens of all`,
+    'requests ÷ wall time from the first request to the last [DONE], prefill included. The clients share the 2 cores.', '',
+    '| clients | completion tokens | wall s | tokens/s | mean time to first token | lost |', '|---:|---:|---:|---:|---:|---:|');
+  for (const r of sv.runs) lines.push(`| ${r.clients} | ${r.completionTokens} | ${fmt(r.wallSec, 2)} | ${fmt(r.tokS)} | ${fmt(r.meanTtftMs, 0)} ms | ${r.lost} |`);
+  lines.push('', `Best 16-client aggregate / best one-client: **${fmt(sv.speedup16, 2)}×** (target ≥ 3×).`, '');
 }
 
 const tok = read('tokenizer');

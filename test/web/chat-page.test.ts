@@ -18,7 +18,8 @@ let browser: Browser;
 
 before(async () => {
   tmp = new TempRoot();
-  engine = Engine.load(tmp.tiny(), { maxBatch: 2, context: 512, maxTokens: 400, modelName: 'tiny' });
+  // A long token budget keeps a generation running long enough for the Stop button to find it running.
+  engine = Engine.load(tmp.tiny(), { maxBatch: 2, context: 4096, maxTokens: 4000, modelName: 'tiny' });
   server = new QiusuoServer({ engine });
   base = `http://127.0.0.1:${(await server.listen(0, '127.0.0.1')).port}`;
   browser = await launchChromium();
@@ -75,7 +76,7 @@ test('the chat page streams an answer token by token, keeps the conversation and
 test('Stop ends a generation, keeps its partial text, and the page is ready for the next message', async () => {
   const page = await openChat();
   await page.fill('#temperature', '0');
-  await page.fill('#max-tokens', '400');
+  await page.fill('#max-tokens', '4000');
   await page.fill('#prompt', 'Tell me everything');
   await page.click('#send');
   await page.waitForFunction(() => (document.querySelector('.message.assistant')?.textContent ?? '').length > 0);
@@ -83,7 +84,7 @@ test('Stop ends a generation, keeps its partial text, and the page is ready for 
   await page.waitForSelector('.message.assistant[data-done="true"]');
   assert.equal(await page.getAttribute('.message.assistant', 'data-finish'), 'aborted');
   const tokens = Number(await page.getAttribute('#stats', 'data-tokens'));
-  assert.ok(tokens > 0 && tokens < 400, `stopped early after ${tokens} tokens`);
+  assert.ok(tokens > 0 && tokens < 4000, `stopped early after ${tokens} tokens`);
   assert.equal(await page.getAttribute('body', 'data-state'), 'idle');
   for (let i = 0; i < 100 && (engine.stats().running > 0); i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(engine.stats().running, 0, 'the server cancelled the generation');
@@ -98,10 +99,10 @@ test('a bad setting is refused on the page; a server error is shown and the mess
   await page.waitForSelector('#error:not([hidden])');
   assert.equal(await page.locator('.message.user').count(), 0, 'nothing was sent');
   await page.fill('#max-tokens', '10');
-  await page.fill('#prompt', 'x'.repeat(600));          // longer than the 512-token context
+  await page.fill('#prompt', 'x'.repeat(20_000));       // longer than the 4096-token context
   await page.click('#send');
   await page.waitForFunction(() => /maximum context length/.test(document.querySelector('#error')?.textContent ?? ''));
   assert.equal(await page.locator('.message.user').count(), 0, 'the failed turn left the conversation');
-  assert.equal((await page.inputValue('#prompt')).length, 600, 'its text is back in the prompt box');
+  assert.equal((await page.inputValue('#prompt')).length, 20_000, 'its text is back in the prompt box');
   await page.close();
 });

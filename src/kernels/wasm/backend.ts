@@ -1,7 +1,7 @@
 // The fast backend: AssemblyScript SIMD kernels (relaxed SIMD where the engine has it) run on every core by the
 // thread pool, over the heap's shared memory. Every forward op runs in wasm (matmul.as, ops.as, attention.as) except
-// routing (tiny, stays the reference); an op whose weight dtype has no wasm path (f16) runs the reference kernel,
-// so every op is always available and the model never knows which one ran.
+// routing (route.ts: allocation-free TypeScript, bit-identical to the reference); an op whose weight dtype has no
+// wasm path (f16) runs the reference kernel, so every op is always available and the model never knows which ran.
 // Leaves out: f16 weights in wasm. RoPE's cos/sin are computed here in float64 (Math.cos/sin, as the reference) into
 // a per-call table [T, 2·dr] that the kernels read: AssemblyScript's own cos/sin keep tables and globals in memory.
 
@@ -16,6 +16,7 @@ import { softmaxForward as refSoftmax, crossEntropyForward as refCrossEntropy, I
 import { ThreadPool, defaultThreads } from '../pool/thread-pool.js';
 import type { WasmFlavour } from './loader.js';
 import { compileKernels, instantiateKernels } from './loader.js';
+import { createRouter } from './route.js';
 
 export interface WasmBackendOptions {
   threads?: number;
@@ -24,8 +25,8 @@ export interface WasmBackendOptions {
   minWork?: number;
 }
 
-/** Output columns per pool task grain: a multiple of the micro-kernel widths (4 and 12). */
-const OC_GRAIN = 48;
+/** Output columns per pool task grain: the register tile width (the dot form takes 4 at a time), so shares balance. */
+const OC_GRAIN = 12;
 /** Least work (≈ multiply-adds or elements) one thread takes in a call: below it a call stays on fewer threads. */
 const MIN_WORK = 65536;
 /** Smallest matmul share worth a thread: 2^18 multiply-adds ≈ 15 µs, against ~10 µs to hand work to the pool. */
@@ -275,7 +276,7 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
     scratch,
     scratchBytes,
     embedding, rmsnorm, matmul, copy, add, siluMul, concat, rope, latentCacheWrite,
-    mlaAttention, mlaAbsorbQuery, mlaLatentAttention, mlaAbsorbOutput, moe,
+    mlaAttention, mlaAbsorbQuery, mlaLatentAttention, mlaAbsorbOutput, moe, route: createRouter(),
     softmaxForward, crossEntropyForward,
     async close() {
       await pool.close();

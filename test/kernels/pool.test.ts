@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Heap } from '../../src/tensor/heap.js';
 import { empty, f32 } from '../../src/tensor/tensor.js';
-import { splitRange } from '../../src/kernels/pool/thread-pool.js';
+import { splitRange, equalWorkBounds } from '../../src/kernels/pool/thread-pool.js';
 import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
 
 test('splitRange: contiguous shares in multiples of the grain, covering [0, items) exactly once', () => {
@@ -17,6 +17,36 @@ test('splitRange: contiguous shares in multiples of the grain, covering [0, item
   ];
   for (const [items, threads, grain, want] of table) {
     assert.deepEqual(Array.from({ length: threads }, (_, t) => splitRange(items, threads, t, grain)), want, `${items} items, ${threads} threads, grain ${grain}`);
+  }
+});
+
+test('equalWorkBounds: contiguous runs of about equal work; an item goes to the run where most of it lies', () => {
+  const table: [number[], number, number[]][] = [
+    [[1, 1, 1, 1], 2, [0, 2, 4]],
+    [[8, 1, 1, 1, 1, 1, 1, 1, 1], 2, [0, 1, 9]],      // one heavy item: alone on the first thread
+    [[1, 1, 1, 1, 1, 1, 1, 1, 8], 2, [0, 8, 9]],
+    [[3, 3, 3], 2, [0, 2, 3]],                         // 4.5 falls inside item 1, more than half of it before the cut
+    [[5], 3, [0, 0, 1, 1]],                             // fewer items than runs: the item goes to the middle run
+    [[2, 2, 2, 2, 2, 2], 3, [0, 2, 4, 6]],
+  ];
+  for (const [work, parts, want] of table) assert.deepEqual(equalWorkBounds(work, parts), want, `work ${work}, ${parts} parts`);
+});
+
+test('run with explicit boundaries gives each thread its run, and refuses boundaries that do not cover the items', async () => {
+  const heap = new Heap(1 << 20);
+  const b = createWasmBackend(heap, { threads: 2, minWork: 1 });
+  try {
+    const n = 1000, a = empty(heap, [n]), out = empty(heap, [n]);
+    f32(a).forEach((_, i, v) => { v[i] = i; });
+    for (const bounds of [[0, 1, n], [0, n - 1, n], [0, 0, n], [0, n, n]]) {
+      f32(out).fill(-1);
+      b.run('addRange', [out.ptr, a.ptr, a.ptr], n, bounds);
+      assert.ok(f32(out).every((v, i) => v === 2 * i), `bounds ${bounds}: every item done once`);
+    }
+    assert.throws(() => b.run('addRange', [out.ptr, a.ptr, a.ptr], n, [0, n]), /3 boundaries from 0 to 1000 expected/);
+    assert.throws(() => b.run('addRange', [out.ptr, a.ptr, a.ptr], n, [0, 5, n - 1]), /boundaries/);
+  } finally {
+    await b.close();
   }
 });
 

@@ -36,6 +36,20 @@ export function splitRange(items: number, threads: number, t: number, grain = 1)
   return [Math.min(start, items), end];
 }
 
+/** Boundaries [0, b1, …, items] cutting items of the given work into `parts` contiguous runs of about equal work. */
+export function equalWorkBounds(work: readonly number[], parts: number): number[] {
+  const total = work.reduce((a, x) => a + x, 0);
+  const bounds = [0];
+  let acc = 0, i = 0;
+  for (let p = 1; p < parts; p++) {
+    const goal = (total * p) / parts;
+    while (i < work.length && acc + work[i] / 2 <= goal) acc += work[i++];  // an item goes where most of it lies
+    bounds.push(i);
+  }
+  bounds.push(work.length);
+  return bounds;
+}
+
 export class ThreadPool {
   private readonly control: Int32Array;
   private readonly args: Float64Array;
@@ -71,14 +85,21 @@ export class ThreadPool {
     if (this.workers.length > 0) this.waitReady();
   }
 
-  /** Runs `fn(...args, start, end, thread)` on every thread over its share of [0, items); returns when all are done. */
-  run(fn: string, args: readonly number[], items: number, grain = 1): void {
+  /**
+   * Runs `fn(...args, start, end, thread)` on every thread over its share of [0, items); returns when all are done.
+   * `split` is a grain (shares are equal counts of items, in multiples of it) or the shares' boundaries
+   * [0 = b0 ≤ b1 ≤ … ≤ b_threads = items] for items of unequal work.
+   */
+  run(fn: string, args: readonly number[], items: number, split: number | readonly number[] = 1): void {
     if (this.closed) throw new Error('thread pool: used after close()');
     const index = this.fnIndex.get(fn);
     if (index === undefined) throw new Error(`thread pool: no kernel export "${fn}"`);
     if (args.length + 3 > MAX_ARGS) throw new Error(`thread pool: ${fn} has too many arguments`);
     const kernel = this.local[fn];
-    const threads = Math.min(this.threads, Math.max(1, Math.ceil(items / grain)));
+    if (typeof split !== 'number' && (split.length !== this.threads + 1 || split[0] !== 0 || split[this.threads] !== items)) {
+      throw new Error(`thread pool: ${fn}: ${this.threads + 1} boundaries from 0 to ${items} expected, got [${split.join(', ')}]`);
+    }
+    const threads = typeof split === 'number' ? Math.min(this.threads, Math.max(1, Math.ceil(items / split))) : split.filter((b, t) => t > 0 && b > split[t - 1]).length;
     if (this.workers.length === 0 || threads === 1) {
       kernel(...args, 0, items, 0);
       return;
@@ -86,7 +107,7 @@ export class ThreadPool {
     this.waitReady();
     const c = this.control;
     this.args.set(args);
-    for (let t = 0; t < this.threads; t++) this.ranges.set(splitRange(items, this.threads, t, grain), 2 * t);
+    for (let t = 0; t < this.threads; t++) this.ranges.set(typeof split === 'number' ? splitRange(items, this.threads, t, split) : [split[t], split[t + 1]], 2 * t);
     Atomics.store(c, FN, index);
     Atomics.store(c, NARGS, args.length);
     Atomics.store(c, PENDING, this.workers.length);

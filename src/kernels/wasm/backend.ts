@@ -13,7 +13,7 @@ import type { RopeSpec } from '../../model/rope.js';
 import { refBackend } from '../ref/index.js';
 import { groupByExpert } from '../ref/moe.js';
 import { softmaxForward as refSoftmax, crossEntropyForward as refCrossEntropy, IGNORE_TARGET } from '../ref/loss.js';
-import { ThreadPool, defaultThreads } from '../pool/thread-pool.js';
+import { ThreadPool, defaultThreads, equalWorkBounds } from '../pool/thread-pool.js';
 import type { WasmFlavour } from './loader.js';
 import { compileKernels, instantiateKernels } from './loader.js';
 import { createRouter } from './route.js';
@@ -33,12 +33,14 @@ const MIN_WORK = 65536;
 const MATMUL_MIN_MACS = 1 << 18;
 /** Queries per attention tile, latent columns per absorb-query item, W_UV rows per absorb-output item (attention.as). */
 const QT = 4, RC = 64, JC = 16;
+/** matmulTasks: i32 per task record (matmul.as), and tasks per thread (more balance, more packing). */
+const TASK_INTS = 9, TASKS_PER_THREAD = 4;
 
 export interface WasmBackend extends Backend {
   readonly threads: number;
   readonly flavour: WasmFlavour;
   /** Runs kernel export `fn(...args, start, end, thread)` over [0, items) on all threads (for sibling kernel sets). */
-  run(fn: string, args: readonly number[], items: number, grain?: number): void;
+  run(fn: string, args: readonly number[], items: number, split?: number | readonly number[]): void;
   /** Bytes of per-thread scratch at `scratch` (threads × scratchBytes), free for any kernel during its call. */
   readonly scratch: number;
   readonly scratchBytes: number;
@@ -68,7 +70,7 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
   const pool = new ThreadPool(threads, k.exports, compiled.module, heap.memory);
   const scratchBytes = k.scratchBytes;
   const scratch = heap.alloc(threads * scratchBytes); // one area per thread, lives as long as the backend
-  const run = (fn: string, args: readonly number[], items: number, grain?: number) => pool.run(fn, args, items, grain);
+  const run = (fn: string, args: readonly number[], items: number, split?: number | readonly number[]) => pool.run(fn, args, items, split);
   const flashBytes = (dA: number, dB: number, dv: number) => k.exports.flashScratchBytes(dA, dB, dv) as number;
   const minWork = opts.minWork ?? MIN_WORK;
   const matmulMinMacs = opts.minWork ?? MATMUL_MIN_MACS;
@@ -89,6 +91,38 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
       }
       default: return refBackend.matmul(out, x, w, T, C, OC, xStride);
     }
+  }
+
+  /**
+   * Many matmuls out_j [T_j, OC] = x_j · W_jᵀ (one weight kind) in one pool call: each is cut into column blocks
+   * (about TASKS_PER_THREAD per thread), and the threads get contiguous runs of blocks of equal work — experts get
+   * very different numbers of tokens, so equal counts of blocks would not balance.
+   */
+  function matmulTasks(s: Scope, jobs: { out: Tensor; x: Tensor; w: Tensor; T: number }[], C: number, OC: number): void {
+    if (jobs.length === 0) return;
+    const kind = kindOf(jobs[0].w);
+    if (kind === null || jobs.some((j) => j.w.dtype !== jobs[0].w.dtype)) {
+      for (const j of jobs) matmul(j.out, j.x, j.w, j.T, C, OC);
+      return;
+    }
+    const rowCols = jobs.reduce((a, j) => a + j.T, 0) * OC;
+    const target = rowCols / (threads * TASKS_PER_THREAD);
+    const tasks: number[] = [], work: number[] = [];
+    for (const j of jobs) {
+      const cols = Math.min(OC, Math.max(OC_GRAIN, Math.round(target / j.T / OC_GRAIN) * OC_GRAIN));
+      const sc = j.w.scale;
+      for (let o0 = 0; o0 < OC; o0 += cols) {
+        const o1 = Math.min(OC, o0 + cols);
+        tasks.push(j.out.ptr, j.x.ptr, j.w.ptr, j.T, o0, o1, sc ? sc.scaleInv.ptr : 0, sc ? sc.block[0] : 0, sc ? sc.block[1] : 0);
+        work.push(j.T * (o1 - o0));
+      }
+    }
+    const table = s.tensor([tasks.length], 'i32');
+    i32(table).set(tasks);
+    const args = [table.ptr, kind, C, OC, C, scratch];
+    // Below the least work worth a second thread, one thread does it all.
+    if (rowCols * C < 2 * matmulMinMacs) run('matmulTasks', args, work.length, work.length);
+    else run('matmulTasks', args, work.length, equalWorkBounds(work, threads));
   }
 
   // ---- RoPE table: per token, cosE [dr] then sinE [dr] laid out like the rotated pairs (ops.as). The last table is
@@ -216,8 +250,9 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
 
   /**
    * Routed experts, grouped by expert (groupByExpert: the same grouping as the reference): the T·K (token, slot) rows
-   * gathered into expert order in one call, each expert's gate/up/down matmuls on its contiguous block, one SiLU·mul
-   * over all of them, then each token's K outputs combined with its gate weights (no two threads write one row).
+   * gathered into expert order in one call; every expert's gate and up matmul on its contiguous block in one call
+   * (matmulTasks), one SiLU·mul over all of them, every down matmul in one call; then each token's K outputs combined
+   * with its gate weights (no two threads write one row). Five pool calls per layer, however many experts.
    */
   function moe(out: Tensor, x: Tensor, experts: Tensor, weights: Tensor, bank: ExpertBank, T: number, D: number, I: number, K: number): void {
     const groups = groupByExpert(i32(experts), T, K, bank.gate.length);
@@ -234,17 +269,13 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
       }
       const xs = s.tensor([N, D]), g = s.tensor([N, I]), u = s.tensor([N, I]), y = s.tensor([N, D]);
       run('gatherRows', [xs.ptr, x.ptr, order.ptr, D], N, grainFor(D));
-      groups.forEach((slots, e) => {
-        if (slots.length === 0) return;
-        const xe = rowView(xs, first[e], slots.length);
-        matmul(rowView(g, first[e], slots.length), xe, bank.gate[e], slots.length, D, I);
-        matmul(rowView(u, first[e], slots.length), xe, bank.up[e], slots.length, D, I);
-      });
+      const used = groups.flatMap((slots, e) => (slots.length > 0 ? [{ e, T: slots.length, row: first[e] }] : []));
+      matmulTasks(s, used.flatMap(({ e, T: n, row }) => [
+        { out: rowView(g, row, n), x: rowView(xs, row, n), w: bank.gate[e], T: n },
+        { out: rowView(u, row, n), x: rowView(xs, row, n), w: bank.up[e], T: n },
+      ]), D, I);
       siluMul(g, g, u, N * I);
-      groups.forEach((slots, e) => {
-        if (slots.length === 0) return;
-        matmul(rowView(y, first[e], slots.length), rowView(g, first[e], slots.length), bank.down[e], slots.length, I, D);
-      });
+      matmulTasks(s, used.map(({ e, T: n, row }) => ({ out: rowView(y, row, n), x: rowView(g, row, n), w: bank.down[e], T: n })), I, D);
       run('combineRows', [out.ptr, y.ptr, order.ptr + 4 * N, weights.ptr, D, K], T, grainFor(K * D));
     } finally {
       s.release();

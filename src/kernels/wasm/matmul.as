@@ -256,6 +256,21 @@ export function matmulBF16(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i
   }
 }
 
+/**
+ * Several matmuls in one pool call (the experts of an MoE layer), all with this call's C, OC, xStride and weight kind
+ * (0 f32, 1 bf16, 2 e4m3). Task i is 9 i32 at tasks + 36·i: out, x, w, T, oStart, oEnd, scaleInv, bm, bn — columns
+ * [oStart, oEnd) of out [T, OC] = x · W^T. A thread runs tasks [start, end).
+ */
+export function matmulTasks(tasks: usize, kind: i32, C: i32, OC: i32, xStride: i32, scratchBase: usize, start: i32, end: i32, thread: i32): void {
+  for (let i = start; i < end; i++) {
+    const r = tasks + <usize>i * 36;
+    const out = load<u32>(r), x = load<u32>(r, 4), w = load<u32>(r, 8), T = load<i32>(r, 12), o0 = load<i32>(r, 16), o1 = load<i32>(r, 20);
+    if (kind == 0) matmulF32(out, x, w, T, C, OC, xStride, scratchBase, o0, o1, thread);
+    else if (kind == 1) matmulBF16(out, x, w, T, C, OC, xStride, scratchBase, o0, o1, thread);
+    else matmulE4M3(out, x, w, T, C, OC, xStride, load<u32>(r, 24), load<i32>(r, 28), load<i32>(r, 32), scratchBase, o0, o1, thread);
+  }
+}
+
 /** The dot form over f32 or bf16 W in place: row chunks outer, so each row streams from memory front to back. */
 function dotForm<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, C: i32, OC: i32, xStride: i32, oStart: i32, oEnd: i32): void {
   for (let o0 = oStart; o0 < oEnd; o0 += OD) {

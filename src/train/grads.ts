@@ -4,7 +4,7 @@
 
 import type { Heap } from '../tensor/heap.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { empty, bytes, dispose } from '../tensor/tensor.js';
+import { empty, byteLength, dispose } from '../tensor/tensor.js';
 import type { ModelWeights, LayerWeights, SwiGluWeights, MtpWeights } from '../model/weights.js';
 
 /** Every parameter tensor with a stable name (HF checkpoint names), for the optimizer and for reports. */
@@ -83,6 +83,6 @@ export function gradsLike(heap: Heap, w: ModelWeights): ModelWeights {
   return out;
 }
 
-export function zeroGrads(g: ModelWeights): void { for (const t of g.all) bytes(t).fill(0); }
+export function zeroGrads(g: ModelWeights): void { for (const t of g.all) t.heap.zero(t.ptr, byteLength(t)); }
 
 export function disposeGrads(g: ModelWeights): void { for (const t of g.all) dispose(t); }

@@ -16,6 +16,7 @@ if (!only) {
   for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
+  run(process.execPath, ['bench/peers/head-to-head.mjs']);
 }
 
 interface Meta { machine: string; cores: number; node: string; date: string }
@@ -55,6 +56,14 @@ if (mm) {
     `/ plain JS ${ratio(best1?.gflops, peer('plain-js', 1, 1024)?.gflops)}, / onnxruntime ${ratio(best1?.gflops, peer('onnxruntime-node (Gemm transB)', 1, 1024)?.gflops)}, ` +
     `/ OpenBLAS ${ratio(best1?.gflops, peer('numpy+OpenBLAS (A@W.T)', 1, 1024)?.gflops)}; two threads / one thread ${ratio(best2?.gflops, best1?.gflops)}; ` +
     `two threads / OpenBLAS two threads ${ratio(best2?.gflops, peer('numpy+OpenBLAS (A@W.T)', 2, 1024)?.gflops)}.`, '');
+  const h2h = read('head-to-head');
+  if (h2h) {
+    const rs = h2h.rounds as { qiusuo: number; tfjs: number; ratio: number }[];
+    lines.push(`Head to head with tfjs-wasm (${h2h.date.slice(0, 10)}; \`bench/peers/head-to-head.mjs\`): one process, the two timed alternately in`,
+      `${rs.length} rounds, because this VM's speed drifts between runs. qiusuo / tfjs-wasm per round: ${rs.map((r) => r.ratio.toFixed(2)).join(', ')};`,
+      `**median ${h2h.medianRatio.toFixed(2)}×** (qiusuo ${Math.min(...rs.map((r) => r.qiusuo)).toFixed(1)}–${Math.max(...rs.map((r) => r.qiusuo)).toFixed(1)}, `
+      + `tfjs-wasm ${Math.min(...rs.map((r) => r.tfjs)).toFixed(1)}–${Math.max(...rs.map((r) => r.tfjs)).toFixed(1)} GFLOP/s).`, '');
+  }
   lines.push('Decode-shaped (x [1, C], weights read once per token): GB/s of weights.', '',
     '| kernel | threads | f32 1024² | bf16 1024² | fp8 1024² | f32 4096² | bf16 4096² | fp8 4096² |', '|---|---:|---:|---:|---:|---:|---:|---:|');
   const dec = (dtype: string, C: number, k: string, t: number) =>

@@ -89,6 +89,19 @@ test('top-p keeps the smallest prefix of the sorted tokens whose mass reaches p'
   }
 });
 
+test('ids outside the allowed mask are never drawn, greedy or sampled, and the rest keep their proportions', () => {
+  const z = [3, 0.5, 2, 0.5, 1];
+  const allowed = Uint8Array.from([0, 1, 1, 1, 0]);
+  assert.equal(sampleToken(z, opts({ temperature: 0 }), new Rng(1), allowed), 2, 'greedy skips the larger disallowed id 0');
+  for (const o of [opts(), opts({ topK: 2 }), opts({ topP: 0.9 })]) {
+    const rng = new Rng(11), counts = [0, 0, 0, 0, 0];
+    for (let i = 0; i < 20_000; i++) counts[sampleToken(z, o, rng, allowed)]++;
+    assert.equal(counts[0] + counts[4], 0, `${JSON.stringify(o)}: disallowed ids drawn`);
+    const keep = o.topK === 2 ? [2, 1] : [1, 2, 3];
+    assertClose(counts.map((c) => c / 20_000), expected(z, 1, keep), 0.02, JSON.stringify(o));
+  }
+});
+
 test('the same seed draws the same tokens', () => {
   const z = Array.from({ length: 50 }, (_, i) => Math.sin(i));
   const draw = (seed: number) => { const r = new Rng(seed); return Array.from({ length: 40 }, () => sampleToken(z, opts(), r)); };

@@ -20,6 +20,7 @@ export interface ServerOptions {
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 /** A body over the limit is read to its end (so the client sees the 413) up to this many bytes, then cut off. */
 const DRAIN_LIMIT = 64 << 20;
+const CLIENT_CLOSED = 499;
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
 interface Route { method: 'GET' | 'POST'; handler: Handler }
@@ -91,9 +92,11 @@ export class QiusuoServer {
     const route = this.routeFor(url.pathname);
     this.metrics.inFlight += 1;
     res.once('close', () => {
+      // A response that never finished: the client went away first (counted as 499, nginx's "client closed request").
+      const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED;
       this.metrics.inFlight -= 1;
-      this.metrics.countRequest(route?.path ?? 'other', res.statusCode);
-      this.o.log?.(`${req.method} ${url.pathname} ${res.statusCode} ${(performance.now() - t0).toFixed(0)}ms`);
+      this.metrics.countRequest(route?.path ?? 'other', status);
+      this.o.log?.(`${req.method} ${url.pathname} ${status} ${(performance.now() - t0).toFixed(0)}ms`);
     });
     try {
       if (!route) throw new ApiError(404, `Invalid URL (${req.method} ${url.pathname})`, 'not_found_error', null, 'unknown_url');
@@ -174,6 +177,7 @@ export class QiusuoServer {
   }
 
   private fail(res: http.ServerResponse, e: unknown): void {
+    if (res.destroyed) return;                  // the client is gone (and its request was cancelled): nobody to answer
     const err = asApiError(e);
     if (err.status >= 500 && !(e instanceof ApiError)) this.o.log?.(`internal error: ${(e as Error)?.stack ?? String(e)}`);
     if (res.headersSent) { res.end(); return; }

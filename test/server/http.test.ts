@@ -151,6 +151,7 @@ test('a client that disconnects mid-stream is cancelled and frees its slot', asy
   await waitIdle();
   const m = await (await fetch(`${base}/metrics`)).text();
   assert.match(m, /qiusuo_batch_size 0/);
+  assert.match(m, /^qiusuo_requests_total\{route="\/v1\/chat\/completions",status="499"\} 1$/m, 'counted as closed by the client');
   const r = await client.chat.completions.create({ model: 'tiny', messages: msg('Hello'), max_tokens: 4, temperature: 0 });
   assert.equal(r.choices[0].finish_reason, 'length', 'serving goes on');
 });

@@ -10,8 +10,9 @@ import { WORKER_SOURCE } from './worker-source.js';
 
 const MAX_ARGS = 24;
 // Control block (Int32): generation, pending workers, export index, arg count, ready workers, failed flag.
-// SPIN: loads a waiting thread polls before it sleeps (~20–50 µs), so back-to-back calls skip the futex wake-up.
-const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, FAILED: 5, SPIN: 20000 };
+// SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread costs 40 µs to 1 ms on a VM,
+// more than most ops of a decode step take, so threads stay awake for a while between calls — as OpenMP runtimes do.
+const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, FAILED: 5, SPIN_MS: 2 };
 const { GEN, PENDING, FN, NARGS, READY, FAILED } = SLOTS;
 const CONTROL_INTS = 8;
 
@@ -114,7 +115,7 @@ export class ThreadPool {
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
     kernel(...args, this.ranges[0], this.ranges[1], 0);
-    for (let i = 0; i < SLOTS.SPIN && Atomics.load(c, PENDING) !== 0; i++);
+    for (const until = performance.now() + SLOTS.SPIN_MS; Atomics.load(c, PENDING) !== 0 && performance.now() < until;);
     for (;;) {
       const pending = Atomics.load(c, PENDING);
       if (pending === 0) break;

@@ -4,7 +4,7 @@
 // thread's [start, end) from the shared ranges, count PENDING down, notify at zero. A call that throws (e.g. the
 // memory grew on the calling thread and this one has not seen the new size yet) marks this thread in `failed`; the
 // calling thread then runs that range itself.
-// Waiting spins for a while (SPIN loads) before it sleeps on the futex.
+// Waiting spins for SPIN_MS before it sleeps on the futex.
 
 export const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
@@ -15,8 +15,9 @@ let seen = Atomics.load(c, slots.GEN);
 Atomics.add(c, slots.READY, 1);
 Atomics.notify(c, slots.READY);
 for (;;) {
-  // Spin briefly before sleeping: calls come back to back in a forward pass, and a futex wake costs ~50 µs.
-  for (let i = 0; i < slots.SPIN && Atomics.load(c, slots.GEN) === seen; i++);
+  // Spin before sleeping: the calls of a forward pass come less than SPIN_MS apart, and waking a sleeping thread
+  // costs 40 µs to 1 ms on a virtual machine (its idle vCPU is descheduled).
+  for (const until = performance.now() + slots.SPIN_MS; Atomics.load(c, slots.GEN) === seen && performance.now() < until;);
   if (Atomics.load(c, slots.GEN) === seen) Atomics.wait(c, slots.GEN, seen);
   seen = Atomics.load(c, slots.GEN);
   const start = ranges[2 * thread], end = ranges[2 * thread + 1];

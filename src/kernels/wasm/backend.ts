@@ -29,8 +29,11 @@ export interface WasmBackendOptions {
 const OC_GRAIN = 12;
 /** Least work (≈ multiply-adds or elements) one thread takes in a call: below it a call stays on fewer threads. */
 const MIN_WORK = 65536;
-/** Smallest matmul share worth a thread: 2^18 multiply-adds ≈ 15 µs, against ~10 µs to hand work to the pool. */
-const MATMUL_MIN_MACS = 1 << 18;
+/**
+ * Smallest matmul share worth a thread: 2^16 multiply-adds (a decode row over 256 KB of f32 weights, ~10 µs), against
+ * 3–5 µs to hand work to a pool thread that is awake (pool threads spin between the calls of a forward pass).
+ */
+const MATMUL_MIN_MACS = 1 << 16;
 /** Queries per attention tile, latent columns per absorb-query item, W_UV rows per absorb-output item (attention.as). */
 const QT = 4, RC = 64, JC = 16;
 /** matmulTasks: i32 per task record (matmul.as), and tasks per thread (more balance, more packing). */
@@ -80,7 +83,7 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
   function matmul(out: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number, xStride = C): void {
     if (out.dtype !== 'f32' || x.dtype !== 'f32') throw new Error('matmul: activations must be f32');
     const base = [out.ptr, x.ptr, w.ptr, T, C, OC, xStride];
-    // Each thread's share must outweigh a pool call (~10 µs): at least MATMUL_MIN_MACS multiply-adds.
+    // Each thread's share must outweigh handing it over: at least MATMUL_MIN_MACS multiply-adds.
     const grain = Math.ceil(Math.max(1, matmulMinMacs / (T * C)) / OC_GRAIN) * OC_GRAIN;
     switch (w.dtype) {
       case 'f32': return run('matmulF32', [...base, scratch], OC, grain);

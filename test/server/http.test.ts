@@ -139,26 +139,37 @@ test('bad input over HTTP: each gets its status and error body', async () => {
 });
 
 test('a client that disconnects mid-stream is cancelled and frees its slot', async () => {
-  await new Promise<void>((resolve, reject) => {
-    const req = http.request(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-      assert.equal(res.statusCode, 200);
-      assert.match(String(res.headers['content-type']), /^text\/event-stream/);
-      res.once('data', () => { req.destroy(); resolve(); });
+  // A slow server (reference kernels; this prompt's greedy answer runs 2113 tokens, seconds there), so the stream
+  // is surely still running when the client leaves.
+  const slow = Engine.load(dir, { maxBatch: 2, context: 4096, maxTokens: 4000, modelName: 'tiny', kernels: 'ref' });
+  const srv = new QiusuoServer({ engine: slow });
+  const at = `http://127.0.0.1:${(await srv.listen(0, '127.0.0.1')).port}`;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(`${at}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        assert.equal(res.statusCode, 200);
+        assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+        res.once('data', () => { req.destroy(); resolve(); });
+      });
+      req.on('error', (e) => { if (!req.destroyed) reject(e); });
+      req.end(JSON.stringify({ model: 'tiny', messages: msg('Tell me everything'), max_tokens: 4000, temperature: 0, stream: true }));
     });
-    req.on('error', (e) => { if (!req.destroyed) reject(e); });
-    req.end(JSON.stringify({ model: 'tiny', messages: msg('Hello'), max_tokens: 32, temperature: 0, stream: true }));
-  });
-  await waitIdle();
-  const m = await (await fetch(`${base}/metrics`)).text();
-  assert.match(m, /qiusuo_batch_size 0/);
-  assert.match(m, /^qiusuo_requests_total\{route="\/v1\/chat\/completions",status="499"\} 1$/m, 'counted as closed by the client');
-  const r = await client.chat.completions.create({ model: 'tiny', messages: msg('Hello'), max_tokens: 4, temperature: 0 });
-  assert.equal(r.choices[0].finish_reason, 'length', 'serving goes on');
+    for (let i = 0; i < 200 && slow.stats().running + slow.stats().queued > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const m = await (await fetch(`${at}/metrics`)).text();
+    assert.match(m, /qiusuo_batch_size 0/, 'the slot is free');
+    assert.ok(Number(/^qiusuo_completion_tokens_total (\d+)$/m.exec(m)?.[1]) < 2113, 'generation stopped early');
+    assert.match(m, /^qiusuo_requests_total\{route="\/v1\/chat\/completions",status="499"\} 1$/m, 'counted as closed by the client');
+    const r = await fetch(`${at}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'tiny', messages: msg('Hello'), max_tokens: 4, temperature: 0 }) });
+    assert.equal(((await r.json()) as any).choices[0].finish_reason, 'length', 'serving goes on');
+  } finally {
+    await srv.close(0);
+  }
 });
 
 test('100 requests at once: each is answered, 200 up to the batch + queue capacity and 429 (queue_full) past it', async () => {
-  // A server of its own with room for 2 running + 2 waiting, so the burst is sure to overflow it.
-  const busy = new QiusuoServer({ engine: Engine.load(dir, { maxBatch: 2, maxQueue: 2, context: CONTEXT, modelName: 'tiny' }) });
+  // A server of its own with room for 2 running + 2 waiting, on the slow reference kernels, so the burst is sure to
+  // overflow it.
+  const busy = new QiusuoServer({ engine: Engine.load(dir, { maxBatch: 2, maxQueue: 2, context: CONTEXT, modelName: 'tiny', kernels: 'ref' }) });
   const at = `http://127.0.0.1:${(await busy.listen(0, '127.0.0.1')).port}`;
   try {
     const rs = await Promise.all(Array.from({ length: 100 }, async (_, i) => {

@@ -18,8 +18,9 @@ let browser: Browser;
 
 before(async () => {
   tmp = new TempRoot();
-  // A long token budget keeps a generation running long enough for the Stop button to find it running.
-  engine = Engine.load(tmp.tiny(), { maxBatch: 2, context: 4096, maxTokens: 4000, modelName: 'tiny' });
+  // The reference kernels and a long token budget keep a generation running for seconds (the wasm kernels finish
+  // this model's 2113-token greedy answer in under one), so the Stop button surely finds it running.
+  engine = Engine.load(tmp.tiny(), { maxBatch: 2, context: 4096, maxTokens: 4000, modelName: 'tiny', kernels: 'ref' });
   server = new QiusuoServer({ engine });
   base = `http://127.0.0.1:${(await server.listen(0, '127.0.0.1')).port}`;
   browser = await launchChromium();

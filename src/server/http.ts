@@ -88,17 +88,19 @@ export class QiusuoServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const t0 = performance.now();
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = this.routeFor(url.pathname);
+    const url = requestUrl(req.url ?? '/');
+    const route = url ? this.routeFor(url.pathname) : null;
     this.metrics.inFlight += 1;
+    res.on('error', () => {});   // writing to a client that left fails; the 'close' handler below accounts for it
     res.once('close', () => {
       // A response that never finished: the client went away first (counted as 499, nginx's "client closed request").
       const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED;
       this.metrics.inFlight -= 1;
       this.metrics.countRequest(route?.path ?? 'other', status);
-      this.o.log?.(`${req.method} ${url.pathname} ${status} ${(performance.now() - t0).toFixed(0)}ms`);
+      this.o.log?.(`${req.method} ${url?.pathname ?? req.url} ${status} ${(performance.now() - t0).toFixed(0)}ms`);
     });
     try {
+      if (!url) throw invalid(`The request target ${JSON.stringify(req.url)} is not a valid path.`, null, 'invalid_url');
       if (!route) throw new ApiError(404, `Invalid URL (${req.method} ${url.pathname})`, 'not_found_error', null, 'unknown_url');
       if (req.method !== route.route.method && !(req.method === 'HEAD' && route.route.method === 'GET')) {
         res.setHeader('allow', route.route.method);
@@ -115,7 +117,7 @@ export class QiusuoServer {
     if (exact) return { path: pathname, route: exact };
     if (pathname.startsWith('/static/')) return { path: '/static', route: { method: 'GET', handler: (_q, res) => this.asset(res, pathname.slice(8)) } };
     const model = /^\/v1\/models\/(.+)$/.exec(pathname);
-    if (model && this.o.engine) return { path: '/v1/models/:id', route: { method: 'GET', handler: (_q, res) => this.model(res, decodeURIComponent(model[1])) } };
+    if (model && this.o.engine) return { path: '/v1/models/:id', route: { method: 'GET', handler: (_q, res) => this.model(res, decodePath(model[1])) } };
     return null;
   }
 
@@ -183,6 +185,20 @@ export class QiusuoServer {
     if (res.headersSent) { res.end(); return; }
     if (err.status === 429) res.setHeader('retry-after', '1');
     json(res, err.status, err.toJSON());
+  }
+}
+
+/** A percent-encoded path segment, or the segment as it is when its encoding is malformed. */
+function decodePath(segment: string): string {
+  try { return decodeURIComponent(segment); } catch { return segment; }
+}
+
+/** The request target as a URL: origin-form paths ("/v1/models?x=1") are taken literally ("//" is a path, not a host). */
+function requestUrl(target: string): URL | null {
+  try {
+    return new URL(target.startsWith('/') ? `http://localhost${target}` : target);
+  } catch {
+    return null;
   }
 }
 

@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import OpenAI from 'openai';
 import { Engine } from '../../src/server/engine.js';
@@ -200,6 +201,24 @@ test('/metrics is Prometheus text with requests by route and status, tokens, que
   assert.match(text, /^qiusuo_requests_total\{route="\/v1\/chat\/completions",status="400"\} [1-9]\d*$/m);
   const completion = Number(/^qiusuo_completion_tokens_total (\d+)$/m.exec(text)?.[1]);
   assert.ok(completion > 20, `completion tokens counted: ${completion}`);
+});
+
+/** Sends one raw HTTP/1.1 request line (targets fetch would normalise or refuse) and returns the status. */
+function rawStatus(target: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(new URL(base).port), '127.0.0.1', () => sock.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let data = '';
+    sock.on('data', (d) => { data += d; });
+    sock.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(data)?.[1] ?? 0)));
+    sock.on('error', reject);
+  });
+}
+
+test('odd request targets get 4xx and the server keeps serving', async () => {
+  for (const [target, status] of [['//', 404], ['//v1/models', 404], ['/v1/models/%E0%A4%A', 404], ['/v1/models/tiny', 200], ['http://[', 400]] as const) {
+    assert.equal(await rawStatus(target), status, target);
+  }
+  assert.equal((await fetch(`${base}/health`)).status, 200, 'still serving');
 });
 
 test('the pages and their assets are served; nothing outside them is', async () => {

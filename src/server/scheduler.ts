@@ -74,7 +74,10 @@ export class Scheduler {
   }
 
   private kick(): void {
-    if (!this.loop) this.loop = this.run().finally(() => { this.loop = null; if (this.queue.length > 0) this.kick(); });
+    if (this.loop) return;
+    this.loop = this.run()
+      .catch((e) => { for (const job of [...this.queue, ...this.running]) { this.cancel(job); job.events.fail(e); } })
+      .finally(() => { this.loop = null; if (this.queue.length > 0) this.kick(); });
   }
 
   private async run(): Promise<void> {

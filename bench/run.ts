@@ -13,7 +13,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
 
 const only = process.argv.includes('--render-only');
 if (!only) {
-  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
   run(process.execPath, ['bench/peers/head-to-head.mjs']);
@@ -92,6 +92,18 @@ if (model) {
     lines.push(`| ${r.preset} | ${r.dtype} | ${r.backend} | ${r.batch} | ${fmt(r.prefillTokS)} | ${fmt(r.decodeTokS)} | ${fmt(r.weightMiB, 2)} | ${fmt(r.bytesPerParam, 2)} |`);
   }
   lines.push('');
+}
+
+const sc = read('scaling');
+if (sc) {
+  const range = (r: [number, number]) => `${fmt(r[0], 2)}–${fmt(r[1], 2)}×`;
+  lines.push(`## Two threads on a whole forward pass (${meta(sc)})`, '',
+    `\`bench/scaling.ts\`: a random \`${sc.preset}\` checkpoint loaded twice in one process, with 1 and 2 threads, timed alternately for`,
+    `${sc.rounds.length} rounds (a ${sc.promptTokens}-token prefill with its logits, and ${sc.decodeSteps} decode steps). This VM switches between fast and slow`,
+    'phases lasting seconds, so each round compares the two within a third of a second; the figure is the median ratio.', '',
+    '| pass | 2 threads / 1 thread, median | range over rounds |', '|---|---:|---:|',
+    `| prefill ${sc.promptTokens} tokens | **${fmt(sc.speedupPrefill, 2)}×** | ${range(sc.rangePrefill)} |`,
+    `| decode step | **${fmt(sc.speedupDecode, 2)}×** | ${range(sc.rangeDecode)} |`, '');
 }
 
 const tr = read('train');

@@ -32,24 +32,25 @@ export function sampleToken(logits: ArrayLike<number>, o: SamplerOptions, rng: R
   const V = logits.length;
   const best = argmax(logits, allowed), max = logits[best];
   const weight = (i: number): number => Math.exp((logits[i] - max) / o.temperature);
-  if (o.topK === 0 && o.topP >= 1) {
-    let sum = 0;
-    for (let i = 0; i < V; i++) if (!allowed || allowed[i]) sum += weight(i);
-    let u = rng.uniform() * sum;
+  // Without top-k every allowed id takes part: weigh them all once (disallowed ids weigh 0).
+  const w = o.topK === 0 ? new Float64Array(V) : null;
+  let total = 0;
+  if (w) for (let i = 0; i < V; i++) if (!allowed || allowed[i]) total += (w[i] = weight(i));
+  if (w && o.topP >= 1) {
+    let u = rng.uniform() * total;
     for (let i = 0; i < V; i++) {
-      if (allowed && !allowed[i]) continue;
-      u -= weight(i);
-      if (u < 0) return i;
+      u -= w[i];
+      if (u < 0 && w[i] > 0) return i;
     }
     return best;
   }
   const ranked = new RankedIds(logits, allowed);
   const ids: number[] = [], probs: number[] = [];
-  let kept = 0;
   const take = (): boolean => {
     const id = ranked.pop();
     if (id < 0) return false;
-    ids.push(id); probs.push(weight(id)); kept += probs[probs.length - 1];
+    ids.push(id);
+    probs.push(w ? w[id] : weight(id));
     return true;
   };
   if (o.topK > 0) while (ids.length < o.topK && take());
@@ -57,17 +58,15 @@ export function sampleToken(logits: ArrayLike<number>, o: SamplerOptions, rng: R
   if (ids.length === 0) return best;             // no id is allowed
   if (o.topP < 1) {
     // The nucleus: the fewest most likely ids whose mass reaches topP of the (top-k) total.
-    let total = kept;
-    if (o.topK === 0) { total = 0; for (let i = 0; i < V; i++) if (!allowed || allowed[i]) total += weight(i); }
+    const mass = w ? total : probs.reduce((a, b) => a + b, 0);
     let cum = 0, n = 0;
-    while (cum < o.topP * total) {
-      if (n === ids.length && (o.topK > 0 || !take())) break;
+    while (cum < o.topP * mass) {
+      if (n === ids.length && (!w || !take())) break;
       cum += probs[n++];
     }
     ids.length = probs.length = Math.max(1, n);
-    kept = probs.reduce((a, b) => a + b, 0);
   }
-  let u = rng.uniform() * kept;
+  let u = rng.uniform() * probs.reduce((a, b) => a + b, 0);
   for (let k = 0; k < ids.length; k++) {
     u -= probs[k];
     if (u < 0) return ids[k];

@@ -148,12 +148,13 @@ export class Engine {
 
   private whole<W, C>(req: ParsedRequest, shape: Shape<W, C>, base: Base, usageOf: (s: Sequence) => Usage, signal?: AbortSignal): Promise<W> {
     return new Promise((resolve, reject) => {
-      const cancel = this.scheduler.submit(req.prompt, req.params, {
+      let cancel = (): void => {};
+      const onAbort = (): void => { cancel(); reject(signal!.reason); };
+      cancel = this.scheduler.submit(req.prompt, req.params, {
         text: () => {},
         done: (seq) => { signal?.removeEventListener('abort', onAbort); resolve(shape.whole(base, seq.text, seq.finish!, usageOf(seq))); },
         fail: (e) => { signal?.removeEventListener('abort', onAbort); reject(e); },
       });
-      const onAbort = (): void => { cancel(); reject(signal!.reason); };
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

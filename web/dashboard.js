@@ -282,7 +282,8 @@ function heatTooltip(dash, h, k, ev) {
   if (!bins || x < 0 || y < 0 || x >= plot.w || y >= plot.h) { tip.hidden = true; return; }
   const c = Math.floor((x / plot.w) * bins.cols), e = Math.floor((y / plot.h) * bins.E);
   const v = bins.values[e * bins.cols + c], [from, to, count] = bins.steps(c);
-  const steps = count > 1 ? `steps ${from}–${to} <span>(mean of ${count})</span>` : `step ${from}`;
+  // Numbers only go into this markup (a metrics file is data, not HTML).
+  const steps = count > 1 ? `steps ${Number(from)}–${Number(to)} <span>(mean of ${Number(count)})</span>` : `step ${Number(from)}`;
   const load = Number.isNaN(v) ? 'no data' : `${v.toFixed(2)}× balanced · ${((v / bins.E) * 100).toFixed(2)}% of slots`;
   tip.innerHTML = `<b>layer ${k} · expert ${e}</b><br>${steps}<br>${load}`;
   tip.hidden = false;

@@ -106,11 +106,10 @@ export class Engine {
 
   constructor(readonly pipeline: Pipeline, o: EngineOptions = {}) {
     const cfg = pipeline.model.cfg;
-    const maxBatch = positive(o.maxBatch ?? ENGINE_DEFAULTS.maxBatch, 'maxBatch');
-    const maxQueue = o.maxQueue ?? ENGINE_DEFAULTS.maxQueue;
-    if (!Number.isSafeInteger(maxQueue) || maxQueue < 0) throw new Error(`maxQueue must be an integer ≥ 0, got ${maxQueue}`);
-    const context = Math.min(positive(o.context ?? ENGINE_DEFAULTS.context, 'context'), cfg.maxPositionEmbeddings);
-    const maxTokens = Math.min(positive(o.maxTokens ?? ENGINE_DEFAULTS.maxTokens, 'maxTokens'), context);
+    const maxBatch = integerAtLeast(1, o.maxBatch ?? ENGINE_DEFAULTS.maxBatch, 'maxBatch');
+    const maxQueue = integerAtLeast(0, o.maxQueue ?? ENGINE_DEFAULTS.maxQueue, 'maxQueue');
+    const context = Math.min(integerAtLeast(1, o.context ?? ENGINE_DEFAULTS.context, 'context'), cfg.maxPositionEmbeddings);
+    const maxTokens = Math.min(integerAtLeast(1, o.maxTokens ?? ENGINE_DEFAULTS.maxTokens, 'maxTokens'), context);
     const id = o.modelName ?? path.basename(path.resolve(pipeline.dir));
     if (!id) throw new Error('modelName must not be empty');
     this.served = { id, tokenizer: pipeline.tokenizer, chat: pipeline.chat, vocabSize: cfg.vocabSize, context, maxTokens };
@@ -180,7 +179,7 @@ export class Engine {
   }
 }
 
-function positive(n: number, name: string): number {
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be an integer ≥ 1, got ${n}`);
+function integerAtLeast(min: number, n: number, name: string): number {
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got ${n}`);
   return n;
 }

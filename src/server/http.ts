@@ -50,14 +50,14 @@ export class QiusuoServer {
       this.get('/', (_q, res) => { res.writeHead(302, { location: '/dashboard' }).end(); });
     }
     this.get('/dashboard', (_q, res) => {
-      if (!o.runDir) throw new ApiError(404, 'No training run is shown here: start the server with --run DIR.', 'not_found_error', null, 'no_run');
+      this.shownRun();
       return this.asset(res, 'dashboard.html');
     });
     this.get('/api/run', (_q, res, url) => {
-      if (!o.runDir) throw new ApiError(404, 'No training run is shown here: start the server with --run DIR.', 'not_found_error', null, 'no_run');
+      const runDir = this.shownRun();
       const from = url.searchParams.get('from') ?? '0';
       if (!/^\d+$/.test(from)) throw invalid(`'from' must be a byte offset (a non-negative integer), got "${from}".`, 'from');
-      json(res, 200, readRunLog(o.runDir, Number(from)));
+      json(res, 200, readRunLog(runDir, Number(from)));
     });
   }
 
@@ -119,6 +119,12 @@ export class QiusuoServer {
     const model = /^\/v1\/models\/(.+)$/.exec(pathname);
     if (model && this.o.engine) return { path: '/v1/models/:id', route: { method: 'GET', handler: (_q, res) => this.model(res, decodePath(model[1])) } };
     return null;
+  }
+
+  /** The training run this server shows; 404 when it was started without --run. */
+  private shownRun(): string {
+    if (!this.o.runDir) throw new ApiError(404, 'No training run is shown here: start the server with --run DIR.', 'not_found_error', null, 'no_run');
+    return this.o.runDir;
   }
 
   private health(res: http.ServerResponse): void {

@@ -17,8 +17,6 @@ export interface RunLogSlice {
 
 const MAX_SLICE_BYTES = 4 << 20;
 
-export function metricsFile(runDir: string): string { return path.join(runDir, 'metrics.jsonl'); }
-
 /** Checks that `runDir` is a folder (its metrics.jsonl may not exist yet: the run has not logged a step). */
 export function checkRunDir(runDir: string): void {
   let st: fs.Stats;
@@ -28,7 +26,7 @@ export function checkRunDir(runDir: string): void {
 
 export function readRunLog(runDir: string, from: number): RunLogSlice {
   const run = path.basename(path.resolve(runDir));
-  const file = metricsFile(runDir);
+  const file = path.join(runDir, 'metrics.jsonl');
   let fd: number;
   try { fd = fs.openSync(file, 'r'); } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { run, from: 0, next: 0, reset: from > 0, more: false, records: [], skipped: 0 };

@@ -4,12 +4,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TempRoot } from '../generate/fixtures.js';
-
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'qiusuo.js');
+import { BIN, startServer, type ServerProcess } from './server-process.js';
 
 let tmp: TempRoot;
 let dir: string;
@@ -17,24 +15,8 @@ let dir: string;
 before(() => { tmp = new TempRoot(); dir = tmp.tiny(); });
 after(() => tmp.remove());
 
-interface Served { child: ChildProcess; base: string; stderr: () => string; exit: Promise<number | null> }
-
-/** Starts `qiusuo serve` on a free port and resolves once it prints its address. */
-function serve(args: string[]): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', dir, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  child.stderr!.on('data', (d) => { err += d; });
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`serve did not start: ${out}${err}`)); }, 60_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) { clearTimeout(timer); resolve({ child, base: m[1], stderr: () => err, exit }); }
-    });
-    void exit.then((code) => { clearTimeout(timer); reject(new Error(`serve exited with ${code}: ${err}`)); });
-  });
-}
+/** `qiusuo serve` on the test checkpoint. */
+const serve = (args: string[]): Promise<ServerProcess> => startServer(['serve', '--model', dir, '--port', '0', '--quiet', ...args]);
 
 function generate(prompt: string, maxTokens: number, chat: boolean): string {
   const r = spawnSync(process.execPath, [BIN, 'generate', '--model', dir, '--prompt', prompt, '--max-tokens', String(maxTokens), ...(chat ? ['--chat'] : [])], { encoding: 'utf8' });

@@ -3,20 +3,19 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from './browser.js';
+import { BIN, startServer, type ServerProcess } from '../cli/server-process.js';
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'qiusuo.js');
 const STEPS = 8;
 
 let root: string;
 let run: string;
-let dashboard: ChildProcess;
+let dashboard: ServerProcess;
 let base: string;
 let browser: Browser;
 
@@ -31,18 +30,14 @@ before(async () => {
     '--set', 'rope_scaling=null', '--seq-len', '16', '--micro-batch', '2', '--batch', '2', '--vocab-size', '512', '--val-fraction', '0.2', '--eval-windows', '2'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 
-  dashboard = spawn(process.execPath, [BIN, 'dashboard', '--run', run, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    dashboard.stdout!.on('data', (d) => { out += d; const m = /on (http:\/\/[\d.:]+)\/dashboard/.exec(out); if (m) resolve(m[1]); });
-    dashboard.on('exit', (code) => reject(new Error(`dashboard exited with ${code}: ${out}`)));
-  });
+  dashboard = await startServer(['dashboard', '--run', run, '--port', '0']);
+  base = dashboard.base;
   browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  dashboard?.kill('SIGTERM');
+  dashboard?.child.kill('SIGTERM');
   fs.rmSync(root, { recursive: true, force: true });
 });
 

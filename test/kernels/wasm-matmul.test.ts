@@ -106,22 +106,65 @@ for (const flavour of flavours) {
     const heap = new Heap(1 << 20);
     const k = createWasmBackend(heap, { flavour, threads: 1 });
     // Row o holds code o in all 12 columns: columns 0..7 decode in the 8-wide SIMD loop, 8..11 in the scalar tail.
-    const C = 12, OC = 256, T = 2;
+    // One token and two take different tiles of the dot form.
+    const C = 12, OC = 256;
     const w = empty(heap, [OC, C], 'e4m3');
     bytes(w).forEach((_, i, a) => { a[i] = Math.floor(i / C); });
-    const x = empty(heap, [T, C]);
-    f32(x)[0] = 1;       // token 0 picks column 0 (SIMD decode)
-    f32(x)[C + 8] = 1;   // token 1 picks column 8 (scalar decode)
-    // 0·NaN is NaN, so only NaN codes may give NaN; every other output is exactly 1·value.
-    const out = empty(heap, [T, OC]);
-    k.matmul(out, x, w, T, C, OC, C);
-    const o = f32(out);
-    for (let code = 0; code < 256; code++) {
-      for (let t = 0; t < T; t++) {
-        assert.ok(Object.is(o[t * OC + code], E4M3_TABLE[code]) || (Number.isNaN(E4M3_TABLE[code]) && Number.isNaN(o[t * OC + code])) ||
-          (o[t * OC + code] === 0 && E4M3_TABLE[code] === 0),
-        `code 0x${code.toString(16)} token ${t}: got ${o[t * OC + code]}, want ${E4M3_TABLE[code]}`);
+    for (const T of [1, 2]) {
+      const x = empty(heap, [T, C]);
+      f32(x)[0] = 1;                   // token 0 picks column 0 (SIMD decode)
+      if (T === 2) f32(x)[C + 8] = 1;  // token 1 picks column 8 (scalar decode)
+      // 0·NaN is NaN, so only NaN codes may give NaN; every other output is exactly 1·value.
+      const out = empty(heap, [T, OC]);
+      k.matmul(out, x, w, T, C, OC, C);
+      const o = f32(out);
+      for (let code = 0; code < 256; code++) {
+        for (let t = 0; t < T; t++) {
+          assert.ok(Object.is(o[t * OC + code], E4M3_TABLE[code]) || (Number.isNaN(E4M3_TABLE[code]) && Number.isNaN(o[t * OC + code])) ||
+            (o[t * OC + code] === 0 && E4M3_TABLE[code] === 0),
+          `code 0x${code.toString(16)} T=${T} token ${t}: got ${o[t * OC + code]}, want ${E4M3_TABLE[code]}`);
+        }
       }
+    }
+    await k.close();
+  });
+}
+
+// The e4m3 dot form (T < 3 tokens) copies x into scratch times 2^60 in chunks of columns, or times 1 when |x| ≥ 2^64.
+for (const flavour of flavours) {
+  test(`wasm ${flavour} e4m3 decode form: huge and non-finite x, and rows longer than one scratch chunk, agree with the reference`, async () => {
+    const heap = new Heap(16 << 20);
+    const k = createWasmBackend(heap, { flavour, threads: 1 });
+    try {
+      const r = rng(7);
+      // [T, C, block, what x holds]: C past 49152 (T = 1) or 24576 (T = 2) columns spans two chunks; block 5 puts a
+      // scale block across the chunk boundary.
+      const cases: [number, number, number, string][] = [
+        [1, 49160, 128, 'plain'], [2, 24600, 5, 'plain'], [2, 300, 128, 'huge'], [1, 37, 16, 'huge'], [2, 40, 16, 'nonfinite'],
+      ];
+      for (const [T, C, b, what] of cases) {
+        const OC = 6;
+        const w = empty(heap, [OC, C], 'e4m3');
+        bytes(w).forEach((_, i, a) => { const c = Math.floor(r() * 254); a[i] = c >= 0x7f ? c + 1 : c; });
+        const sc = empty(heap, [Math.ceil(OC / b), Math.ceil(C / b)]);
+        f32(sc).forEach((_, i, a) => { a[i] = (0.5 + r()) / 448; });
+        const ws = withScale(w, { scaleInv: sc, block: [b, b] });
+        const x = empty(heap, [T, C]), xs = f32(x);
+        xs.forEach((_, i, a) => { a[i] = r() * 2 - 1; });
+        if (what === 'huge') xs[3] = 3e20;                                  // above 2^64: factor 1 for this chunk
+        if (what === 'nonfinite') { xs[5] = Number.POSITIVE_INFINITY; xs[C + 9] = Number.NaN; }
+        const want = empty(heap, [T, OC]), got = empty(heap, [T, OC]);
+        matmul(want, x, ws, T, C, OC, C);
+        k.matmul(got, x, ws, T, C, OC, C);
+        const g = f32(got), e = f32(want);
+        for (let i = 0; i < T * OC; i++) {
+          const ok = Object.is(g[i], e[i]) || Math.abs(g[i] - e[i]) <= 1e-5 * Math.sqrt(C) * Math.max(1, Math.abs(e[i]));
+          assert.ok(ok, `T=${T} C=${C} block ${b} ${what}: output ${i} is ${g[i]}, reference ${e[i]}`);
+        }
+        if (what === 'huge') assert.ok(Math.abs(e[0]) > 1e15, `T=${T} C=${C}: the huge input reaches the output (${e[0]})`);
+      }
+    } finally {
+      await k.close();
     }
   });
 }

@@ -19,6 +19,8 @@
 // so the tile loops are not unrolled (a step's loads plus the accumulators must fit), and it rebuilds a v128 constant
 // at each use, so the decoders use shifts, compares and all-ones vectors instead of masks.
 
+import { madd, hsum4, P120, e4m3x8, keepMask, magMask, lo16, hi16, e4m3raw } from './ops-math';
+
 const KC: i32 = 256;     // C elements per K block
 const NR: i32 = 12;      // W rows per panel, and outputs per register tile
 const MR: i32 = 3;       // tokens per register tile
@@ -31,18 +33,6 @@ export function scratchBytes(): i32 { return OB * KC * 4; }
 
 /** Each thread of a call owns one scratch area of scratchBytes() after `base`. */
 @inline function scratchAt(base: usize, thread: i32): usize { return base + <usize>thread * <usize>(OB * KC * 4); }
-
-@inline function madd(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
-  return f32x4.add(acc, f32x4.mul(a, b));
-}
-
-/** [Σ a0, Σ a1, Σ a2, Σ a3]: four horizontal sums with six shuffles and three adds. */
-@inline function hsum4(a0: v128, a1: v128, a2: v128, a3: v128): v128 {
-  const p = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
-  const q = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
-  return f32x4.add(v128.shuffle<f32>(p, q, 0, 1, 4, 5), v128.shuffle<f32>(p, q, 2, 3, 6, 7));
-}
 
 // The dot form reads W in place, f32 or bf16 (W = u16 below): `wv` widens the four elements at byte offset kb of an
 // f32 row (x's units) into one f32x4, `ws1` one element.
@@ -288,138 +278,191 @@ function dotForm<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, C: i32, O
 export function matmulE4M3(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
   scaleInv: usize, bm: i32, bn: i32, scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
   const scratch = scratchAt(scratchBase, thread);
-  if (T < MR) { dotE4M3(out, x, w, T, C, OC, xStride, scaleInv, bm, bn, oStart, oEnd); return; }
+  if (T < MR) { dotE4M3(out, x, w, T, C, OC, xStride, scaleInv, bm, bn, oStart, oEnd, scratch); return; }
   for (let k0 = 0; k0 < C; k0 += KC) {
     const kLen = min(KC, C - k0);
     for (let o0 = oStart; o0 < oEnd; o0 += OB) {
       const oLen = min(OB, oEnd - o0);
-      decodePanel(scratch, w, C, o0, oLen, k0, kLen, scaleInv, bm, bn);
+      decodePanel(scratch, w, C, o0, oLen, k0, kLen, scaleInv, bm, bn, oEnd >>> 31);
       packedRows(out, x + ((<usize>k0) << 2), scratch, T, oLen, o0, OC, xStride, kLen, k0 > 0);
     }
   }
 }
 
+// The dot form over e4m3 W reads the codes in place. Decoding them (e4m3x8 below) leaves each value divided by 2^120;
+// rather than multiply every decoded weight back, x is copied into scratch times XF = 2^60 and each sum is multiplied
+// by 2^60 (with the row's scale) at the end: x·2^60 times value·2^-120 is the product times 2^-60 with the same
+// rounding, for any product above 2^-66 (smaller ones lose bits they could not have added to a sum anyway). Inputs
+// with |x| ≥ 2^64 (x·2^60 would overflow) take factor 1 instead. Each decoded group of 8 codes serves all T ≤ 2 tokens.
+const XF: f32 = 1.152921504606846976e18;   // 2^60
+const XF_LIMIT: f32 = 1.8446744073709552e19; // 2^64
+
 /**
- * The dot form over e4m3 W in place: 4 rows at a time, each streamed front to back, decoded in registers, one run of
- * columns per scale block (summed unscaled, then times the four rows' scales).
+ * out[t, o] (+)= Σ_c x[t, c]·e4m3(w[o, c])·scaleInv[o / bm, c / bn] for T < MR tokens: x goes to scratch in chunks of
+ * columns (times its factor), then 4 rows at a time are streamed front to back, one run of columns per scale block
+ * (summed unscaled, then times the four rows' scales).
  */
 function dotE4M3(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32, scaleInv: usize, bm: i32, bn: i32,
-  oStart: i32, oEnd: i32): void {
-  const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, run = scaleInv ? bn : C, sCols = scaleInv ? (C + bn - 1) / bn : 0;
-  for (let o0 = oStart; o0 < oEnd; o0 += 4) {
-    const rows = min(4, oEnd - o0), wo = w + <usize>o0 * <usize>C;
-    for (let t = 0; t < T; t++) {
-      const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
-      for (let c0 = 0; c0 < C; c0 += run) {
-        const n = min(run, C - c0), sc = c0 / run, xc = xt + ((<usize>c0) << 2), wc = wo + <usize>c0;
+  oStart: i32, oEnd: i32, scratch: usize): void {
+  const os = (<usize>OC) << 2, run = scaleInv ? bn : C, sCols = scaleInv ? (C + bn - 1) / bn : 0;
+  const chunk = min(C, ((OB * KC) / T) & ~7);  // x columns per chunk: T rows of it fill the scratch at most
+  const keep = keepMask(oEnd >>> 31), mag = magMask(oEnd >>> 31);
+  for (let k0 = 0; k0 < C; k0 += chunk) {
+    const kn = min(chunk, C - k0), xs = (<usize>kn) << 2;
+    const back = scaleX(scratch, x + ((<usize>k0) << 2), (<usize>xStride) << 2, T, kn);
+    for (let o0 = oStart; o0 < oEnd; o0 += 4) {
+      const rows = min(4, oEnd - o0), wo = w + <usize>o0 * <usize>C + <usize>k0, ot = out + ((<usize>o0) << 2);
+      for (let k = 0; k < kn;) {
+        const c = k0 + k, n = min(kn - k, (c / run + 1) * run - c), sc = c / run, acc = c > 0;
+        const xk = scratch + ((<usize>k) << 2), wk = wo + <usize>k;
         if (rows == 4) {
-          let sv = f32x4.splat(scaleAt(scaleInv, o0, sc, bm, sCols));
-          sv = f32x4.replace_lane(sv, 1, scaleAt(scaleInv, o0 + 1, sc, bm, sCols));
-          sv = f32x4.replace_lane(sv, 2, scaleAt(scaleInv, o0 + 2, sc, bm, sCols));
-          sv = f32x4.replace_lane(sv, 3, scaleAt(scaleInv, o0 + 3, sc, bm, sCols));
-          tile14E4M3(ot, xc, wc, <usize>C, n, sv, c0 > 0);
+          let sv = f32x4.splat(scaleAt(scaleInv, o0, sc, bm, sCols) * back);
+          sv = f32x4.replace_lane(sv, 1, scaleAt(scaleInv, o0 + 1, sc, bm, sCols) * back);
+          sv = f32x4.replace_lane(sv, 2, scaleAt(scaleInv, o0 + 2, sc, bm, sCols) * back);
+          sv = f32x4.replace_lane(sv, 3, scaleAt(scaleInv, o0 + 3, sc, bm, sCols) * back);
+          if (T == 2) tile24E4M3(ot, os, xk, xs, wk, <usize>C, n, sv, acc, keep, mag);
+          else tile14E4M3(ot, xk, wk, <usize>C, n, sv, acc, keep, mag);
         } else {
           for (let r = 0; r < rows; r++) {
-            dot1E4M3(ot + ((<usize>r) << 2), xc, wc + <usize>r * <usize>C, n, scaleAt(scaleInv, o0 + r, sc, bm, sCols), c0 > 0);
+            const s = scaleAt(scaleInv, o0 + r, sc, bm, sCols) * back, wr = wk + <usize>r * <usize>C;
+            for (let t = 0; t < T; t++) dot1E4M3(ot + <usize>t * os + ((<usize>r) << 2), xk + <usize>t * xs, wr, n, s, acc, keep, mag);
           }
         }
+        k += n;
       }
     }
   }
+}
+
+/** Copies kn columns of T rows of x (rows xs bytes apart) to dst (rows kn apart) times XF; returns what undoes it. */
+function scaleX(dst: usize, x: usize, xs: usize, T: i32, kn: i32): f32 {
+  let big = f32x4.splat(0);
+  const k4 = kn & ~3;
+  let top: f32 = 0;
+  for (let t = 0; t < T; t++) {
+    const xt = x + <usize>t * xs;
+    for (let k = 0; k < k4; k += 4) big = f32x4.max(big, f32x4.abs(v128.load(xt + ((<usize>k) << 2))));
+    for (let k = k4; k < kn; k++) top = max(top, abs(load<f32>(xt + ((<usize>k) << 2))));
+  }
+  top = max(top, max(max(f32x4.extract_lane(big, 0), f32x4.extract_lane(big, 1)), max(f32x4.extract_lane(big, 2), f32x4.extract_lane(big, 3))));
+  const f: f32 = top < XF_LIMIT ? XF : 1;  // NaN compares false: factor 1, and NaN propagates either way
+  const fv = f32x4.splat(f);
+  for (let t = 0; t < T; t++) {
+    const xt = x + <usize>t * xs, dt = dst + <usize>t * ((<usize>kn) << 2);
+    for (let k = 0; k < k4; k += 4) v128.store(dt + ((<usize>k) << 2), f32x4.mul(v128.load(xt + ((<usize>k) << 2)), fv));
+    for (let k = k4; k < kn; k++) store<f32>(dt + ((<usize>k) << 2), load<f32>(xt + ((<usize>k) << 2)) * f);
+  }
+  return P120 / f;
 }
 
 @inline function scaleAt(scaleInv: usize, o: i32, sc: i32, bm: i32, sCols: i32): f32 {
   return scaleInv ? load<f32>(scaleInv + ((<usize>((o / bm) * sCols + sc)) << 2)) : 1;
 }
 
-/** out[0..4] (+)= sv · Σ_k x[k]·e4m3(w[r, k]) for 4 rows ws bytes apart, n codes. */
-function tile14E4M3(out: usize, x: usize, w: usize, ws: usize, n: i32, sv: v128, acc: bool): void {
+/** Four e4m3 codes of rows w, w + ws, … at u as one vector of their values / 2^120 (the scalar tails). */
+@inline function column4E4M3(w: usize, ws: usize, u: usize): v128 {
+  let col = f32x4.splat(e4m3raw(load<u8>(w + u)));
+  col = f32x4.replace_lane(col, 1, e4m3raw(load<u8>(w + ws + u)));
+  col = f32x4.replace_lane(col, 2, e4m3raw(load<u8>(w + 2 * ws + u)));
+  return f32x4.replace_lane(col, 3, e4m3raw(load<u8>(w + 3 * ws + u)));
+}
+
+/** out[0..4] (+)= sv · Σ_k x[k]·raw(w[r, k]) for 4 rows ws bytes apart, n codes; x prescaled (scaleX). */
+function tile14E4M3(out: usize, x: usize, w: usize, ws: usize, n: i32, sv: v128, acc: bool, keep: v128, mag: v128): void {
   let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0;
-  const ones = i16x8.splat(-1), p = f32x4.splat(P120);
+  const zero = f32x4.splat(0);
   const w1 = w + ws, w2 = w1 + ws, w3 = w2 + ws, n8 = n & ~7;
   let i = 0;
   for (; i < n8; i += 8) {
     const xb = x + ((<usize>i) << 2), a = v128.load(xb), e = v128.load(xb, 16);
-    let h = e4m3x8(v128.load8x8_s(w + <usize>i), ones);
-    c0 = madd(a, f32x4.mul(lo16(h), p), c0); c0 = madd(e, f32x4.mul(hi16(h), p), c0);
-    h = e4m3x8(v128.load8x8_s(w1 + <usize>i), ones);
-    c1 = madd(a, f32x4.mul(lo16(h), p), c1); c1 = madd(e, f32x4.mul(hi16(h), p), c1);
-    h = e4m3x8(v128.load8x8_s(w2 + <usize>i), ones);
-    c2 = madd(a, f32x4.mul(lo16(h), p), c2); c2 = madd(e, f32x4.mul(hi16(h), p), c2);
-    h = e4m3x8(v128.load8x8_s(w3 + <usize>i), ones);
-    c3 = madd(a, f32x4.mul(lo16(h), p), c3); c3 = madd(e, f32x4.mul(hi16(h), p), c3);
+    let h = e4m3x8(v128.load8x8_s(w + <usize>i), keep, mag);
+    c0 = madd(a, lo16(zero, h), c0); c0 = madd(e, hi16(zero, h), c0);
+    h = e4m3x8(v128.load8x8_s(w1 + <usize>i), keep, mag);
+    c1 = madd(a, lo16(zero, h), c1); c1 = madd(e, hi16(zero, h), c1);
+    h = e4m3x8(v128.load8x8_s(w2 + <usize>i), keep, mag);
+    c2 = madd(a, lo16(zero, h), c2); c2 = madd(e, hi16(zero, h), c2);
+    h = e4m3x8(v128.load8x8_s(w3 + <usize>i), keep, mag);
+    c3 = madd(a, lo16(zero, h), c3); c3 = madd(e, hi16(zero, h), c3);
   }
   let r = hsum4(c0, c1, c2, c3);
-  for (; i < n; i++) {
-    const u = <usize>i;
-    let col = f32x4.splat(e4m3(load<u8>(w + u)));
-    col = f32x4.replace_lane(col, 1, e4m3(load<u8>(w1 + u)));
-    col = f32x4.replace_lane(col, 2, e4m3(load<u8>(w2 + u)));
-    col = f32x4.replace_lane(col, 3, e4m3(load<u8>(w3 + u)));
-    r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(x + (u << 2))), col));
-  }
+  for (; i < n; i++) r = f32x4.add(r, f32x4.mul(v128.load32_splat(x + ((<usize>i) << 2)), column4E4M3(w, ws, <usize>i)));
   put4(out, f32x4.mul(r, sv), acc);
 }
 
-/** out[0] (+)= s · Σ_k x[k]·e4m3(w[k]) over n codes (the rows left over after the 4-row tiles). */
-function dot1E4M3(out: usize, x: usize, w: usize, n: i32, s: f32, acc: bool): void {
+/** As tile14E4M3 for two tokens (x rows xs bytes apart, out rows os apart): each group of codes decoded once. */
+function tile24E4M3(out: usize, os: usize, x: usize, xs: usize, w: usize, ws: usize, n: i32, sv: v128, acc: bool, keep: v128, mag: v128): void {
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0, d0 = c0, d1 = c0, d2 = c0, d3 = c0;
+  const zero = f32x4.splat(0);
+  const w1 = w + ws, w2 = w1 + ws, w3 = w2 + ws, x1 = x + xs, n8 = n & ~7;
+  let i = 0;
+  for (; i < n8; i += 8) {
+    const xb = (<usize>i) << 2;
+    let h = e4m3x8(v128.load8x8_s(w + <usize>i), keep, mag), l = lo16(zero, h), u = hi16(zero, h);
+    c0 = madd(v128.load(x + xb, 16), u, madd(v128.load(x + xb), l, c0));
+    d0 = madd(v128.load(x1 + xb, 16), u, madd(v128.load(x1 + xb), l, d0));
+    h = e4m3x8(v128.load8x8_s(w1 + <usize>i), keep, mag); l = lo16(zero, h); u = hi16(zero, h);
+    c1 = madd(v128.load(x + xb, 16), u, madd(v128.load(x + xb), l, c1));
+    d1 = madd(v128.load(x1 + xb, 16), u, madd(v128.load(x1 + xb), l, d1));
+    h = e4m3x8(v128.load8x8_s(w2 + <usize>i), keep, mag); l = lo16(zero, h); u = hi16(zero, h);
+    c2 = madd(v128.load(x + xb, 16), u, madd(v128.load(x + xb), l, c2));
+    d2 = madd(v128.load(x1 + xb, 16), u, madd(v128.load(x1 + xb), l, d2));
+    h = e4m3x8(v128.load8x8_s(w3 + <usize>i), keep, mag); l = lo16(zero, h); u = hi16(zero, h);
+    c3 = madd(v128.load(x + xb, 16), u, madd(v128.load(x + xb), l, c3));
+    d3 = madd(v128.load(x1 + xb, 16), u, madd(v128.load(x1 + xb), l, d3));
+  }
+  let r = hsum4(c0, c1, c2, c3), q = hsum4(d0, d1, d2, d3);
+  for (; i < n; i++) {
+    const col = column4E4M3(w, ws, <usize>i), xb = (<usize>i) << 2;
+    r = f32x4.add(r, f32x4.mul(v128.load32_splat(x + xb), col));
+    q = f32x4.add(q, f32x4.mul(v128.load32_splat(x1 + xb), col));
+  }
+  put4(out, f32x4.mul(r, sv), acc);
+  put4(out + os, f32x4.mul(q, sv), acc);
+}
+
+/** out[0] (+)= s · Σ_k x[k]·raw(w[k]) over n codes (the rows left over after the 4-row tiles); x prescaled. */
+function dot1E4M3(out: usize, x: usize, w: usize, n: i32, s: f32, acc: bool, keep: v128, mag: v128): void {
   let c = f32x4.splat(0);
-  const ones = i16x8.splat(-1), p = f32x4.splat(P120);
+  const zero = f32x4.splat(0);
   const n8 = n & ~7;
   let i = 0;
   for (; i < n8; i += 8) {
-    const xb = x + ((<usize>i) << 2), h = e4m3x8(v128.load8x8_s(w + <usize>i), ones);
-    c = madd(v128.load(xb), f32x4.mul(lo16(h), p), c); c = madd(v128.load(xb, 16), f32x4.mul(hi16(h), p), c);
+    const xb = x + ((<usize>i) << 2), h = e4m3x8(v128.load8x8_s(w + <usize>i), keep, mag);
+    c = madd(v128.load(xb), lo16(zero, h), c); c = madd(v128.load(xb, 16), hi16(zero, h), c);
   }
   let sum = f32x4.extract_lane(c, 0) + f32x4.extract_lane(c, 1) + f32x4.extract_lane(c, 2) + f32x4.extract_lane(c, 3);
-  for (; i < n; i++) sum += load<f32>(x + ((<usize>i) << 2)) * e4m3(load<u8>(w + <usize>i));
+  for (; i < n; i++) sum += load<f32>(x + ((<usize>i) << 2)) * e4m3raw(load<u8>(w + <usize>i));
   store<f32>(out, acc ? load<f32>(out) + sum * s : sum * s);
 }
 
 /** Rows o0 .. o0 + oLen, columns k0 .. k0 + kLen of an e4m3 W [*, C], dequantised and packed into scratch. */
 function decodePanel(scratch: usize, w: usize, C: i32, o0: i32, oLen: i32, k0: i32, kLen: i32,
-  scaleInv: usize, bm: i32, bn: i32): void {
+  scaleInv: usize, bm: i32, bn: i32, zero: i32): void {
+  const keep = keepMask(zero), mag = magMask(zero);
   const sCols = scaleInv ? (C + bn - 1) / bn : 0, rows = (oLen + NR - 1) / NR * NR;
   for (let r = 0; r < rows; r++) {
     const o = o0 + r, dst = packedRow(scratch, r), src = w + <usize>o * <usize>C + <usize>k0;
     if (r >= oLen) { fillZero(dst, kLen); continue; }
-    if (!scaleInv) { fillE4M3(dst, src, kLen, 1); continue; }
+    if (!scaleInv) { fillE4M3(dst, src, kLen, 1, keep, mag); continue; }
     // One run of columns per scale block that this K block touches.
     const srow = scaleInv + ((<usize>((o / bm) * sCols)) << 2);
     for (let k = 0; k < kLen;) {
       const c = k0 + k, end = min(kLen, (c / bn + 1) * bn - k0);
-      fillE4M3(dst + <usize>k * PS, src + <usize>k, end - k, load<f32>(srow + ((<usize>(c / bn)) << 2)));
+      fillE4M3(dst + <usize>k * PS, src + <usize>k, end - k, load<f32>(srow + ((<usize>(c / bn)) << 2)), keep, mag);
       k = end;
     }
   }
 }
 
-// e4m3fn → f32 without a table. In 16-bit lanes, the code's 7 magnitude bits moved to bits 4..10 and its sign to
-// bit 15 form the top half of an f32 with e4m3's exponent and mantissa in f32's fields (exponent bias still 7), so
-// times 2^120 (= 2^(127-7)) it is exact for every code, subnormals and zero included. Codes 0x7F/0xFF (NaN) get NaN
-// bits. Only shifts, compares and all-ones/all-zero vectors: V8 11 rebuilds any other v128 constant at every use,
-// inside loops too. Subnormal codes make the multiply by 2^120 (by scale·2^120 when packing) take a denormal operand,
-// which is slow but rare: real weights have few codes below 2^-6 of their block's maximum.
-const P120: f32 = 1.329227995784916e36; // 2^120
-
-/** Eight codes (sign-extended to 16 bits) → the top halves of their f32 values / 2^120. `ones`: all bits set. */
-@inline function e4m3x8(c: v128, ones: v128): v128 {
-  const t = i16x8.shl(c, 9);                                                  // magnitude at bits 9..15
-  const h = v128.or(i16x8.shr_u(t, 5), i16x8.shl(i16x8.shr_s(c, 15), 15));     // magnitude at 4..10, sign at 15
-  return v128.or(h, i16x8.shr_u(i16x8.eq(i16x8.shr_s(t, 9), ones), 1));        // magnitude 0x7F: NaN
-}
-@inline function lo16(h: v128): v128 { return i32x4.shl(i32x4.extend_low_i16x8_u(h), 16); }
-@inline function hi16(h: v128): v128 { return i32x4.shl(i32x4.extend_high_i16x8_u(h), 16); }
-
 /** n codes from src, each times `scale`, into one packed row. */
-function fillE4M3(dst: usize, src: usize, n: i32, scale: f32): void {
+function fillE4M3(dst: usize, src: usize, n: i32, scale: f32, keep: v128, mag: v128): void {
   const f = scale * P120;
   let i = 0;
   if (isFinite(f)) {
-    const ones = i16x8.splat(-1), sv = f32x4.splat(f);
+    const zero = f32x4.splat(0), sv = f32x4.splat(f);
     for (; i + 8 <= n; i += 8) {
-      const h = e4m3x8(v128.load8x8_s(src + <usize>i), ones);
-      const lo = lo16(h), hi = hi16(h);
+      const h = e4m3x8(v128.load8x8_s(src + <usize>i), keep, mag);
+      const lo = lo16(zero, h), hi = hi16(zero, h);
       const d = dst + <usize>i * PS;
       scatter4(d, f32x4.mul(lo, sv));
       scatter4(d + 4 * PS, f32x4.mul(hi, sv));
@@ -428,8 +471,4 @@ function fillE4M3(dst: usize, src: usize, n: i32, scale: f32): void {
   for (; i < n; i++) store<f32>(dst + <usize>i * PS, e4m3(load<u8>(src + <usize>i)) * scale);
 }
 
-@inline function e4m3(code: u8): f32 {
-  if ((code & 0x7F) == 0x7F) return NaN;
-  const bits = ((<i32><i8>code) << 20) & 0x87F00000;
-  return reinterpret<f32>(bits) * P120;
-}
+@inline function e4m3(code: u8): f32 { return e4m3raw(code) * P120; }

@@ -1,6 +1,6 @@
-// Helpers shared by ops.as and attention.as: multiply-add, a vector e^x, a float64 ln, horizontal sums, and
-// decoding a run of one weight row (f32, bf16, e4m3 with block scales) into f32. Not re-exported by kernels.as, so
-// none of these is a module export. Leaves out f16 weights (the backend sends those to the reference kernels).
+// Helpers shared by matmul.as, ops.as and attention.as: multiply-add, a vector e^x, a float64 ln, horizontal sums,
+// e4m3 decoding, and decoding a run of one weight row (f32, bf16, e4m3 with block scales) into f32. Not re-exported by
+// kernels.as, so none of these is a module export. Leaves out f16 weights (the backend sends those to the reference kernels).
 // Constants are literals or splats of literals: the module has no data segment and no globals.
 
 @inline export function madd(a: v128, b: v128, acc: v128): v128 {
@@ -82,29 +82,52 @@ function decodeBF16(dst: usize, src: usize, n: i32): void {
   for (; i < n; i++) store<u32>(dst + ((<usize>i) << 2), (<u32>load<u16>(src + ((<usize>i) << 1))) << 16);
 }
 
-// e4m3fn → f32: the code's exponent and mantissa bits (0..6) moved to f32 bits 20..26 and its sign to bit 31 read as
-// an f32 with exponent bias 127 instead of 7, so times 2^120 the value is exact, subnormal codes included; magnitude
-// 0x7F is NaN.
-const P120: f32 = 1.329227995784916e36; // 2^120
+// e4m3fn → f32 without a table. In 16-bit lanes, the code's 7 magnitude bits moved to bits 4..10 and its sign to
+// bit 15 form the top half of an f32 with e4m3's exponent and mantissa in f32's fields (exponent bias still 7), so
+// times 2^120 (= 2^(127-7)) it is exact for every code, subnormals and zero included. Codes 0x7F/0xFF (NaN) get NaN
+// bits. Subnormal codes are denormal f32 before that factor, which makes the multiply by it slow but rare: real
+// weights have few codes below 2^-6 of their block's maximum.
+export const P120: f32 = 1.329227995784916e36; // 2^120
 
-@inline function e4m3Scalar(code: u32): f32 {
-  const mag = code & 0x7F;
-  if (mag == 0x7F) return NaN;
-  return reinterpret<f32>((mag << 20) | ((code & 0x80) << 24)) * P120;
+/**
+ * Eight codes (sign-extended to 16 bits) → the top halves of their f32 values / 2^120: the code shifted up by 4 puts
+ * its magnitude at bits 4..10 and copies of its sign at 11..15, of which `keep` (0x87FF) keeps bit 15; magnitude 0x7F
+ * (all of `mag`, 0x07F0) is NaN, made all ones. One shift: this CPU has a single vector shift port, and a decode of
+ * six shifts was bound by it (1.7× slower).
+ */
+@inline export function e4m3x8(c: v128, keep: v128, mag: v128): v128 {
+  const h = v128.and(i16x8.shl(c, 4), keep);
+  return v128.or(h, i16x8.eq(v128.and(h, mag), mag));
 }
 
+/**
+ * e4m3x8's masks. V8 11 rebuilds a constant vector at every use, inside loops too; built from `zero` (a runtime 0 the
+ * caller passes: neither binaryen nor V8 can fold it) they are ordinary values that stay in registers.
+ */
+@inline export function keepMask(zero: i32): v128 { return i16x8.splat(<i16>(0x87FF | zero)); }
+@inline export function magMask(zero: i32): v128 { return i16x8.splat(<i16>(0x07F0 | zero)); }
+
+/** Lanes 0..3 (lo16) or 4..7 (hi16) of h as the top halves of four f32 (one interleave with a zero vector). */
+@inline export function lo16(zero: v128, h: v128): v128 { return v128.shuffle<i16>(zero, h, 0, 8, 1, 9, 2, 10, 3, 11); }
+@inline export function hi16(zero: v128, h: v128): v128 { return v128.shuffle<i16>(zero, h, 4, 12, 5, 13, 6, 14, 7, 15); }
+
+/** One code's value / 2^120 (NaN for the NaN codes). */
+@inline export function e4m3raw(code: u8): f32 {
+  if ((code & 0x7F) == 0x7F) return NaN;
+  return reinterpret<f32>(((<i32><i8>code) << 20) & 0x87F00000);
+}
+
+/** n codes from src, each times `scale`, to dst as f32. */
 function decodeE4M3(dst: usize, src: usize, n: i32, scale: f32): void {
   const f = scale * P120;
   let i = 0;
   if (isFinite(f)) {
-    const fv = f32x4.splat(f);
-    for (; i + 4 <= n; i += 4) {
-      const code = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(src + <usize>i)));
-      const mag = v128.and(code, i32x4.splat(0x7F));
-      const bits = v128.or(i32x4.shl(mag, 20), i32x4.shl(v128.and(code, i32x4.splat(0x80)), 24));
-      const v = f32x4.mul(bits, fv);
-      v128.store(dst + ((<usize>i) << 2), v128.bitselect(f32x4.splat(NaN), v, i32x4.eq(mag, i32x4.splat(0x7F))));
+    const keep = keepMask(n >>> 31), mag = magMask(n >>> 31), zero = f32x4.splat(0), fv = f32x4.splat(f);
+    for (; i + 8 <= n; i += 8) {
+      const h = e4m3x8(v128.load8x8_s(src + <usize>i), keep, mag), d = dst + ((<usize>i) << 2);
+      v128.store(d, f32x4.mul(lo16(zero, h), fv));
+      v128.store(d, f32x4.mul(hi16(zero, h), fv), 16);
     }
   }
-  for (; i < n; i++) store<f32>(dst + ((<usize>i) << 2), e4m3Scalar(<u32>load<u8>(src + <usize>i)) * scale);
+  for (; i < n; i++) store<f32>(dst + ((<usize>i) << 2), e4m3raw(load<u8>(src + <usize>i)) * P120 * scale);
 }

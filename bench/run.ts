@@ -23,6 +23,8 @@ interface Meta { machine: string; cores: number; node: string; date: string }
 const read = (name: string) => (existsSync(`bench/results/${name}.json`) ? JSON.parse(readFileSync(`bench/results/${name}.json`, 'utf8')) : null);
 const meta = (m: Meta) => `${m.machine}, ${m.cores} cores, Node ${m.node}, ${m.date.slice(0, 10)}`;
 const fmt = (x: number | null | undefined, d = 1) => (x === null || x === undefined ? 'n/a' : x.toFixed(d));
+/** ", host steal N%" where the run recorded it (bench/steal.ts). */
+const steal = (m: { stealPercent?: number | null }) => (typeof m.stealPercent === 'number' ? ` (host steal during the run: ${fmt(m.stealPercent)}%)` : '');
 
 const lines = ['# Benchmarks', '', 'Produced by `npm run bench` (results as JSON in `bench/results/`). One run on a shared 2-vCPU VM:',
   'figures move by ±10–30% between runs, two-thread figures most.', ''];
@@ -83,7 +85,7 @@ if (mm) {
 const model = read('model');
 if (model) {
   lines.push(`## Model: prefill and decode (${meta(model)})`, '',
-    `Random \`qiusuo init\` checkpoints, ${model.promptTokens}-token prompts, ${model.newTokens} decode steps through the latent cache;`,
+    `Random \`qiusuo init\` checkpoints, ${model.promptTokens}-token prompts, ${model.newTokens} decode steps through the latent cache${model.repeats ? `; each figure the median of ${model.repeats} runs` : ''}${steal(model)};`,
     'batch = sequences decoded together in one step (tokens/s summed over them). B/param = bytes of weights (and FP8 scales)',
     'resident in the heap per parameter; above 4/2/1 because the checkpoints also hold the MTP layer\'s copies of the',
     'embedding and head (loaded as stored), a large share of these small models.', '',
@@ -100,7 +102,7 @@ if (sc) {
   lines.push(`## Two threads on a whole forward pass (${meta(sc)})`, '',
     `\`bench/scaling.ts\`: a random \`${sc.preset}\` checkpoint loaded twice in one process, with 1 and 2 threads, timed alternately for`,
     `${sc.rounds.length} rounds (a ${sc.promptTokens}-token prefill with its logits, and ${sc.decodeSteps} decode steps). This VM switches between fast and slow`,
-    'phases lasting seconds, so each round compares the two within a third of a second; the figure is the median ratio.', '',
+    `phases lasting seconds, so each round compares the two within a third of a second; the figure is the median ratio${steal(sc)}.`, '',
     '| pass | 2 threads / 1 thread, median | range over rounds |', '|---|---:|---:|',
     `| prefill ${sc.promptTokens} tokens | **${fmt(sc.speedupPrefill, 2)}×** | ${range(sc.rangePrefill)} |`,
     `| decode step | **${fmt(sc.speedupDecode, 2)}×** | ${range(sc.rangeDecode)} |`, '');

@@ -11,10 +11,11 @@ import * as path from 'node:path';
 import { initCheckpoint } from '../src/model/init.js';
 import { DeepSeekModel } from '../src/model/transformer.js';
 import { Scope } from '../src/tensor/tensor.js';
+import { stealMeter } from './steal.js';
 
 const PROMPT = 256, DECODE_STEPS = 32, ROUNDS = 15, REPS = 1;
 
-interface Round { prefillMs: [number, number]; decodeMs: [number, number]; prefillRatio: number; decodeRatio: number }
+interface Round { prefillMs: [number, number]; decodeMs: [number, number]; prefillRatio: number; decodeRatio: number; stealPercent: number | null }
 
 /** Best prefill time and best mean decode-step time of `model` over REPS repetitions. */
 function measure(model: DeepSeekModel, prompt: number[]): [number, number] {
@@ -41,7 +42,8 @@ function measure(model: DeepSeekModel, prompt: number[]): [number, number] {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
 
-export async function runScalingBench(): Promise<Round[]> {
+export async function runScalingBench(): Promise<{ rounds: Round[]; stealPercent: number | null }> {
+  const steal = stealMeter();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-bench-scaling-'));
   try {
     const dir = path.join(tmp, 'small');
@@ -53,13 +55,15 @@ export async function runScalingBench(): Promise<Round[]> {
       const rounds: Round[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         const times: [number, number][] = [];
+        const steal = stealMeter();
         for (const m of r % 2 === 0 ? [0, 1] : [1, 0]) times[m] = measure(models[m], prompt);
         const [one, two] = times;
-        rounds.push({ prefillMs: [one[0], two[0]], decodeMs: [one[1], two[1]], prefillRatio: one[0] / two[0], decodeRatio: one[1] / two[1] });
+        const stealPercent = steal();
+        rounds.push({ prefillMs: [one[0], two[0]], decodeMs: [one[1], two[1]], prefillRatio: one[0] / two[0], decodeRatio: one[1] / two[1], stealPercent });
         console.log(`round ${r + 1}: prefill ${one[0].toFixed(1)} / ${two[0].toFixed(1)} ms = ${(one[0] / two[0]).toFixed(2)}×, `
-          + `decode step ${one[1].toFixed(2)} / ${two[1].toFixed(2)} ms = ${(one[1] / two[1]).toFixed(2)}×`);
+          + `decode step ${one[1].toFixed(2)} / ${two[1].toFixed(2)} ms = ${(one[1] / two[1]).toFixed(2)}×, host steal ${stealPercent?.toFixed(1) ?? '?'}%`);
       }
-      return rounds;
+      return { rounds, stealPercent: steal() };
     } finally {
       for (const m of models) await m.dispose();
     }
@@ -69,14 +73,14 @@ export async function runScalingBench(): Promise<Round[]> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const rounds = await runScalingBench();
+  const { rounds, stealPercent } = await runScalingBench();
   const prefill = median(rounds.map((r) => r.prefillRatio)), decode = median(rounds.map((r) => r.decodeRatio));
   const spread = (f: (r: Round) => number): [number, number] => [Math.min(...rounds.map(f)), Math.max(...rounds.map(f))];
-  console.log(`two-thread speedup, median of ${rounds.length} rounds: prefill ${prefill.toFixed(2)}×, decode ${decode.toFixed(2)}× (target ≥ 1.7×)`);
+  console.log(`two-thread speedup, median of ${rounds.length} rounds: prefill ${prefill.toFixed(2)}×, decode ${decode.toFixed(2)}× (target ≥ 1.7×); host steal ${stealPercent?.toFixed(1) ?? '?'}%`);
   fs.mkdirSync('bench/results', { recursive: true });
   fs.writeFileSync('bench/results/scaling.json', JSON.stringify({
     machine: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString(),
-    preset: 'small', promptTokens: PROMPT, decodeSteps: DECODE_STEPS, rounds,
+    preset: 'small', promptTokens: PROMPT, decodeSteps: DECODE_STEPS, stealPercent, rounds,
     speedupPrefill: prefill, speedupDecode: decode, rangePrefill: spread((r) => r.prefillRatio), rangeDecode: spread((r) => r.decodeRatio),
   }, null, 2) + '\n');
 }

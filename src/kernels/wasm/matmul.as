@@ -97,12 +97,37 @@ function dot1<W>(out: usize, x: usize, w: usize, kLen: i32, acc: bool): void {
 
 /** Dot form for one K block of oLen rows (ws bytes apart): out[t, o0 + o] (+)= Σ_k x[t, k]·w[o, k]. */
 function rowsDot<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, oLen: i32, o0: i32, OC: i32, xStride: i32, kLen: i32, acc: bool): void {
-  const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, o4 = oLen & ~3;
+  const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, o4 = oLen & ~3, ot = out + ((<usize>o0) << 2);
+  // Two tokens share each read of W (decoding two sequences at once reads the weights once, not twice).
+  if (T == 2) for (let o = 0; o < o4; o += 4) tile24<W>(ot + ((<usize>o) << 2), os, x, xs, w + <usize>o * ws, ws, kLen, acc);
   for (let t = 0; t < T; t++) {
-    const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
-    for (let o = 0; o < o4; o += 4) tile14<W>(ot + ((<usize>o) << 2), xt, w + <usize>o * ws, ws, kLen, acc);
-    for (let o = o4; o < oLen; o++) dot1<W>(ot + ((<usize>o) << 2), xt, w + <usize>o * ws, kLen, acc);
+    const ott = ot + <usize>t * os, xt = x + <usize>t * xs;
+    if (T != 2) for (let o = 0; o < o4; o += 4) tile14<W>(ott + ((<usize>o) << 2), xt, w + <usize>o * ws, ws, kLen, acc);
+    for (let o = o4; o < oLen; o++) dot1<W>(ott + ((<usize>o) << 2), xt, w + <usize>o * ws, kLen, acc);
   }
+}
+
+/** 2 tokens (x rows xs bytes apart, out rows os apart) × 4 rows over kLen elements, one accumulator per pair. */
+function tile24<W>(out: usize, os: usize, x: usize, xs: usize, w: usize, ws: usize, kLen: i32, acc: bool): void {
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0, d0 = c0, d1 = c0, d2 = c0, d3 = c0;
+  const w1 = w + ws, w2 = w1 + ws, w3 = w2 + ws, x1 = x + xs;
+  const kv = (<usize>(kLen & ~3)) << 2;
+  let kb: usize = 0;
+  for (; kb < kv; kb += 16) {
+    const a = v128.load(x + kb), e = v128.load(x1 + kb);
+    let v = wv<W>(w, kb); c0 = madd(a, v, c0); d0 = madd(e, v, d0);
+    v = wv<W>(w1, kb); c1 = madd(a, v, c1); d1 = madd(e, v, d1);
+    v = wv<W>(w2, kb); c2 = madd(a, v, c2); d2 = madd(e, v, d2);
+    v = wv<W>(w3, kb); c3 = madd(a, v, c3); d3 = madd(e, v, d3);
+  }
+  let r = hsum4(c0, c1, c2, c3), q = hsum4(d0, d1, d2, d3);
+  for (; kb < (<usize>kLen) << 2; kb += 4) {
+    const col = column4<W>(w, ws, kb);
+    r = f32x4.add(r, f32x4.mul(v128.load32_splat(x + kb), col));
+    q = f32x4.add(q, f32x4.mul(v128.load32_splat(x1 + kb), col));
+  }
+  put4(out, r, acc);
+  put4(out + os, q, acc);
 }
 
 @inline function putLane(out: usize, v: f32, acc: bool): void { store<f32>(out, acc ? load<f32>(out) + v : v); }

@@ -8,76 +8,21 @@
 //
 // The work, per thread: K in blocks of KC; B's block in chunks of NB columns, packed into scratch as panels of NR
 // columns ([KC][NR] f32, 12 KiB; B's rows are contiguous there, so a panel row is one 48-byte copy). Each group of
-// MR = 3 rows of A passes over every panel of the chunk (in L2) with a 3 × 12 register tile: per k, 3 vector loads
-// of the panel, 3 broadcasts of A, 9 multiply-adds. A's three rows are read in place when their k runs along memory
-// (dx: dout rows); for dw, A = doutᵀ has k strided by OC, so each group's [KC][4] block is first copied next to the
-// panels (a column of dout read 256 times at a 4 KiB stride would thrash one L1 set).
-// Not unrolled, as in matmul.as: V8 11 hoists a basic block's loads and has 15 vector registers.
+// MR = 3 rows of A passes over every panel of the chunk (in L2) with microkernel.as's 3 × 12 register tile. A's three
+// rows are read in place when their k runs along memory (dx: dout rows); for dw, A = doutᵀ has k strided by OC, so
+// each group's three rows are first copied, contiguous, next to the panels (a column of dout read 256 times at a
+// 4 KiB stride would thrash one L1 set).
+
+import { NR, tile3, tile1 } from './microkernel';
 
 const KC: i32 = 256;        // k per block
-const NR: i32 = 12;         // columns per panel, and per register tile
 const MR: i32 = 3;          // rows of A per register tile
 const NB: i32 = 15 * NR;    // columns per packed chunk: 180 × KC f32 = 180 KiB
 const PANEL: usize = <usize>(KC * NR * 4);
-const APACK: usize = <usize>(NB * KC * 4);   // offset of the packed A group: KC × 4 f32 = 4 KiB
-const ASTEP: usize = 16;                     // bytes from one packed A column to the next
+const APACK: usize = <usize>(NB * KC * 4);   // offset of the packed A rows: 3 × KC f32 (4 KiB reserved)
 
 /** Bytes of per-thread scratch the backward kernels need. */
 export function backwardScratchBytes(): i32 { return NB * KC * 4 + KC * 16; }
-
-@inline function madd(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
-  return f32x4.add(acc, f32x4.mul(a, b));
-}
-
-/** out[0..n) += the first n (≤ 4) lanes of v. */
-function addN(out: usize, v: v128, n: i32): void {
-  if (n >= 4) { v128.store(out, f32x4.add(v128.load(out), v)); return; }
-  if (n > 0) store<f32>(out, load<f32>(out) + f32x4.extract_lane(v, 0));
-  if (n > 1) store<f32>(out, load<f32>(out, 4) + f32x4.extract_lane(v, 1), 4);
-  if (n > 2) store<f32>(out, load<f32>(out, 8) + f32x4.extract_lane(v, 2), 8);
-}
-
-/** out[0..n) += [v0 | v1 | v2] (n ≤ 12). */
-function add12(out: usize, v0: v128, v1: v128, v2: v128, n: i32): void {
-  addN(out, v0, n);
-  if (n > 4) addN(out + 16, v1, n - 4);
-  if (n > 8) addN(out + 32, v2, n - 8);
-}
-
-/**
- * 3 rows × 12 columns over kLen: a at A(row 0, k0), rows ar bytes apart, consecutive k ak bytes apart; p at the
- * panel; out at (row 0, first column), rows os bytes apart; the first n of the 12 columns are added to.
- */
-function tile3(out: usize, os: usize, a: usize, ar: usize, ak: usize, p: usize, kLen: i32, n: i32): void {
-  let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00;
-  const a1 = a + ar, a2 = a1 + ar, pEnd = p + <usize>kLen * 48;
-  let ka: usize = 0;
-  for (let q = p; q < pEnd; q += 48) {
-    const b0 = v128.load(q), b1 = v128.load(q, 16), b2 = v128.load(q, 32);
-    let s = v128.load32_splat(a + ka);
-    c00 = madd(s, b0, c00); c01 = madd(s, b1, c01); c02 = madd(s, b2, c02);
-    s = v128.load32_splat(a1 + ka);
-    c10 = madd(s, b0, c10); c11 = madd(s, b1, c11); c12 = madd(s, b2, c12);
-    s = v128.load32_splat(a2 + ka);
-    c20 = madd(s, b0, c20); c21 = madd(s, b1, c21); c22 = madd(s, b2, c22);
-    ka += ak;
-  }
-  add12(out, c00, c01, c02, n); add12(out + os, c10, c11, c12, n); add12(out + 2 * os, c20, c21, c22, n);
-}
-
-/** 1 row × 12 columns (the rows left after the 3-row tiles). */
-function tile1(out: usize, a: usize, ak: usize, p: usize, kLen: i32, n: i32): void {
-  let c0 = f32x4.splat(0), c1 = c0, c2 = c0;
-  const pEnd = p + <usize>kLen * 48;
-  let ka: usize = 0;
-  for (let q = p; q < pEnd; q += 48) {
-    const s = v128.load32_splat(a + ka);
-    c0 = madd(s, v128.load(q), c0); c1 = madd(s, v128.load(q, 16), c1); c2 = madd(s, v128.load(q, 32), c2);
-    ka += ak;
-  }
-  add12(out, c0, c1, c2, n);
-}
 
 /** Four B elements from src as f32 (W = f32, or u16 for bf16: value = bits << 16). */
 @inline function load4<W>(src: usize): v128 {
@@ -110,19 +55,19 @@ function packB<W>(p: usize, b: usize, bs: usize, kLen: i32, nLen: i32): void {
   }
 }
 
-/** Copies kLen values of up to 3 A rows (rows ar bytes apart, k ak bytes apart) to p as [kLen][4] f32. */
+/** Copies kLen values of up to 3 A rows (rows ar bytes apart, k ak bytes apart) to p as contiguous rows KC apart. */
 function packA(p: usize, a: usize, ar: usize, ak: usize, rows: i32, kLen: i32): void {
+  // k outer: the rows' values at one k share a cache line, read once.
   for (let k = 0; k < kLen; k++) {
-    const s = a + <usize>k * ak, d = p + <usize>k * ASTEP;
-    store<f32>(d, load<f32>(s));
-    store<f32>(d, rows > 1 ? load<f32>(s + ar) : 0, 4);
-    store<f32>(d, rows > 2 ? load<f32>(s + 2 * ar) : 0, 8);
+    const s = a + <usize>k * ak, d = p + ((<usize>k) << 2);
+    for (let r = 0; r < rows; r++) store<f32>(d + <usize>(r * KC * 4), load<f32>(s + <usize>r * ar));
   }
 }
 
 /**
  * out[i, n] += Σ_k A[i, k]·B[k, n] for i in [i0, i1), n in [n0, n1), k in [0, K). A(i, k) at a + i·ar + k·ak, B(k, n)
- * at b + k·bs + n·sizeof(W), out(i, n) at out + i·os + n·4. packRows: copy each 3-row group of A before its tiles.
+ * at b + k·bs + n·sizeof(W), out(i, n) at out + i·os + n·4. packRows (needed unless ak = 4): copy each 3-row group of A
+ * to contiguous rows before its tiles.
  */
 function gemmAcc<W>(out: usize, os: usize, a: usize, ar: usize, ak: usize, b: usize, bs: usize,
   i0: i32, i1: i32, n0: i32, n1: i32, K: i32, scratch: usize, packRows: bool): void {
@@ -135,18 +80,18 @@ function gemmAcc<W>(out: usize, os: usize, a: usize, ar: usize, ak: usize, b: us
       let i = i0;
       for (; i + MR <= i1; i += MR) {
         const oi = out + <usize>i * os + ((<usize>c0) << 2);
-        let ai = ak0 + <usize>i * ar, air = ar, aik = ak;
-        if (packRows) { packA(scratch + APACK, ai, ar, ak, MR, kLen); ai = scratch + APACK; air = 4; aik = ASTEP; }
+        let ai = ak0 + <usize>i * ar, air = ar;
+        if (packRows) { packA(scratch + APACK, ai, ar, ak, MR, kLen); ai = scratch + APACK; air = <usize>(KC * 4); }
         for (let j = 0; j < panels; j++) {
-          tile3(oi + <usize>(j * NR * 4), os, ai, air, aik, scratch + <usize>j * PANEL, kLen, min(NR, nLen - j * NR));
+          tile3(oi + <usize>(j * NR * 4), os, ai, air, scratch + <usize>j * PANEL, kLen, true, min(NR, nLen - j * NR));
         }
       }
       for (; i < i1; i++) {
         const oi = out + <usize>i * os + ((<usize>c0) << 2);
-        let ai = ak0 + <usize>i * ar, aik = ak;
-        if (packRows) { packA(scratch + APACK, ai, ar, ak, 1, kLen); ai = scratch + APACK; aik = ASTEP; }
+        let ai = ak0 + <usize>i * ar;
+        if (packRows) { packA(scratch + APACK, ai, ar, ak, 1, kLen); ai = scratch + APACK; }
         for (let j = 0; j < panels; j++) {
-          tile1(oi + <usize>(j * NR * 4), ai, aik, scratch + <usize>j * PANEL, kLen, min(NR, nLen - j * NR));
+          tile1(oi + <usize>(j * NR * 4), ai, scratch + <usize>j * PANEL, kLen, true, min(NR, nLen - j * NR));
         }
       }
     }

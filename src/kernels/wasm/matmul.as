@@ -11,18 +11,17 @@
 // Two forms of the work:
 // - T ≥ MR (prefill): C in blocks of KC; W in chunks of OB rows, widened to f32 (bf16, e4m3 decoded and scaled) into
 //   scratch as panels of NR rows stored column by column ([KC][NR] f32, 12 KiB), the chunk (192 KiB) sized for L2.
-//   Each group of MR = 3 tokens passes over every panel of the chunk with a 3 × 12 register tile of outer products:
-//   per column k, 3 vector loads of W, 3 broadcasts of x, 9 multiply-adds into 9 accumulators.
+//   Each group of MR = 3 tokens passes over every panel of the chunk with microkernel.as's 3 × 12 register tile.
 // - T < MR (decode): dot products along C over W in place (no scratch), 4 rows at a time, each row streamed front to
 //   back; bf16 widened and e4m3 decoded in registers; horizontal sums once per K block (per scale block for e4m3).
 // V8 11 (Node 20) shapes the code: TurboFan hoists every load of a basic block to its top and has 15 vector registers,
 // so the tile loops are not unrolled (a step's loads plus the accumulators must fit), and it rebuilds a v128 constant
-// at each use, so the decoders use shifts, compares and all-ones vectors instead of masks.
+// at each use, so constant masks in loops are built from a runtime zero (ops-math.as, keepMask).
 
 import { madd, hsum4, P120, e4m3x8, keepMask, magMask, lo16, hi16, e4m3raw } from './ops-math';
+import { NR, put4, tile3, tile1 } from './microkernel';
 
 const KC: i32 = 256;     // C elements per K block
-const NR: i32 = 12;      // W rows per panel, and outputs per register tile
 const MR: i32 = 3;       // tokens per register tile
 const OB: i32 = 16 * NR; // W rows per chunk in the packed form: 192 rows × KC as f32 = 192 KiB
 const OD: i32 = 16;      // W rows per chunk in the dot form: 16 × KC as f32 = 16 KiB, for L1
@@ -53,11 +52,6 @@ export function scratchBytes(): i32 { return OB * KC * 4; }
   v = f32x4.replace_lane(v, 1, ws1<W>(w + ws, kb));
   v = f32x4.replace_lane(v, 2, ws1<W>(w + 2 * ws, kb));
   return f32x4.replace_lane(v, 3, ws1<W>(w + 3 * ws, kb));
-}
-
-/** Writes (acc = false) or adds (acc = true) one vector of four outputs. */
-@inline function put4(out: usize, v: v128, acc: bool): void {
-  v128.store(out, acc ? f32x4.add(v128.load(out), v) : v);
 }
 
 /** 1 token × 4 rows over kLen elements, two accumulators per row (the decode shape). W rows ws bytes apart. */
@@ -130,55 +124,6 @@ function tile24<W>(out: usize, os: usize, x: usize, xs: usize, w: usize, ws: usi
   put4(out + os, q, acc);
 }
 
-@inline function putLane(out: usize, v: f32, acc: bool): void { store<f32>(out, acc ? load<f32>(out) + v : v); }
-
-/** The first n (≤ 4) of four outputs. */
-function putN(out: usize, v: v128, n: i32, acc: bool): void {
-  if (n >= 4) { put4(out, v, acc); return; }
-  if (n > 0) putLane(out, f32x4.extract_lane(v, 0), acc);
-  if (n > 1) putLane(out + 4, f32x4.extract_lane(v, 1), acc);
-  if (n > 2) putLane(out + 8, f32x4.extract_lane(v, 2), acc);
-}
-
-/** The first n (≤ 12) of twelve outputs [v0 | v1 | v2]. */
-function put12(out: usize, v0: v128, v1: v128, v2: v128, n: i32, acc: bool): void {
-  putN(out, v0, n, acc);
-  if (n > 4) putN(out + 16, v1, n - 4, acc);
-  if (n > 8) putN(out + 32, v2, n - 8, acc);
-}
-
-/**
- * MR = 3 tokens × NR = 12 outputs over kLen packed columns: p points at the panel's [kLen][12] f32, x at token 0's
- * column k0 (rows xs bytes apart), out at (token 0, first output) (rows os bytes apart); n outputs of the 12 are stored.
- * Not unrolled: TurboFan hoists every load of a basic block to its top, so one step's loads and the 9 accumulators
- * must fit in V8's 15 vector registers without spills.
- */
-function tile3(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
-  let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00;
-  const x1 = x + xs, x2 = x1 + xs, kEnd = (<usize>kLen) << 2;
-  for (let kb: usize = 0; kb < kEnd; kb += 4) {
-    const q = p + kb * 12, b0 = v128.load(q), b1 = v128.load(q, 16), b2 = v128.load(q, 32);
-    let a = v128.load32_splat(x + kb);
-    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); c02 = madd(a, b2, c02);
-    a = v128.load32_splat(x1 + kb);
-    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); c12 = madd(a, b2, c12);
-    a = v128.load32_splat(x2 + kb);
-    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); c22 = madd(a, b2, c22);
-  }
-  put12(out, c00, c01, c02, n, acc); put12(out + os, c10, c11, c12, n, acc); put12(out + 2 * os, c20, c21, c22, n, acc);
-}
-
-/** 1 token × 12 outputs over kLen packed columns (the tokens left over after the 3-token tiles). */
-function tile1(out: usize, x: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
-  let c0 = f32x4.splat(0), c1 = c0, c2 = c0;
-  const kEnd = (<usize>kLen) << 2;
-  for (let kb: usize = 0; kb < kEnd; kb += 4) {
-    const q = p + kb * 12, a = v128.load32_splat(x + kb);
-    c0 = madd(a, v128.load(q), c0); c1 = madd(a, v128.load(q, 16), c1); c2 = madd(a, v128.load(q, 32), c2);
-  }
-  put12(out, c0, c1, c2, n, acc);
-}
-
 /**
  * Packed form for one K block of one chunk of oLen rows, packed at p in panels of NR rows ([KC][NR] f32 each). The
  * tokens go in groups of MR; each group's x rows stay in L1 while it passes over every panel (the chunk is in L2).
@@ -190,9 +135,7 @@ function packedRows(out: usize, x: usize, p: usize, T: i32, oLen: i32, o0: i32, 
     const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
     for (let j = 0; j < oLen; j += NR) {
       const oj = ot + ((<usize>j) << 2), pj = p + <usize>(j / NR) * ps, n = min(NR, oLen - j);
-      // Two call sites keep binaryen from inlining the tile, whose registers V8 then allocates on their own.
-      if (acc) tile3(oj, os, xt, xs, pj, kLen, true, n);
-      else tile3(oj, os, xt, xs, pj, kLen, false, n);
+      tile3(oj, os, xt, xs, pj, kLen, acc, n);
     }
   }
   for (; t < T; t++) {

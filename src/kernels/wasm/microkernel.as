@@ -1,0 +1,64 @@
+// The register-tiled core of every GEMM-shaped kernel (matmul.as, backward-matmul.as, attention.as's latent decode):
+// out (+)= A · P for up to 3 rows of A (k contiguous) × 12 columns, with P packed as a panel [k][12] f32. Per k:
+// 3 vector loads of the panel, 3 broadcasts of A, 9 multiply-adds into 9 accumulators. Not a module export (kernels.as
+// re-exports none of it). Leaves out wider tiles: TurboFan (V8 11) hoists every load of a basic block to its top and
+// has 15 vector registers, so one step's loads and the accumulators must fit without spills, and the loop is not
+// unrolled.
+
+import { madd } from './ops-math';
+
+/** Columns of a panel and of a register tile. */
+export const NR: i32 = 12;
+
+/** Writes (acc = false) or adds (acc = true) one vector of four outputs. */
+@inline export function put4(out: usize, v: v128, acc: bool): void {
+  v128.store(out, acc ? f32x4.add(v128.load(out), v) : v);
+}
+
+@inline function putLane(out: usize, v: f32, acc: bool): void { store<f32>(out, acc ? load<f32>(out) + v : v); }
+
+/** The first n (≤ 4) of four outputs. */
+function putN(out: usize, v: v128, n: i32, acc: bool): void {
+  if (n >= 4) { put4(out, v, acc); return; }
+  if (n > 0) putLane(out, f32x4.extract_lane(v, 0), acc);
+  if (n > 1) putLane(out + 4, f32x4.extract_lane(v, 1), acc);
+  if (n > 2) putLane(out + 8, f32x4.extract_lane(v, 2), acc);
+}
+
+/** The first n (≤ 12) of twelve outputs [v0 | v1 | v2]. */
+function put12(out: usize, v0: v128, v1: v128, v2: v128, n: i32, acc: bool): void {
+  putN(out, v0, n, acc);
+  if (n > 4) putN(out + 16, v1, n - 4, acc);
+  if (n > 8) putN(out + 32, v2, n - 8, acc);
+}
+
+/**
+ * 3 rows × 12 columns over kLen: x at row 0's first k (each row's k contiguous f32), rows xs bytes apart; p at the
+ * panel; out at (row 0, first column), rows os bytes apart; the first n of the 12 columns are written or added to (acc).
+ * One induction variable addresses both x and the panel (a second one measured 5–8% slower on prefill shapes).
+ */
+export function tile3(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
+  let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00;
+  const x1 = x + xs, x2 = x1 + xs, kEnd = (<usize>kLen) << 2;
+  for (let kb: usize = 0; kb < kEnd; kb += 4) {
+    const q = p + kb * 12, b0 = v128.load(q), b1 = v128.load(q, 16), b2 = v128.load(q, 32);
+    let a = v128.load32_splat(x + kb);
+    c00 = madd(a, b0, c00); c01 = madd(a, b1, c01); c02 = madd(a, b2, c02);
+    a = v128.load32_splat(x1 + kb);
+    c10 = madd(a, b0, c10); c11 = madd(a, b1, c11); c12 = madd(a, b2, c12);
+    a = v128.load32_splat(x2 + kb);
+    c20 = madd(a, b0, c20); c21 = madd(a, b1, c21); c22 = madd(a, b2, c22);
+  }
+  put12(out, c00, c01, c02, n, acc); put12(out + os, c10, c11, c12, n, acc); put12(out + 2 * os, c20, c21, c22, n, acc);
+}
+
+/** 1 row × 12 columns (the rows left after the 3-row tiles). */
+export function tile1(out: usize, x: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0;
+  const kEnd = (<usize>kLen) << 2;
+  for (let kb: usize = 0; kb < kEnd; kb += 4) {
+    const q = p + kb * 12, a = v128.load32_splat(x + kb);
+    c0 = madd(a, v128.load(q), c0); c1 = madd(a, v128.load(q, 16), c1); c2 = madd(a, v128.load(q, 32), c2);
+  }
+  put12(out, c0, c1, c2, n, acc);
+}

@@ -13,7 +13,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
 
 const only = process.argv.includes('--render-only');
 if (!only) {
-  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/attention.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
   run(process.execPath, ['bench/peers/head-to-head.mjs']);
@@ -78,6 +78,21 @@ if (mm) {
     ['numpy+OpenBLAS (A@W.T)', 'numpy + OpenBLAS', 1]] as const) {
     const p = peer(name, t, 1);
     if (p) lines.push(`| ${label} | ${t} | ${fmt(p.gbs)} | | | | | |`);
+  }
+  lines.push('');
+}
+
+const att = read('attention');
+if (att) {
+  lines.push(`## Latent decode attention (${meta(att)})`, '',
+    '`bench/attention.ts`: one decode step\'s attention over the latent cache (scores against every cached row, softmax,',
+    'weighted sum of latent rows), random data. "chosen" is what the backend runs: the flash form (4 heads per pass',
+    'over the cache) below 12 heads, the GEMM form (12 heads per register tile, the cache read once per item) from 12',
+    `heads up; the flash form is timed beside it, alternately, median of ${att.rounds} rounds${steal(att)}.`, '',
+    '| shape | sequences | heads | cached rows | threads | chosen ms | chosen GFLOP/s | flash form ms | flash form GFLOP/s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of att.results) {
+    lines.push(`| ${r.shape} (R ${r.R}, rope ${r.dr}) | ${r.B} | ${r.H} | ${r.cached} | ${r.threads} | ${fmt(r.msChosen, 2)} | ${fmt(r.gflopsChosen)} | ${fmt(r.msFlash, 2)} | ${fmt(r.gflopsFlash)} |`);
   }
   lines.push('');
 }

@@ -1,7 +1,8 @@
 // The wasm MLA attention kernels (src/kernels/wasm/attention.as through the backend) against the reference: flash
 // prefill (causal, after cached tokens, odd head dims, more keys than one tile), latent decode over scattered cache
-// rows of different lengths, and the W_UK / W_UV absorptions with kv_b in every weight kind, FP8 block rows that cut
-// through heads included; on both builds, 1 thread and 2 threads with every call split.
+// rows of different lengths (one and several key blocks, heads in groups), and the W_UK / W_UV absorptions with kv_b
+// in every weight kind, FP8 block rows that cut through heads included; on both builds, 1 thread and 2 threads with
+// every call split.
 
 import { test } from 'node:test';
 import { empty, f32, fromI32 } from '../../src/tensor/tensor.js';
@@ -31,12 +32,18 @@ test('mlaAttention (flash prefill) agrees with the naive reference: causal, afte
   });
 });
 
-test('mlaLatentAttention (flash decode) agrees with the reference over scattered cache rows of different lengths', async () => {
+// Latent decode: cache lengths within one block of 48 rows, across two and three blocks, and an empty sequence. Up to
+// 4 heads take the flash form; 13 heads the GEMM form in one item per sequence (24 tile lanes, 11 of them padding),
+// 25 heads two items per sequence (13 and 12 heads).
+const DECODE_DIMS = [...DIMS, [13, 8, 4, 16, 40], [25, 8, 4, 16, 40]] as const;
+const DECODE_LENGTHS = [[1], [17], [3, 40, 16], [5, 1], [49], [97, 3], [100, 48, 0]];
+
+test('mlaLatentAttention (latent decode) agrees with the reference over scattered cache rows of different lengths', async () => {
   await eachBackend((heap, k, label) => {
     const r = new Rng(12);
-    for (const [H, dn, dr, , R] of DIMS) for (const lengths of [[1], [17], [3, 40, 16], [5, 1]]) {
-      const B = lengths.length, W = R + dr, starts = lengths.map((_, b) => b * 45 + 2);
-      const pool = rand(heap, [B * 45 + 2, W], r, 2);
+    for (const [H, dn, dr, , R] of DECODE_DIMS) for (const lengths of DECODE_LENGTHS) {
+      const B = lengths.length, W = R + dr, starts = lengths.map((_, b) => b * 105 + 2);
+      const pool = rand(heap, [B * 105 + 2, W], r, 2);
       const qLat = rand(heap, [B, H * R], r), q = rand(heap, [B, H * (dn + dr)], r);
       const rows = { start: fromI32(heap, starts), length: fromI32(heap, lengths) };
       const scale = 0.9 / Math.sqrt(dn + dr);

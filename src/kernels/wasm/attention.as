@@ -1,12 +1,14 @@
 // AssemblyScript MLA attention (twins of src/kernels/ref/attention.ts's inference forms): flash-style prefill over
 // kv_b's expanded keys/values, latent decode over the cache, and the per-head absorption of W_UK / W_UV.
 // Both attentions share one core: QT = 4 queries (prefill: 4 tokens of one head; decode: 4 heads of one sequence)
-// against key tiles of KT = 16 with an online softmax, so no score matrix over all keys is ever stored.
+// against key tiles of KT = 16 with an online softmax, so no score matrix over all keys is ever stored. Decode with
+// many heads takes a second form (mlaLatentDecode, below): two GEMMs per block of cached rows, for up to G heads.
 // Leaves out: f16 weights (reference path) and training's cache-free attention (backward*.as).
 // Shapes: T queries, S keys, H heads, dn/dr/dv nope/rope/value dims, R latent rank, B sequences. Pointers are byte
 // offsets; each export runs items [start, end) on thread `thread` with scratch at scratch + thread·scratchStride.
 
 import { madd, expv, hsum4, decodeRow } from './ops-math';
+import { NR, tile3, tile1 } from './microkernel';
 
 const QT: i32 = 4;   // queries per tile (the 4 lanes of every score vector)
 const KT: i32 = 16;  // keys per tile
@@ -157,8 +159,123 @@ export function mlaFlashDecode(ctx: usize, qLat: usize, q: usize, pool: usize, s
     const n = load<i32>(at(lengths, b));
     const ka = pool + <usize>load<i32>(at(starts, b)) * ((<usize>W) << 2);
     const row = b * H + h0;
+    if (n <= 0) { memory.fill(at(ctx, row * R), 0, <usize>(qn * R * 4)); continue; }  // no keys: the reference's 0
     flash(at(ctx, row * R), (<usize>R) << 2, at(qLat, row * R), (<usize>R) << 2, at(q, row * dq + dn), (<usize>dq) << 2, R, dr,
       ka, (<usize>W) << 2, at(ka, R), (<usize>W) << 2, ka, (<usize>W) << 2, R, n, n, 0, qn, scale, scr);
+  }
+}
+
+// ---- Latent decode as two GEMMs per block of KB cached rows c_j = [latent (R) | k_rope (dr)], D = R + dr, for G heads
+// of one sequence, on microkernel.as's 3 × 12 tile:
+//   scores Sᵀ [j][h] = c_j · q_h, three cached rows (read in place) against the heads' queries [qLat | q_rope]·scale,
+//     packed once per item as panels [D][12] of 12 heads;
+//   an online softmax per head, vectorised across heads (Sᵀ rows hold the heads side by side), which writes the
+//     probabilities transposed, P [h][j];
+//   ctx [h] += P [h] · V with V = the rows' latent parts, copied as panels [j][12] of 12 latent columns.
+// The cache is read once per G heads (DeepSeek-V3 has 128; a kernel of 4 heads per pass would read it 32 times).
+
+const KB: i32 = 48;  // cached rows per block
+
+@inline function align16(p: usize): usize { return (p + 15) & ~(<usize>15); }
+
+/**
+ * Bytes of scratch mlaLatentDecode needs for G heads per item (Gp = G rounded up to 12): query panels [Gp][D], Sᵀ
+ * [KB][Gp], P [Gp][KB], m/l/corr [3][Gp], value panels [ceil(R/12)][KB][12].
+ */
+export function latentDecodeScratchBytes(G: i32, R: i32, dr: i32): i32 {
+  const Gp = (G + NR - 1) / NR * NR, Rp = (R + NR - 1) / NR * NR;
+  return 4 * (Gp * (R + dr) + 2 * KB * Gp + 3 * Gp + KB * Rp) + 64;
+}
+
+/** Latent columns 0..R of rows j < kl as panels [kl][12] of 12 columns, KB·48 bytes apart (zeros past R). */
+function packValues(pn: usize, rows: usize, rs: usize, kl: i32, R: i32): void {
+  const full = R / NR, rest = R - full * NR, ps = <usize>(KB * 48);
+  for (let j = 0; j < kl; j++) {
+    const src = rows + <usize>j * rs, dst = pn + <usize>j * 48;
+    for (let c = 0; c < full; c++) {
+      const s = at(src, c * NR), d = dst + <usize>c * ps;
+      v128.store(d, v128.load(s)); v128.store(d, v128.load(s, 16), 16); v128.store(d, v128.load(s, 32), 32);
+    }
+    if (rest > 0) {
+      const d = dst + <usize>full * ps;
+      for (let c = 0; c < NR; c++) store<f32>(at(d, c), c < rest ? load<f32>(at(src, full * NR + c)) : 0);
+    }
+  }
+}
+
+/** v[0..n) *= f. */
+function scaleRow(v: usize, n: i32, f: f32): void {
+  const fv = f32x4.splat(f), n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) v128.store(at(v, i), f32x4.mul(v128.load(at(v, i)), fv));
+  for (let i = n4; i < n; i++) store<f32>(at(v, i), load<f32>(at(v, i)) * f);
+}
+
+/**
+ * Online-softmax step for four heads (lanes) over Sᵀ rows j < kl (st at head 0, rows ss bytes apart): with
+ * m' = max(m, max_j s), writes e^(s − m') to P rows of those heads (pt, ps bytes apart); m' replaces m,
+ * l·corr + Σ e^(s − m') replaces l, corr = e^(m − m') is stored (m, l, corr at ml, gs bytes apart).
+ */
+function softmax4(st: usize, ss: usize, kl: i32, pt: usize, ps: usize, ml: usize, gs: usize): void {
+  let mx = f32x4.splat(-Infinity);
+  for (let j = 0; j < kl; j++) mx = f32x4.max(mx, v128.load(st + <usize>j * ss));
+  const m = v128.load(ml), mNew = f32x4.max(m, mx);
+  let sum = f32x4.splat(0);
+  for (let j = 0; j < kl; j++) {
+    const p = expv(f32x4.sub(v128.load(st + <usize>j * ss), mNew)), o = at(pt, j);
+    v128.store32_lane(o, p, 0); v128.store32_lane(o + ps, p, 1); v128.store32_lane(o + 2 * ps, p, 2); v128.store32_lane(o + 3 * ps, p, 3);
+    sum = f32x4.add(sum, p);
+  }
+  const corr = expv(f32x4.sub(m, mNew));  // m = −∞ (first block): ~1e−38, times l = 0
+  v128.store(ml, mNew);
+  v128.store(ml + gs, madd(v128.load(ml + gs), corr, sum));
+  v128.store(ml + 2 * gs, corr);
+}
+
+/**
+ * Latent decode attention. Items: item = b·ceil(H/G) + group, G heads of sequence b per item.
+ * ctx [B, H·R], qLat [B, H·R], q [B, H·(dn+dr)] (rope part at dn), pool [*, R + dr], starts/lengths i32 [B].
+ */
+export function mlaLatentDecode(ctx: usize, qLat: usize, q: usize, pool: usize, starts: usize, lengths: usize,
+  H: i32, G: i32, dn: i32, dr: i32, R: i32, scale: f32, scratch: usize, scratchStride: i32, start: i32, end: i32, thread: i32): void {
+  const D = R + dr, dq = dn + dr, groups = (H + G - 1) / G, Gp = (G + NR - 1) / NR * NR;
+  const rs = (<usize>D) << 2, cs = (<usize>R) << 2, ss = (<usize>Gp) << 2, ps = <usize>(KB * 4), gs = (<usize>Gp) << 2;
+  const qpan = scratch + <usize>thread * <usize>scratchStride, qps = <usize>D * 48;
+  const st = align16(qpan + <usize>(Gp * D * 4)), pt = align16(st + <usize>(KB * Gp * 4));
+  const ml = align16(pt + <usize>(Gp * KB * 4)), vpan = align16(ml + <usize>(3 * Gp * 4));
+  const qPanels = Gp / NR, cols = (R + NR - 1) / NR;
+  for (let item = start; item < end; item++) {
+    const b = item / groups, h0 = (item % groups) * G, g = min(G, H - h0);
+    const n = load<i32>(at(lengths, b)), rows = pool + <usize>load<i32>(at(starts, b)) * rs;
+    const out = at(ctx, (b * H + h0) * R);
+    if (n <= 0) { memory.fill(out, 0, <usize>g * cs); continue; }
+    // Query panels: lane l of panel p is head 12p + l (zeros past g).
+    for (let h = 0; h < Gp; h++) {
+      const dst = qpan + <usize>(h / NR) * qps + ((<usize>(h % NR)) << 2), row = b * H + h0 + h;
+      for (let d = 0; d < D; d++) {
+        const v: f32 = h >= g ? 0 : d < R ? load<f32>(at(qLat, row * R + d)) : load<f32>(at(q, row * dq + dn + d - R));
+        store<f32>(dst + <usize>d * 48, v * scale);
+      }
+    }
+    for (let h = 0; h < Gp; h++) { store<f32>(at(ml, h), -Infinity); store<f32>(at(ml, Gp + h), 0); }
+    for (let j0 = 0; j0 < n; j0 += KB) {
+      const kl = min(KB, n - j0), block = rows + <usize>j0 * rs;
+      for (let p = 0; p < qPanels; p++) {
+        const o = st + <usize>p * 48, qp = qpan + <usize>p * qps;
+        let j = 0;
+        for (; j + 3 <= kl; j += 3) tile3(o + <usize>j * ss, ss, block + <usize>j * rs, rs, qp, D, false, NR);
+        for (; j < kl; j++) tile1(o + <usize>j * ss, block + <usize>j * rs, qp, D, false, NR);
+      }
+      for (let h = 0; h < Gp; h += 4) softmax4(at(st, h), ss, kl, pt + <usize>h * ps, ps, at(ml, h), gs);
+      if (j0 > 0) for (let h = 0; h < g; h++) scaleRow(out + <usize>h * cs, R, load<f32>(at(ml, 2 * Gp + h)));
+      packValues(vpan, block, rs, kl, R);
+      for (let c = 0; c < cols; c++) {
+        const o = at(out, c * NR), vp = vpan + <usize>c * <usize>(KB * 48), nc = min(NR, R - c * NR);
+        let h = 0;
+        for (; h + 3 <= g; h += 3) tile3(o + <usize>h * cs, cs, pt + <usize>h * ps, ps, vp, kl, j0 > 0, nc);
+        for (; h < g; h++) tile1(o + <usize>h * cs, pt + <usize>h * ps, vp, kl, j0 > 0, nc);
+      }
+    }
+    for (let h = 0; h < g; h++) scaleRow(out + <usize>h * cs, R, 1 / load<f32>(at(ml, Gp + h)));
   }
 }
 

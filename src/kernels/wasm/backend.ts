@@ -75,6 +75,7 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
   const scratch = heap.alloc(threads * scratchBytes); // one area per thread, lives as long as the backend
   const run = (fn: string, args: readonly number[], items: number, split?: number | readonly number[]) => pool.run(fn, args, items, split);
   const flashBytes = (dA: number, dB: number, dv: number) => k.exports.flashScratchBytes(dA, dB, dv) as number;
+  const latentBytes = (G: number, R: number, dr: number) => k.exports.latentDecodeScratchBytes(G, R, dr) as number;
   const minWork = opts.minWork ?? MIN_WORK;
   const matmulMinMacs = opts.minWork ?? MATMUL_MIN_MACS;
   /** Items per grain so that one grain holds at least minWork, for items of `work` each. */
@@ -234,14 +235,33 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
       H * Math.ceil(R / RC), grainFor(dn * RC * (B + 1)));
   }
 
+  /**
+   * Heads per item of the latent decode's GEMM form, or 0 for the flash form. The GEMM form puts 12 heads in each
+   * register tile, so it needs at least 12 heads per item; there it reads the cache once per item instead of once per
+   * 4 heads (measured: level at 12–16 heads, 1.25–1.5× from 24 heads, DeepSeek-V3's 128 included). Items per sequence:
+   * two per thread when few sequences decode, as many as fit a thread's scratch.
+   */
+  function latentDecodeHeads(B: number, H: number, R: number, dr: number): number {
+    if (H < 12) return 0;
+    const perSequence = Math.min(Math.max(1, Math.ceil((2 * threads) / B)), Math.floor(H / 12));
+    let G = Math.ceil(H / perSequence);
+    while (G >= 12 && latentBytes(G, R, dr) > scratchBytes) G--;
+    return G >= 12 ? G : 0;
+  }
+
   function mlaLatentAttention(ctx: Tensor, qLat: Tensor, q: Tensor, pool_: Tensor, cache: CacheRows,
     B: number, H: number, dn: number, dr: number, R: number, scale: number): void {
-    if (!allF32(ctx, qLat, q, pool_) || flashBytes(R, dr, R) > scratchBytes) {
+    const G = latentDecodeHeads(B, H, R, dr);
+    if (!allF32(ctx, qLat, q, pool_) || (G === 0 && flashBytes(R, dr, R) > scratchBytes)) {
       return refBackend.mlaLatentAttention(ctx, qLat, q, pool_, cache, B, H, dn, dr, R, scale);
     }
     const len = i32(cache.length), mean = len.subarray(0, B).reduce((a, b) => a + b, 0) / Math.max(1, B);
-    run('mlaFlashDecode', [ctx.ptr, qLat.ptr, q.ptr, pool_.ptr, cache.start.ptr, cache.length.ptr, H, dn, dr, R, scale, scratch, scratchBytes],
-      B * Math.ceil(H / QT), grainFor(QT * mean * (2 * R + dr)));
+    const args = [ctx.ptr, qLat.ptr, q.ptr, pool_.ptr, cache.start.ptr, cache.length.ptr];
+    if (G > 0) {
+      run('mlaLatentDecode', [...args, H, G, dn, dr, R, scale, scratch, scratchBytes], B * Math.ceil(H / G), grainFor(G * mean * (2 * R + dr)));
+    } else {
+      run('mlaFlashDecode', [...args, H, dn, dr, R, scale, scratch, scratchBytes], B * Math.ceil(H / QT), grainFor(QT * mean * (2 * R + dr)));
+    }
   }
 
   function mlaAbsorbOutput(out: Tensor, ctx: Tensor, kvB: Tensor, B: number, H: number, dn: number, dv: number, R: number): void {

@@ -1,7 +1,7 @@
 // AssemblyScript MLA attention (twins of src/kernels/ref/attention.ts's inference forms): flash-style prefill over
 // kv_b's expanded keys/values, latent decode over the cache, and the per-head absorption of W_UK / W_UV.
 // Both attentions share one core: QT = 4 queries (prefill: 4 tokens of one head; decode: 4 heads of one sequence)
-// against key tiles of KT = 16 with an online softmax, so no score matrix over all keys is ever stored. Decode with
+// against key tiles of KT = 24 with an online softmax, so no score matrix over all keys is ever stored. Decode with
 // many heads takes a second form (mlaLatentDecode, below): two GEMMs per block of cached rows, for up to G heads.
 // Leaves out: f16 weights (reference path) and training's cache-free attention (backward*.as).
 // Shapes: T queries, S keys, H heads, dn/dr/dv nope/rope/value dims, R latent rank, B sequences. Pointers are byte
@@ -11,7 +11,7 @@ import { madd, expv, hsum4, decodeRow } from './ops-math';
 import { NR, tile3, tile1 } from './microkernel';
 
 const QT: i32 = 4;   // queries per tile (the 4 lanes of every score vector)
-const KT: i32 = 16;  // keys per tile
+const KT: i32 = 24;  // keys per tile (four groups of six)
 const RC: i32 = 64;  // latent columns per absorb-query item
 const JC: i32 = 16;  // W_UV rows per absorb-output item
 
@@ -46,33 +46,41 @@ function flash(o: usize, os: usize, qa: usize, qas: usize, qb: usize, qbs: usize
   let m = negInf, l = f32x4.splat(0);
   for (let j0 = 0; j0 < visLast; j0 += KT) {
     const kl = min(KT, visLast - j0);
-    let tileMax = negInf;
-    // Scores, four keys at a time; keys past visLast repeat key j0 and are masked like any invisible key.
-    for (let g = 0; g < kl; g += 4) {
+    // Scores, six keys at a time: six multiply-add chains (an FMA's result is ready four cycles later, so four chains
+    // left the pipes idle half the time; seven or more would spill). Keys past visLast repeat key j0 and are masked
+    // like any invisible key.
+    for (let g = 0; g < kl; g += 6) {
       const j = j0 + g;
       const j1 = g + 1 < kl ? j + 1 : j0, j2 = g + 2 < kl ? j + 2 : j0, j3 = g + 3 < kl ? j + 3 : j0;
-      const a0 = ka + <usize>j * kas, a1 = ka + <usize>j1 * kas, a2 = ka + <usize>j2 * kas, a3 = ka + <usize>j3 * kas;
-      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+      const j4 = g + 4 < kl ? j + 4 : j0, j5 = g + 5 < kl ? j + 5 : j0;
+      let s0 = f32x4.splat(0), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
+      let k0 = ka + <usize>j * kas, k1 = ka + <usize>j1 * kas, k2 = ka + <usize>j2 * kas;
+      let k3 = ka + <usize>j3 * kas, k4 = ka + <usize>j4 * kas, k5 = ka + <usize>j5 * kas;
       for (let d = 0; d < dA; d++) {
         const q = v128.load(qp + <usize>(d * 16)), db = (<usize>d) << 2;
-        s0 = madd(q, v128.load32_splat(a0 + db), s0); s1 = madd(q, v128.load32_splat(a1 + db), s1);
-        s2 = madd(q, v128.load32_splat(a2 + db), s2); s3 = madd(q, v128.load32_splat(a3 + db), s3);
+        s0 = madd(q, v128.load32_splat(k0 + db), s0); s1 = madd(q, v128.load32_splat(k1 + db), s1);
+        s2 = madd(q, v128.load32_splat(k2 + db), s2); s3 = madd(q, v128.load32_splat(k3 + db), s3);
+        s4 = madd(q, v128.load32_splat(k4 + db), s4); s5 = madd(q, v128.load32_splat(k5 + db), s5);
       }
-      const b0 = kb + <usize>j * kbs, b1 = kb + <usize>j1 * kbs, b2 = kb + <usize>j2 * kbs, b3 = kb + <usize>j3 * kbs;
+      k0 = kb + <usize>j * kbs; k1 = kb + <usize>j1 * kbs; k2 = kb + <usize>j2 * kbs;
+      k3 = kb + <usize>j3 * kbs; k4 = kb + <usize>j4 * kbs; k5 = kb + <usize>j5 * kbs;
       for (let d = 0; d < dB; d++) {
         const q = v128.load(qp + <usize>((dA + d) * 16)), db = (<usize>d) << 2;
-        s0 = madd(q, v128.load32_splat(b0 + db), s0); s1 = madd(q, v128.load32_splat(b1 + db), s1);
-        s2 = madd(q, v128.load32_splat(b2 + db), s2); s3 = madd(q, v128.load32_splat(b3 + db), s3);
+        s0 = madd(q, v128.load32_splat(k0 + db), s0); s1 = madd(q, v128.load32_splat(k1 + db), s1);
+        s2 = madd(q, v128.load32_splat(k2 + db), s2); s3 = madd(q, v128.load32_splat(k3 + db), s3);
+        s4 = madd(q, v128.load32_splat(k4 + db), s4); s5 = madd(q, v128.load32_splat(k5 + db), s5);
       }
       // Lane i of key j is visible when j < vis_i.
-      s0 = v128.bitselect(s0, negInf, i32x4.gt_s(vis, i32x4.splat(j)));
-      s1 = v128.bitselect(s1, negInf, i32x4.gt_s(vis, i32x4.splat(g + 1 < kl ? j + 1 : 0x7FFFFFFF)));
-      s2 = v128.bitselect(s2, negInf, i32x4.gt_s(vis, i32x4.splat(g + 2 < kl ? j + 2 : 0x7FFFFFFF)));
-      s3 = v128.bitselect(s3, negInf, i32x4.gt_s(vis, i32x4.splat(g + 3 < kl ? j + 3 : 0x7FFFFFFF)));
       const sg = sc + <usize>(g * 16);
-      v128.store(sg, s0); v128.store(sg, s1, 16); v128.store(sg, s2, 32); v128.store(sg, s3, 48);
-      tileMax = f32x4.max(tileMax, f32x4.max(f32x4.max(s0, s1), f32x4.max(s2, s3)));
+      v128.store(sg, v128.bitselect(s0, negInf, i32x4.gt_s(vis, i32x4.splat(j))));
+      v128.store(sg, v128.bitselect(s1, negInf, i32x4.gt_s(vis, i32x4.splat(g + 1 < kl ? j + 1 : 0x7FFFFFFF))), 16);
+      v128.store(sg, v128.bitselect(s2, negInf, i32x4.gt_s(vis, i32x4.splat(g + 2 < kl ? j + 2 : 0x7FFFFFFF))), 32);
+      v128.store(sg, v128.bitselect(s3, negInf, i32x4.gt_s(vis, i32x4.splat(g + 3 < kl ? j + 3 : 0x7FFFFFFF))), 48);
+      v128.store(sg, v128.bitselect(s4, negInf, i32x4.gt_s(vis, i32x4.splat(g + 4 < kl ? j + 4 : 0x7FFFFFFF))), 64);
+      v128.store(sg, v128.bitselect(s5, negInf, i32x4.gt_s(vis, i32x4.splat(g + 5 < kl ? j + 5 : 0x7FFFFFFF))), 80);
     }
+    let tileMax = negInf;
+    for (let jj = 0; jj < kl; jj++) tileMax = f32x4.max(tileMax, v128.load(sc + <usize>(jj * 16)));
     // Online softmax: every lane has seen key 0 in the first tile, so mNew is finite; corr is ~0 on the first tile.
     const mNew = f32x4.max(m, tileMax);
     const corr = expv(f32x4.sub(m, mNew));
@@ -86,9 +94,29 @@ function flash(o: usize, os: usize, qa: usize, qas: usize, qb: usize, qbs: usize
     }
     l = madd(l, corr, lsum);
     m = mNew;
-    // acc_i = corr_i·acc_i + Σ_j p_ij·v_j, four value columns at a time.
+    // acc_i = corr_i·acc_i + Σ_j p_ij·v_j, eight value columns at a time (eight chains), then four, then one.
     const vt = va + <usize>j0 * vas;
     let d = 0;
+    for (; d + 8 <= dv; d += 8) {
+      const db = (<usize>d) << 2, a1 = acc + accS + db, a2 = acc + 2 * accS + db, a3 = acc + 3 * accS + db;
+      let p = v128.load32_splat(cr);
+      let c0 = f32x4.mul(v128.load(acc + db), p), e0 = f32x4.mul(v128.load(acc + db, 16), p);
+      p = v128.load32_splat(cr, 4);
+      let c1 = f32x4.mul(v128.load(a1), p), e1 = f32x4.mul(v128.load(a1, 16), p);
+      p = v128.load32_splat(cr, 8);
+      let c2 = f32x4.mul(v128.load(a2), p), e2 = f32x4.mul(v128.load(a2, 16), p);
+      p = v128.load32_splat(cr, 12);
+      let c3 = f32x4.mul(v128.load(a3), p), e3 = f32x4.mul(v128.load(a3, 16), p);
+      for (let jj = 0; jj < kl; jj++) {
+        const vj = vt + <usize>jj * vas + db, v = v128.load(vj), w = v128.load(vj, 16), pj = pr + <usize>(jj * 16);
+        p = v128.load32_splat(pj); c0 = madd(p, v, c0); e0 = madd(p, w, e0);
+        p = v128.load32_splat(pj, 4); c1 = madd(p, v, c1); e1 = madd(p, w, e1);
+        p = v128.load32_splat(pj, 8); c2 = madd(p, v, c2); e2 = madd(p, w, e2);
+        p = v128.load32_splat(pj, 12); c3 = madd(p, v, c3); e3 = madd(p, w, e3);
+      }
+      v128.store(acc + db, c0); v128.store(acc + db, e0, 16); v128.store(a1, c1); v128.store(a1, e1, 16);
+      v128.store(a2, c2); v128.store(a2, e2, 16); v128.store(a3, c3); v128.store(a3, e3, 16);
+    }
     for (; d + 4 <= dv; d += 4) {
       const db = (<usize>d) << 2;
       let c0 = f32x4.mul(v128.load(acc + db), v128.load32_splat(cr));

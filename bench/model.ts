@@ -10,7 +10,7 @@ import { initCheckpoint } from '../src/model/init.js';
 import type { InitDType } from '../src/model/init.js';
 import { DeepSeekModel } from '../src/model/transformer.js';
 import { modelInfo } from '../src/model/info.js';
-import { benchGenerate } from '../src/bench/generate.js';
+import { benchGenerate, benchGenerateMedian } from '../src/bench/generate.js';
 import { byteLength } from '../src/tensor/tensor.js';
 import type { BackendOptions } from '../src/kernels/select.js';
 import { stealMeter } from './steal.js';
@@ -21,18 +21,13 @@ interface Row {
 }
 
 const P = 64, N = 16;
-/**
- * Each figure is the median of REPEATS runs: one prefill of a tiny model takes about a millisecond, and this VM
- * stalls a thread for milliseconds now and then (host steal), which made single runs 10× off.
- */
+/** Each figure is the median of REPEATS runs (benchGenerateMedian: single runs were up to 10× off here). */
 const REPEATS = 7;
 const runs: { label: string; opts: BackendOptions; threads: number }[] = [
   { label: 'ref', opts: { kernels: 'ref' }, threads: 1 },
   { label: 'wasm', opts: { kernels: 'wasm', threads: 1 }, threads: 1 },
   { label: 'wasm', opts: { kernels: 'wasm', threads: 2 }, threads: 2 },
 ];
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
 
 export async function runModelBench(): Promise<{ rows: Row[]; stealPercent: number | null }> {
   const steal = stealMeter();
@@ -51,8 +46,7 @@ export async function runModelBench(): Promise<{ rows: Row[]; stealPercent: numb
           const heapBytes = model.weights.all.reduce((n, t) => n + byteLength(t), 0); // weights and FP8 scales
           benchGenerate(model, 8, 2, 1); // warm-up: JIT, worker start
           for (const B of [1, 4]) {
-            const runs = Array.from({ length: REPEATS }, () => benchGenerate(model, P, N, B));
-            const r = { prefill_tok_s: median(runs.map((x) => x.prefill_tok_s)), decode_tok_s: median(runs.map((x) => x.decode_tok_s)) };
+            const r = benchGenerateMedian(model, P, N, B, REPEATS);
             rows.push({
               preset, dtype, backend: model.ctx.backend.name, threads: run.threads, promptTokens: P, batch: B,
               prefillTokS: r.prefill_tok_s, decodeTokS: r.decode_tok_s, weightMiB: heapBytes / 2 ** 20, bytesPerParam: heapBytes / params,

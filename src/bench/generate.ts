@@ -1,5 +1,6 @@
 // Prefill and decode throughput of a loaded model: random prompts of P tokens for B sequences, then N decode steps
-// that advance all B sequences together through the latent cache. Used by `qiusuo bench generate` and bench/.
+// that advance all B sequences together through the latent cache; and the median of several such runs. Used by
+// `qiusuo bench generate` and bench/.
 
 import type { DeepSeekModel } from '../model/transformer.js';
 import { Scope } from '../tensor/tensor.js';
@@ -34,4 +35,14 @@ export function benchGenerate(model: DeepSeekModel, promptTokens: number, newTok
   } finally {
     cache.dispose();
   }
+}
+
+/**
+ * Each figure the median over `repeats` runs (new random prompts each time): a prefill of a small model takes about a
+ * millisecond, and on a shared VM a host stall now and then makes a single run 10× off.
+ */
+export function benchGenerateMedian(model: DeepSeekModel, promptTokens: number, newTokens: number, batch: number, repeats: number): GenerateBenchResult {
+  const runs = Array.from({ length: repeats }, (_, i) => benchGenerate(model, promptTokens, newTokens, batch, i + 1));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+  return { prefill_tok_s: median(runs.map((r) => r.prefill_tok_s)), decode_tok_s: median(runs.map((r) => r.decode_tok_s)) };
 }

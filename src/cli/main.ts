@@ -19,7 +19,7 @@ import { parseConfig } from '../model/config.js';
 import { WeightStore } from '../weights/shards.js';
 import { benchMatmul } from '../bench/matmul.js';
 import type { BenchDType } from '../bench/matmul.js';
-import { benchGenerate } from '../bench/generate.js';
+import { benchGenerate, benchGenerateMedian } from '../bench/generate.js';
 import { addTrainCommands } from './train.js';
 import { addServeCommands } from './serve.js';
 
@@ -184,13 +184,14 @@ export function buildProgram(): Command {
     .option('--prompt-tokens <n>', 'prompt length', intOption('--prompt-tokens', 1), 128)
     .option('--new-tokens <n>', 'decode steps', intOption('--new-tokens', 1), 32)
     .option('--batch <n>', 'sequences decoded together', intOption('--batch', 1, 1024), 1)
+    .option('--repeat <n>', 'runs; each figure is their median', intOption('--repeat', 1, 1000), 3)
     .option('--json', 'print {"prefill_tok_s": X, "decode_tok_s": Y} only')
     .action(async (o) => {
       const model = DeepSeekModel.load(o.model, backendOptions(o));
       benchGenerate(model, Math.min(o.promptTokens, 8), 2, 1); // warm-up
-      const r = benchGenerate(model, o.promptTokens, o.newTokens, o.batch);
+      const r = benchGenerateMedian(model, o.promptTokens, o.newTokens, o.batch, o.repeat);
       process.stdout.write(o.json ? JSON.stringify(r) + '\n'
-        : `${model.ctx.backend.name}: prefill ${r.prefill_tok_s.toFixed(1)} tok/s, decode ${r.decode_tok_s.toFixed(1)} tok/s (batch ${o.batch})\n`);
+        : `${model.ctx.backend.name}: prefill ${r.prefill_tok_s.toFixed(1)} tok/s, decode ${r.decode_tok_s.toFixed(1)} tok/s (batch ${o.batch}, median of ${o.repeat})\n`);
       await model.dispose();
     });
 

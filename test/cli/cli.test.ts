@@ -190,6 +190,7 @@ test('errors: one "qiusuo: error:" line on stderr, exit code 1, no stack trace',
     { name: 'init into a folder holding a checkpoint', args: ['init', '--preset', 'tiny', '--out', model], error: /already holds a checkpoint \(config\.json\).*--force/ },
     { name: 'init of DeepSeek-V3 itself', args: ['init', '--preset', 'deepseek-v3', '--out', path.join(root, 'v3')], error: /preset "deepseek-v3" has 671B parameters; init only writes models up to 1B/ },
     { name: 'a bad --set value', args: ['init', '--preset', 'tiny', '--out', path.join(root, 'bad'), '--set', 'n_group=3'], error: /"n_group" \(3\) must divide n_routed_experts \(8\)/ },
+    { name: 'bench generate with no runs', args: ['bench', 'generate', '--model', model, '--repeat', '0'], error: /--repeat must be an integer in \[1, 1000\], got "0"/ },
   ];
   const results = await Promise.all(cases.map((c) => qiusuo(c.args)));
   cases.forEach((c, i) => assertCliError(results[i], c.error, c.name));
@@ -241,7 +242,7 @@ test('tokenize on DeepSeek-V3\'s real tokenizer prints the ids @huggingface/toke
 test('bench matmul and bench generate print the JSON other tools read', async () => {
   const [mm, gen] = await Promise.all([
     qiusuo(['bench', 'matmul', '--size', '64', '--threads', '2', '--json']),
-    qiusuo(['bench', 'generate', '--model', model, '--prompt-tokens', '8', '--new-tokens', '2', '--batch', '2', '--json']),
+    qiusuo(['bench', 'generate', '--model', model, '--prompt-tokens', '8', '--new-tokens', '2', '--batch', '2', '--repeat', '2', '--json']),
   ]);
   for (const r of [mm, gen]) assert.equal(r.code, 0, r.stderr);
   const m = JSON.parse(mm.stdout);

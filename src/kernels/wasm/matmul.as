@@ -41,6 +41,19 @@ export function scratchBytes(): i32 { return OB * KC * 4; }
   return i32x4.shl(v128.load16x4_u(w + (kb >> 1)), 16);
 }
 
+/**
+ * The eight elements at byte offset kb (x's units) as two f32x4: bf16 in one load, widened by interleaving with zero
+ * (a shuffle; the two widening loads and shifts of `wv` kept the single shift port busy).
+ */
+@inline function wlo<W>(w: usize, kb: usize): v128 {
+  if (sizeof<W>() == 4) return v128.load(w + kb);
+  return lo16(f32x4.splat(0), v128.load(w + (kb >> 1)));
+}
+@inline function whi<W>(w: usize, kb: usize): v128 {
+  if (sizeof<W>() == 4) return v128.load(w + kb, 16);
+  return hi16(f32x4.splat(0), v128.load(w + (kb >> 1)));
+}
+
 @inline function ws1<W>(w: usize, kb: usize): f32 {
   if (sizeof<W>() == 4) return load<f32>(w + kb);
   return reinterpret<f32>((<u32>load<u16>(w + (kb >> 1))) << 16);
@@ -62,10 +75,10 @@ function tile14<W>(out: usize, x: usize, w: usize, ws: usize, kLen: i32, acc: bo
   let kb: usize = 0;
   for (; kb < k8; kb += 32) {
     const a = v128.load(x + kb), e = v128.load(x + kb, 16);
-    c0 = madd(a, wv<W>(w, kb), c0); d0 = madd(e, wv<W>(w, kb + 16), d0);
-    c1 = madd(a, wv<W>(w1, kb), c1); d1 = madd(e, wv<W>(w1, kb + 16), d1);
-    c2 = madd(a, wv<W>(w2, kb), c2); d2 = madd(e, wv<W>(w2, kb + 16), d2);
-    c3 = madd(a, wv<W>(w3, kb), c3); d3 = madd(e, wv<W>(w3, kb + 16), d3);
+    c0 = madd(a, wlo<W>(w, kb), c0); d0 = madd(e, whi<W>(w, kb), d0);
+    c1 = madd(a, wlo<W>(w1, kb), c1); d1 = madd(e, whi<W>(w1, kb), d1);
+    c2 = madd(a, wlo<W>(w2, kb), c2); d2 = madd(e, whi<W>(w2, kb), d2);
+    c3 = madd(a, wlo<W>(w3, kb), c3); d3 = madd(e, whi<W>(w3, kb), d3);
   }
   if (kb < kv) {
     const a = v128.load(x + kb);

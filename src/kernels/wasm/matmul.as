@@ -19,7 +19,7 @@
 // at each use, so constant masks in loops are built from a runtime zero (ops-math.as, keepMask).
 
 import { madd, hsum4, P120, e4m3x8, keepMask, magMask, lo16, hi16, e4m3raw } from './ops-math';
-import { NR, put4, tile3, tile1 } from './microkernel';
+import { NR, put4, tile3p, packRows3, tile1 } from './microkernel';
 
 const KC: i32 = 256;     // C elements per K block
 const MR: i32 = 3;       // tokens per register tile
@@ -27,11 +27,11 @@ const OB: i32 = 16 * NR; // W rows per chunk in the packed form: 192 rows × KC 
 const OD: i32 = 16;      // W rows per chunk in the dot form: 16 × KC as f32 = 16 KiB, for L1
 const PS: usize = NR * 4; // bytes from one packed column's element to the next column's
 
-/** Bytes of scratch each call needs (one chunk of f32 panels). */
-export function scratchBytes(): i32 { return OB * KC * 4; }
+/** Bytes of scratch each call needs: one chunk of f32 panels, then one group of MR x rows packed for the tile. */
+export function scratchBytes(): i32 { return OB * KC * 4 + MR * KC * 4; }
 
 /** Each thread of a call owns one scratch area of scratchBytes() after `base`. */
-@inline function scratchAt(base: usize, thread: i32): usize { return base + <usize>thread * <usize>(OB * KC * 4); }
+@inline function scratchAt(base: usize, thread: i32): usize { return base + <usize>thread * <usize>scratchBytes(); }
 
 // The dot form reads W in place, f32 or bf16 (W = u16 below): `wv` widens the four elements at byte offset kb of an
 // f32 row (x's units) into one f32x4, `ws1` one element.
@@ -144,11 +144,13 @@ function tile24<W>(out: usize, os: usize, x: usize, xs: usize, w: usize, ws: usi
 function packedRows(out: usize, x: usize, p: usize, T: i32, oLen: i32, o0: i32, OC: i32, xStride: i32, kLen: i32, acc: bool): void {
   const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, ps = <usize>(KC * NR * 4);
   let t = 0;
+  const a = p + <usize>(OB * KC * 4);  // the group's x rows, packed for tile3p
   for (; t + MR <= T; t += MR) {
-    const ot = out + <usize>t * os + ((<usize>o0) << 2), xt = x + <usize>t * xs;
+    const ot = out + <usize>t * os + ((<usize>o0) << 2);
+    packRows3(a, x + <usize>t * xs, xs, kLen);
     for (let j = 0; j < oLen; j += NR) {
       const oj = ot + ((<usize>j) << 2), pj = p + <usize>(j / NR) * ps, n = min(NR, oLen - j);
-      tile3(oj, os, xt, xs, pj, kLen, acc, n);
+      tile3p(oj, os, a, pj, kLen, acc, n);
     }
   }
   for (; t < T; t++) {

@@ -13,7 +13,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
 
 const only = process.argv.includes('--render-only');
 if (!only) {
-  for (const b of ['bench/tokenizer.ts', 'bench/matmul.ts', 'bench/attention.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  for (const b of ['bench/tokenizer.ts', 'bench/fma-peak.ts', 'bench/matmul.ts', 'bench/attention.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
   run(process.execPath, ['bench/peers/head-to-head.mjs']);
@@ -58,6 +58,11 @@ if (mm) {
     `/ plain JS ${ratio(best1?.gflops, peer('plain-js', 1, 1024)?.gflops)}, / onnxruntime ${ratio(best1?.gflops, peer('onnxruntime-node (Gemm transB)', 1, 1024)?.gflops)}, ` +
     `/ OpenBLAS ${ratio(best1?.gflops, peer('numpy+OpenBLAS (A@W.T)', 1, 1024)?.gflops)}; two threads / one thread ${ratio(best2?.gflops, best1?.gflops)}; ` +
     `two threads / OpenBLAS two threads ${ratio(best2?.gflops, peer('numpy+OpenBLAS (A@W.T)', 2, 1024)?.gflops)}.`, '');
+  const peak = read('fma-peak');
+  if (peak?.medianGflops) {
+    lines.push(`The ceiling (\`bench/fma-peak.ts\`, ${peak.date.slice(0, 10)}): one thread's f32x4 fused multiply-add peak, ten register-only chains, is `
+      + `${fmt(peak.medianGflops)} GFLOP/s (median of ${peak.rounds.length}); the f32 matmul above reaches ${best1 ? `${((100 * best1.gflops) / peak.medianGflops).toFixed(0)}%` : 'n/a'} of it on one thread.`, '');
+  }
   const h2h = read('head-to-head');
   if (h2h) {
     const rs = h2h.rounds as { qiusuo: number; tfjs: number; ratio: number }[];

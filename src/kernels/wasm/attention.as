@@ -46,9 +46,9 @@ function flash(o: usize, os: usize, qa: usize, qas: usize, qb: usize, qbs: usize
   let m = negInf, l = f32x4.splat(0);
   for (let j0 = 0; j0 < visLast; j0 += KT) {
     const kl = min(KT, visLast - j0);
-    // Scores, six keys at a time: six multiply-add chains (an FMA's result is ready four cycles later, so four chains
-    // left the pipes idle half the time; seven or more would spill). Keys past visLast repeat key j0 and are masked
-    // like any invisible key.
+    // Scores, six keys at a time: six multiply-add chains (an FMA's result is ready four to five cycles later, so four
+    // chains left the two pipes idle half the time; six leave room in V8's 15 vector registers for the query and the
+    // broadcasts). Keys past visLast repeat key j0 and are masked like any invisible key.
     for (let g = 0; g < kl; g += 6) {
       const j = j0 + g;
       const j1 = g + 1 < kl ? j + 1 : j0, j2 = g + 2 < kl ? j + 2 : j0, j3 = g + 3 < kl ? j + 3 : j0;

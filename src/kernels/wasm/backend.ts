@@ -238,8 +238,9 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
   /**
    * Heads per item of the latent decode's GEMM form, or 0 for the flash form. The GEMM form puts 12 heads in each
    * register tile, so it needs at least 12 heads per item; there it reads the cache once per item instead of once per
-   * 4 heads (measured: level at 12–16 heads, 1.25–1.5× from 24 heads, DeepSeek-V3's 128 included). Items per sequence:
-   * two per thread when few sequences decode, as many as fit a thread's scratch.
+   * 4 heads (measured at DeepSeek-V3's 128 heads: 1.03–1.2× with 512–4096 cached rows, 1.19× with 32768, where the
+   * flash form's 32 passes stream from memory). Items per sequence: two per thread when few sequences decode, as many
+   * as fit a thread's scratch.
    */
   function latentDecodeHeads(B: number, H: number, R: number, dr: number): number {
     if (H < 12) return 0;

@@ -54,8 +54,8 @@ export function tile3(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen
 
 /**
  * As tile3 with the three rows packed: a holds [kLen][3] f32 (k-major, 12 bytes per k). Two pointers advance and
- * every load has a constant offset, so a step is about 20 instructions instead of 30 (V8 recomputes each row's
- * address in tile3), and the core no longer waits on the front end.
+ * every load has a constant offset, so V8 emits about 22 instructions per step instead of 31 (in tile3 it recomputes
+ * each row's address); measured 1.06–1.12× on prefill-shaped matmuls.
  */
 export function tile3p(out: usize, os: usize, a: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
   let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00;

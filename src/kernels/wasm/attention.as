@@ -8,7 +8,7 @@
 // offsets; each export runs items [start, end) on thread `thread` with scratch at scratch + thread·scratchStride.
 
 import { madd, expv, hsum4, decodeRow } from './ops-math';
-import { NR, tile3, tile1 } from './microkernel';
+import { NR, tile3, tile1, packPanels } from './microkernel';
 
 const QT: i32 = 4;   // queries per tile (the 4 lanes of every score vector)
 const KT: i32 = 24;  // keys per tile (four groups of six)
@@ -215,22 +215,6 @@ export function latentDecodeScratchBytes(G: i32, R: i32, dr: i32): i32 {
   return 4 * (Gp * (R + dr) + 2 * KB * Gp + 3 * Gp + KB * Rp) + 64;
 }
 
-/** Latent columns 0..R of rows j < kl as panels [kl][12] of 12 columns, KB·48 bytes apart (zeros past R). */
-function packValues(pn: usize, rows: usize, rs: usize, kl: i32, R: i32): void {
-  const full = R / NR, rest = R - full * NR, ps = <usize>(KB * 48);
-  for (let j = 0; j < kl; j++) {
-    const src = rows + <usize>j * rs, dst = pn + <usize>j * 48;
-    for (let c = 0; c < full; c++) {
-      const s = at(src, c * NR), d = dst + <usize>c * ps;
-      v128.store(d, v128.load(s)); v128.store(d, v128.load(s, 16), 16); v128.store(d, v128.load(s, 32), 32);
-    }
-    if (rest > 0) {
-      const d = dst + <usize>full * ps;
-      for (let c = 0; c < NR; c++) store<f32>(at(d, c), c < rest ? load<f32>(at(src, full * NR + c)) : 0);
-    }
-  }
-}
-
 /** v[0..n) *= f. */
 function scaleRow(v: usize, n: i32, f: f32): void {
   const fv = f32x4.splat(f), n4 = n & ~3;
@@ -295,7 +279,7 @@ export function mlaLatentDecode(ctx: usize, qLat: usize, q: usize, pool: usize, 
       }
       for (let h = 0; h < Gp; h += 4) softmax4(at(st, h), ss, kl, pt + <usize>h * ps, ps, at(ml, h), gs);
       if (j0 > 0) for (let h = 0; h < g; h++) scaleRow(out + <usize>h * cs, R, load<f32>(at(ml, 2 * Gp + h)));
-      packValues(vpan, block, rs, kl, R);
+      packPanels<f32>(vpan, <usize>(KB * 48), block, rs, kl, R);
       for (let c = 0; c < cols; c++) {
         const o = at(out, c * NR), vp = vpan + <usize>c * <usize>(KB * 48), nc = min(NR, R - c * NR);
         let h = 0;

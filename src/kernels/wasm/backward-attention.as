@@ -9,24 +9,19 @@
 // (scratchBase + thread·scratchBytes; the caller checks 4·T + 16 bytes fit); the backward's p and z of a block of
 // queries live in a caller-allocated work area (no limit on T).
 
-import { exp4 } from './backward-math';
+import { madd, expv } from './ops-math';
 
 @inline function at(p: usize, i: i32): usize { return p + ((<usize>i) << 2); }
-
-@inline function fma4(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
-  return f32x4.add(acc, f32x4.mul(a, b));
-}
 
 /** Σ a[i]·b[i] over n values. */
 function dot(a: usize, b: usize, n: i32): f32 {
   let c0 = f32x4.splat(0), c1 = c0;
   let i = 0;
   for (; i + 8 <= n; i += 8) {
-    c0 = fma4(v128.load(at(a, i)), v128.load(at(b, i)), c0);
-    c1 = fma4(v128.load(at(a, i), 16), v128.load(at(b, i), 16), c1);
+    c0 = madd(v128.load(at(a, i)), v128.load(at(b, i)), c0);
+    c1 = madd(v128.load(at(a, i), 16), v128.load(at(b, i), 16), c1);
   }
-  if (i + 4 <= n) { c0 = fma4(v128.load(at(a, i)), v128.load(at(b, i)), c0); i += 4; }
+  if (i + 4 <= n) { c0 = madd(v128.load(at(a, i)), v128.load(at(b, i)), c0); i += 4; }
   const c = f32x4.add(c0, c1);
   let s = f32x4.extract_lane(c, 0) + f32x4.extract_lane(c, 1) + f32x4.extract_lane(c, 2) + f32x4.extract_lane(c, 3);
   for (; i < n; i++) s += load<f32>(at(a, i)) * load<f32>(at(b, i));
@@ -37,7 +32,7 @@ function dot(a: usize, b: usize, n: i32): f32 {
 function axpy(y: usize, a: f32, x: usize, n: i32): void {
   const av = f32x4.splat(a);
   let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(at(y, i), fma4(av, v128.load(at(x, i)), v128.load(at(y, i))));
+  for (; i + 4 <= n; i += 4) v128.store(at(y, i), madd(av, v128.load(at(x, i)), v128.load(at(y, i))));
   for (; i < n; i++) store<f32>(at(y, i), load<f32>(at(y, i)) + a * load<f32>(at(x, i)));
 }
 
@@ -53,13 +48,13 @@ function probabilities(p: usize, qb: usize, kv: usize, kRope: usize, t: i32, h: 
   const n = t + 1, n4 = n & ~3, mv = f32x4.splat(mx);
   let acc = f32x4.splat(0);
   for (let j = 0; j < n4; j += 4) {
-    const e = exp4(f32x4.sub(v128.load(at(p, j)), mv));
+    const e = expv(f32x4.sub(v128.load(at(p, j)), mv));
     v128.store(at(p, j), e);
     acc = f32x4.add(acc, e);
   }
   let sum = <f64>f32x4.extract_lane(acc, 0) + <f64>f32x4.extract_lane(acc, 1) + <f64>f32x4.extract_lane(acc, 2) + <f64>f32x4.extract_lane(acc, 3);
   for (let j = n4; j < n; j++) {
-    const e = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(at(p, j)) - mx)), 0);
+    const e = f32x4.extract_lane(expv(f32x4.splat(load<f32>(at(p, j)) - mx)), 0);
     store<f32>(at(p, j), e);
     sum += <f64>e;
   }
@@ -90,10 +85,10 @@ function axpy4(y: usize, a0: f32, a1: f32, a2: f32, a3: f32, x0: usize, x1: usiz
   const v0 = f32x4.splat(a0), v1 = f32x4.splat(a1), v2 = f32x4.splat(a2), v3 = f32x4.splat(a3);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
-    let acc = fma4(v0, v128.load(at(x0, i)), v128.load(at(y, i)));
-    acc = fma4(v1, v128.load(at(x1, i)), acc);
-    acc = fma4(v2, v128.load(at(x2, i)), acc);
-    v128.store(at(y, i), fma4(v3, v128.load(at(x3, i)), acc));
+    let acc = madd(v0, v128.load(at(x0, i)), v128.load(at(y, i)));
+    acc = madd(v1, v128.load(at(x1, i)), acc);
+    acc = madd(v2, v128.load(at(x2, i)), acc);
+    v128.store(at(y, i), madd(v3, v128.load(at(x3, i)), acc));
   }
   for (; i < n; i++) {
     store<f32>(at(y, i), load<f32>(at(y, i)) + a0 * load<f32>(at(x0, i)) + a1 * load<f32>(at(x1, i)) + a2 * load<f32>(at(x2, i)) + a3 * load<f32>(at(x3, i)));
@@ -106,10 +101,10 @@ function spread4(y0: usize, y1: usize, y2: usize, y3: usize, a0: f32, a1: f32, a
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const xv = v128.load(at(x, i));
-    v128.store(at(y0, i), fma4(v0, xv, v128.load(at(y0, i))));
-    v128.store(at(y1, i), fma4(v1, xv, v128.load(at(y1, i))));
-    v128.store(at(y2, i), fma4(v2, xv, v128.load(at(y2, i))));
-    v128.store(at(y3, i), fma4(v3, xv, v128.load(at(y3, i))));
+    v128.store(at(y0, i), madd(v0, xv, v128.load(at(y0, i))));
+    v128.store(at(y1, i), madd(v1, xv, v128.load(at(y1, i))));
+    v128.store(at(y2, i), madd(v2, xv, v128.load(at(y2, i))));
+    v128.store(at(y3, i), madd(v3, xv, v128.load(at(y3, i))));
   }
   for (; i < n; i++) {
     const xs = load<f32>(at(x, i));

@@ -13,7 +13,7 @@
 // each group's three rows are first copied, contiguous, next to the panels (a column of dout read 256 times at a
 // 4 KiB stride would thrash one L1 set).
 
-import { NR, tile3, tile1 } from './microkernel';
+import { NR, tile3, tile1, packPanels } from './microkernel';
 
 const KC: i32 = 256;        // k per block
 const MR: i32 = 3;          // rows of A per register tile
@@ -23,37 +23,6 @@ const APACK: usize = <usize>(NB * KC * 4);   // offset of the packed A rows: 3 Ã
 
 /** Bytes of per-thread scratch the backward kernels need. */
 export function backwardScratchBytes(): i32 { return NB * KC * 4 + KC * 16; }
-
-/** Four B elements from src as f32 (W = f32, or u16 for bf16: value = bits << 16). */
-@inline function load4<W>(src: usize): v128 {
-  if (sizeof<W>() == 4) return v128.load(src);
-  return i32x4.shl(v128.load16x4_u(src), 16);
-}
-
-@inline function load1<W>(src: usize): f32 {
-  if (sizeof<W>() == 4) return load<f32>(src);
-  return reinterpret<f32>((<u32>load<u16>(src)) << 16);
-}
-
-/**
- * Packs kLen rows Ã— nLen columns of B (rows bs bytes apart, element type W) into panels of NR columns at p;
- * columns past nLen in the last panel are zero.
- */
-function packB<W>(p: usize, b: usize, bs: usize, kLen: i32, nLen: i32): void {
-  const full = nLen / NR, es = <usize>sizeof<W>();
-  for (let k = 0; k < kLen; k++) {
-    const src = b + <usize>k * bs, dst = p + <usize>k * 48;
-    for (let j = 0; j < full; j++) {
-      const s = src + <usize>(j * NR) * es, d = dst + <usize>j * PANEL;
-      v128.store(d, load4<W>(s)); v128.store(d, load4<W>(s + 4 * es), 16); v128.store(d, load4<W>(s + 8 * es), 32);
-    }
-    const rest = nLen - full * NR;
-    if (rest > 0) {
-      const s = src + <usize>(full * NR) * es, d = dst + <usize>full * PANEL;
-      for (let c = 0; c < NR; c++) store<f32>(d + <usize>c * 4, c < rest ? load1<W>(s + <usize>c * es) : 0);
-    }
-  }
-}
 
 /** Copies kLen values of up to 3 A rows (rows ar bytes apart, k ak bytes apart) to p as contiguous rows KC apart. */
 function packA(p: usize, a: usize, ar: usize, ak: usize, rows: i32, kLen: i32): void {
@@ -76,7 +45,7 @@ function gemmAcc<W>(out: usize, os: usize, a: usize, ar: usize, ak: usize, b: us
     const kLen = min(KC, K - k0), ak0 = a + <usize>k0 * ak;
     for (let c0 = n0; c0 < n1; c0 += NB) {
       const nLen = min(NB, n1 - c0), panels = (nLen + NR - 1) / NR;
-      packB<W>(scratch, b + <usize>k0 * bs + <usize>c0 * es, bs, kLen, nLen);
+      packPanels<W>(scratch, PANEL, b + <usize>k0 * bs + <usize>c0 * es, bs, kLen, nLen);
       let i = i0;
       for (; i + MR <= i1; i += MR) {
         const oi = out + <usize>i * os + ((<usize>c0) << 2);

@@ -6,16 +6,7 @@
 // Shapes as in src/kernels/backend.ts; pointers are heap byte offsets, strides elements. Each export ends in
 // (start, end, thread) and processes the items named in its comment.
 
-import { exp4, lnF64 } from './backward-math';
-
-@inline function fma4(a: v128, b: v128, acc: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
-  return f32x4.add(acc, f32x4.mul(a, b));
-}
-
-@inline function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
+import { madd, expv, logF64, hsum1 } from './ops-math';
 
 @inline function at(p: usize, i: i32): usize { return p + ((<usize>i) << 2); }
 
@@ -37,10 +28,10 @@ export function rmsnormBackwardDx(dx: usize, rinv: usize, dout: usize, x: usize,
     let ss = f32x4.splat(0), gx = ss;
     for (let d = 0; d < d4; d += 4) {
       const xv = v128.load(at(xr, d));
-      ss = fma4(xv, xv, ss);
-      gx = fma4(f32x4.mul(v128.load(at(gr, d)), v128.load(at(w, d))), xv, gx);
+      ss = madd(xv, xv, ss);
+      gx = madd(f32x4.mul(v128.load(at(gr, d)), v128.load(at(w, d))), xv, gx);
     }
-    let ssum = <f64>hsum(ss), gsum = <f64>hsum(gx);
+    let ssum = <f64>hsum1(ss), gsum = <f64>hsum1(gx);
     for (let d = d4; d < D; d++) {
       const xv = <f64>load<f32>(at(xr, d));
       ssum += xv * xv;
@@ -51,7 +42,7 @@ export function rmsnormBackwardDx(dx: usize, rinv: usize, dout: usize, x: usize,
     store<f32>(at(rinv, t), rf);
     const rv = f32x4.splat(rf), cv = f32x4.splat(-cf);
     for (let d = 0; d < d4; d += 4) {
-      const term = fma4(cv, v128.load(at(xr, d)), f32x4.mul(rv, f32x4.mul(v128.load(at(gr, d)), v128.load(at(w, d)))));
+      const term = madd(cv, v128.load(at(xr, d)), f32x4.mul(rv, f32x4.mul(v128.load(at(gr, d)), v128.load(at(w, d)))));
       v128.store(at(dr, d), f32x4.add(v128.load(at(dr, d)), term));
     }
     for (let d = d4; d < D; d++) {
@@ -67,7 +58,7 @@ export function rmsnormBackwardDw(dw: usize, rinv: usize, dout: usize, x: usize,
   for (let t = 0; t < T; t++) {
     const xr = at(x, t * xStride), gr = at(dout, t * outStride), rv = v128.load32_splat(at(rinv, t)), rf = load<f32>(at(rinv, t));
     for (let d = start; d < e4; d += 4) {
-      v128.store(at(dw, d), fma4(f32x4.mul(v128.load(at(gr, d)), v128.load(at(xr, d))), rv, v128.load(at(dw, d))));
+      v128.store(at(dw, d), madd(f32x4.mul(v128.load(at(gr, d)), v128.load(at(xr, d))), rv, v128.load(at(dw, d))));
     }
     for (let d = e4; d < end; d++) store<f32>(at(dw, d), load<f32>(at(dw, d)) + load<f32>(at(gr, d)) * load<f32>(at(xr, d)) * rf);
   }
@@ -81,14 +72,14 @@ export function siluMulBackward(dgate: usize, dup: usize, dout: usize, gate: usi
   const one = f32x4.splat(1);
   for (let i = start; i < e4; i += 4) {
     const z = v128.load(at(gate, i)), go = v128.load(at(dout, i));
-    const s = f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(z))));
-    const dg = f32x4.mul(f32x4.mul(go, v128.load(at(up, i))), f32x4.mul(s, fma4(z, f32x4.sub(one, s), one)));
+    const s = f32x4.div(one, f32x4.add(one, expv(f32x4.neg(z))));
+    const dg = f32x4.mul(f32x4.mul(go, v128.load(at(up, i))), f32x4.mul(s, madd(z, f32x4.sub(one, s), one)));
     v128.store(at(dgate, i), f32x4.add(v128.load(at(dgate, i)), dg));
-    v128.store(at(dup, i), fma4(go, f32x4.mul(z, s), v128.load(at(dup, i))));
+    v128.store(at(dup, i), madd(go, f32x4.mul(z, s), v128.load(at(dup, i))));
   }
   for (let i = e4; i < end; i++) {
     const z = load<f32>(at(gate, i)), go = load<f32>(at(dout, i));
-    const s: f32 = 1 / (1 + f32x4.extract_lane(exp4(f32x4.splat(-z)), 0));
+    const s: f32 = 1 / (1 + f32x4.extract_lane(expv(f32x4.splat(-z)), 0));
     store<f32>(at(dgate, i), load<f32>(at(dgate, i)) + go * load<f32>(at(up, i)) * s * (1 + z * (1 - s)));
     store<f32>(at(dup, i), load<f32>(at(dup, i)) + go * z * s);
   }
@@ -132,7 +123,7 @@ export function ropeBackward(x: usize, cs: usize, H: i32, stride: i32, offset: i
         for (; i < h4; i += 4) {
           const c = v128.load(at(cr, i)), s = v128.load(at(sr, i));
           const g0 = v128.load(at(base, i)), g1 = v128.load(at(base, i + half));
-          v128.store(at(base, i), fma4(g1, s, f32x4.mul(g0, c)));
+          v128.store(at(base, i), madd(g1, s, f32x4.mul(g0, c)));
           v128.store(at(base, i + half), f32x4.sub(f32x4.mul(g1, c), f32x4.mul(g0, s)));
         }
       }
@@ -165,10 +156,10 @@ function expSum(z: usize, V: i32, mx: f32): f64 {
   for (let b = 0; b < v4; b += 512) {
     const e = min(v4, b + 512);
     let acc = f32x4.splat(0);
-    for (let v = b; v < e; v += 4) acc = f32x4.add(acc, exp4(f32x4.sub(v128.load(at(z, v)), mv)));
-    total += <f64>hsum(acc);
+    for (let v = b; v < e; v += 4) acc = f32x4.add(acc, expv(f32x4.sub(v128.load(at(z, v)), mv)));
+    total += <f64>hsum1(acc);
   }
-  for (let v = v4; v < V; v++) total += <f64>f32x4.extract_lane(exp4(f32x4.splat(load<f32>(at(z, v)) - mx)), 0);
+  for (let v = v4; v < V; v++) total += <f64>f32x4.extract_lane(expv(f32x4.splat(load<f32>(at(z, v)) - mx)), 0);
   return total;
 }
 
@@ -176,11 +167,11 @@ function expSum(z: usize, V: i32, mx: f32): f64 {
 function putSoftmax(out: usize, z: usize, V: i32, mx: f32, k: f32, accumulate: bool): void {
   const v4 = V & ~3, mv = f32x4.splat(mx), kv = f32x4.splat(k);
   for (let v = 0; v < v4; v += 4) {
-    const p = f32x4.mul(exp4(f32x4.sub(v128.load(at(z, v)), mv)), kv);
+    const p = f32x4.mul(expv(f32x4.sub(v128.load(at(z, v)), mv)), kv);
     v128.store(at(out, v), accumulate ? f32x4.add(v128.load(at(out, v)), p) : p);
   }
   for (let v = v4; v < V; v++) {
-    const p = f32x4.extract_lane(exp4(f32x4.splat(load<f32>(at(z, v)) - mx)), 0) * k;
+    const p = f32x4.extract_lane(expv(f32x4.splat(load<f32>(at(z, v)) - mx)), 0) * k;
     store<f32>(at(out, v), accumulate ? load<f32>(at(out, v)) + p : p);
   }
 }
@@ -199,7 +190,7 @@ export function lossCrossEntropy(losses: usize, logits: usize, targets: usize, V
     const y = load<i32>(at(targets, t)), z = at(logits, t * V);
     if (y < 0) { store<f32>(at(losses, t), 0); continue; }
     const mx = rowMax(z, V);
-    store<f32>(at(losses, t), <f32>(<f64>mx + lnF64(expSum(z, V, mx)) - <f64>load<f32>(at(z, y))));
+    store<f32>(at(losses, t), <f32>(<f64>mx + logF64(expSum(z, V, mx)) - <f64>load<f32>(at(z, y))));
   }
 }
 

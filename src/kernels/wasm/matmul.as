@@ -12,8 +12,9 @@
 // - T ≥ MR (prefill): C in blocks of KC; W in chunks of OB rows, widened to f32 (bf16, e4m3 decoded and scaled) into
 //   scratch as panels of NR rows stored column by column ([KC][NR] f32, 12 KiB), the chunk (192 KiB) sized for L2.
 //   Each group of MR = 3 tokens passes over every panel of the chunk with microkernel.as's 3 × 12 register tile.
-// - T < MR (decode): dot products along C over W in place (no scratch), 4 rows at a time, each row streamed front to
-//   back; bf16 widened and e4m3 decoded in registers; horizontal sums once per K block (per scale block for e4m3).
+// - T < MR (decode): dot products along C over W in place, 4 rows at a time, each row streamed front to back, each
+//   read of W serving both tokens when T = 2; bf16 widened and e4m3 decoded in registers (e4m3: x copied to scratch,
+//   prescaled); horizontal sums once per K block (per scale block for e4m3).
 // V8 11 (Node 20) shapes the code: TurboFan hoists every load of a basic block to its top and has 15 vector registers,
 // so the tile loops are not unrolled (a step's loads plus the accumulators must fit), and it rebuilds a v128 constant
 // at each use, so constant masks in loops are built from a runtime zero (ops-math.as, keepMask).

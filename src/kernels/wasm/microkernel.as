@@ -1,9 +1,9 @@
 // The register-tiled core of every GEMM-shaped kernel (matmul.as, backward-matmul.as, attention.as's latent decode):
 // out (+)= A · P for up to 3 rows of A × 12 columns, with P packed as a panel [k][12] f32. Per k: 3 vector loads of
 // the panel, 3 broadcasts of A, 9 multiply-adds into 9 accumulators. A's rows are read in place (tile3: rows with k
-// contiguous, anywhere) or packed k-major (tile3p, for callers that reuse a row group over many panels). Not a module
-// export (kernels.as re-exports none of it). Leaves out wider tiles and unrolling: TurboFan (V8 11) has 15 vector
-// registers, and a step unrolled twice spilled and ran at 0.65× (measured).
+// contiguous, anywhere) or packed k-major (tile3p, for callers that reuse a row group over many panels); packPanels
+// builds panels from a row-major B. Not a module export (kernels.as re-exports none of it). Leaves out wider tiles
+// and unrolling: TurboFan (V8 11) has 15 vector registers, and a step unrolled twice spilled and ran at 0.65×.
 
 import { madd } from './ops-math';
 
@@ -80,6 +80,37 @@ export function packRows3(dst: usize, x: usize, xs: usize, kLen: i32): void {
   for (let k = 0; k < kLen; k++) {
     const kb = (<usize>k) << 2, d = dst + <usize>k * 12;
     store<f32>(d, load<f32>(x + kb)); store<f32>(d, load<f32>(x1 + kb), 4); store<f32>(d, load<f32>(x2 + kb), 8);
+  }
+}
+
+/** Four elements at src as f32 (W = f32, or u16 for bf16: value = bits << 16). */
+@inline function load4<W>(src: usize): v128 {
+  if (sizeof<W>() == 4) return v128.load(src);
+  return i32x4.shl(v128.load16x4_u(src), 16);
+}
+
+@inline function load1<W>(src: usize): f32 {
+  if (sizeof<W>() == 4) return load<f32>(src);
+  return reinterpret<f32>((<u32>load<u16>(src)) << 16);
+}
+
+/**
+ * Packs kLen rows × nLen columns of B (rows bs bytes apart, element type W) into panels of NR columns at p, ps bytes
+ * apart; a panel row is one 48-byte copy of B's row, and columns past nLen in the last panel are zero.
+ */
+export function packPanels<W>(p: usize, ps: usize, b: usize, bs: usize, kLen: i32, nLen: i32): void {
+  const full = nLen / NR, es = <usize>sizeof<W>();
+  for (let k = 0; k < kLen; k++) {
+    const src = b + <usize>k * bs, dst = p + <usize>k * 48;
+    for (let j = 0; j < full; j++) {
+      const s = src + <usize>(j * NR) * es, d = dst + <usize>j * ps;
+      v128.store(d, load4<W>(s)); v128.store(d, load4<W>(s + 4 * es), 16); v128.store(d, load4<W>(s + 8 * es), 32);
+    }
+    const rest = nLen - full * NR;
+    if (rest > 0) {
+      const s = src + <usize>(full * NR) * es, d = dst + <usize>full * ps;
+      for (let c = 0; c < NR; c++) store<f32>(d + <usize>c * 4, c < rest ? load1<W>(s + <usize>c * es) : 0);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
-// Helpers shared by matmul.as, ops.as and attention.as: multiply-add, a vector e^x, a float64 ln, horizontal sums,
-// e4m3 decoding, and decoding a run of one weight row (f32, bf16, e4m3 with block scales) into f32. Not re-exported by
-// kernels.as, so none of these is a module export. Leaves out f16 weights (the backend sends those to the reference kernels).
+// Helpers shared by the kernel sources, forward and backward: multiply-add, a vector e^x, a float64 ln, horizontal
+// sums, e4m3 decoding, and decoding a run of one weight row (f32, bf16, e4m3 with block scales) into f32. Not
+// re-exported by kernels.as, so none of these is a module export. Leaves out f16 weights (the backend sends those to
+// the reference kernels).
 // Constants are literals or splats of literals: the module has no data segment and no globals.
 
 @inline export function madd(a: v128, b: v128, acc: v128): v128 {

@@ -114,18 +114,26 @@ export class ThreadPool {
     Atomics.store(c, PENDING, this.workers.length);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
-    kernel(...args, this.ranges[0], this.ranges[1], 0);
-    for (const until = performance.now() + SLOTS.SPIN_MS; Atomics.load(c, PENDING) !== 0 && performance.now() < until;);
-    for (;;) {
-      const pending = Atomics.load(c, PENDING);
-      if (pending === 0) break;
-      if (Atomics.load(c, FAILED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
-      Atomics.wait(c, PENDING, pending, 1000);
+    try {
+      kernel(...args, this.ranges[0], this.ranges[1], 0);
+    } finally {
+      this.waitWorkers(fn);  // also when this thread's share threw: the next call must not start under running workers
     }
     // A worker whose share threw (a memory it has not yet seen grow is the known case) left its range undone: run
     // it here, where the memory is current. If it throws here too, the error is real and propagates.
     for (let t = 1; t < this.threads; t++) {
       if (Atomics.exchange(this.failed, t, 0)) kernel(...args, this.ranges[2 * t], this.ranges[2 * t + 1], t);
+    }
+  }
+
+  private waitWorkers(fn: string): void {
+    const c = this.control;
+    for (const until = performance.now() + SLOTS.SPIN_MS; Atomics.load(c, PENDING) !== 0 && performance.now() < until;);
+    for (;;) {
+      const pending = Atomics.load(c, PENDING);
+      if (pending === 0) return;
+      if (Atomics.load(c, FAILED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
+      Atomics.wait(c, PENDING, pending, 1000);
     }
   }
 

@@ -1,4 +1,5 @@
-// Debian's Chromium driven by playwright-core, for the browser tests of the web pages. Not a test file itself.
+// Debian's Chromium (or QIUSUO_CHROMIUM) driven by playwright-core, for the browser tests of the web pages; npm test
+// provides it (scripts/ensure-chromium.mjs). Not a test file itself.
 
 import * as fs from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
@@ -7,7 +8,7 @@ export const CHROMIUM = process.env.QIUSUO_CHROMIUM ?? '/usr/bin/chromium';
 
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium), or QIUSUO_CHROMIUM=/path/to/chromium`);
+    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium: npm test installs it where it may (scripts/ensure-chromium.mjs), else apt-get install chromium, or QIUSUO_CHROMIUM=/path/to/chromium`);
   }
   return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox'] });
 }

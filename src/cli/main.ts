@@ -157,9 +157,9 @@ export function buildProgram(): Command {
         const cfg = readConfig(o.model);
         warnUnknownKeys(o.model, cfg);
         const store = WeightStore.open(o.model);
-        try { info = modelInfo(cfg, store, o.model); } finally { store.close(); }
+        try { info = modelInfo(cfg, store); } finally { store.close(); }
       } else {
-        info = modelInfo(parseConfig(presetConfig(o.preset), `preset "${o.preset}"`), null, null);
+        info = modelInfo(parseConfig(presetConfig(o.preset), `preset "${o.preset}"`), null);
       }
       process.stdout.write((o.json ? JSON.stringify(info, null, 2) : formatInfo(info)) + '\n');
     });
@@ -200,7 +200,7 @@ export function buildProgram(): Command {
 
 /** Refuses to instantiate presets far beyond this machine (the real V3 is for `info`). */
 function initConfigGuard(preset: string, set: Record<string, unknown> | undefined): void {
-  const info = modelInfo(parseConfig({ ...presetConfig(preset), ...set }, `preset "${preset}"`), null, null);
+  const info = modelInfo(parseConfig({ ...presetConfig(preset), ...set }, `preset "${preset}"`), null);
   if (info.totalParams > 1e9) {
     throw new Error(`preset "${preset}" has ${(info.totalParams / 1e9).toFixed(0)}B parameters; init only writes models up to 1B (use \`qiusuo info --preset ${preset}\`)`);
   }

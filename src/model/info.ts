@@ -2,7 +2,6 @@
 // disk and in memory at the stored widths, and the per-token KV cache of MLA's latent form versus a plain K/V cache.
 
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { ModelConfig } from './config.js';
 import { moeLayerIndices, qHeadDim } from './config.js';
 import { mainTensors, mtpTensors, scaleShape } from '../weights/names.js';
@@ -25,7 +24,7 @@ export interface ModelInfo {
 /** Cache values are kept in f32. */
 const CACHE_BYTES = 4;
 
-export function modelInfo(cfg: ModelConfig, store: WeightStore | null, dir: string | null): ModelInfo {
+export function modelInfo(cfg: ModelConfig, store: WeightStore | null): ModelInfo {
   const main = mainTensors(cfg);
   if (cfg.tieWordEmbeddings) main.delete('lm_head.weight');
   let total = 0;
@@ -50,10 +49,11 @@ export function modelInfo(cfg: ModelConfig, store: WeightStore | null, dir: stri
       else memory += numel(e.shape) * DTYPE_BYTES.BF16;
     }
   }
+  // The files the store reads, not every *.safetensors in the folder (a stale index's shards or a stray copy).
   let disk: number | null = null;
-  if (dir) {
+  if (store) {
     disk = 0;
-    for (const f of fs.readdirSync(dir)) if (f.endsWith('.safetensors')) disk += fs.statSync(path.join(dir, f)).size;
+    for (const f of new Set(store.names().map((n) => store.entry(n).file))) disk += fs.statSync(f).size;
   }
   const latent = cfg.kvLoraRank + cfg.qkRopeHeadDim;
   const naive = cfg.numAttentionHeads * qHeadDim(cfg) + cfg.numAttentionHeads * cfg.vHeadDim;

@@ -102,7 +102,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
     ev.log(`resumed ${resumeDir} at step ${step} of ${totalSteps}`);
   }
 
-  const info = modelInfo(cfg, null, null);
+  const info = modelInfo(cfg, null);
   const active = info.activeParams + info.mtpParams;
   const flopsPerToken = 6 * (active - cfg.vocabSize * cfg.hiddenSize) + 6 * cfg.numHiddenLayers * o.seqLen * cfg.numAttentionHeads * (cfg.qkNopeHeadDim + cfg.qkRopeHeadDim + cfg.vHeadDim) / 2;
   const peak = (await benchMatmul({ T: 256, C: 256, OC: 256, dtype: 'f32', kernels: o.kernels ?? 'wasm', threads: o.threads, minMs: 100 })).gflops * 1e9;

@@ -1,7 +1,6 @@
-// A checkpoint folder as one tensor store: `model.safetensors`, or shards + `model.safetensors.index.json`
-// ({metadata?, weight_map: {tensor: shardFile}}), every index/shard disagreement an error at open.
-// Leaves out what the tensors mean (the HF name map) and dtype conversion.
-
+// A checkpoint folder as one tensor store, resolved in the order Hugging Face `transformers` uses: `model.safetensors`,
+// else shards + `model.safetensors.index.json` ({metadata?, weight_map: {tensor: shardFile}}); every index/shard
+// contradiction an error at open. Leaves out what the tensors mean (the HF name map) and dtype conversion.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SafetensorsFile, writeFileAtomically, writeSafetensors, type TensorEntry, type TensorToWrite } from './safetensors.js';
@@ -9,6 +8,10 @@ import { SafetensorsFile, writeFileAtomically, writeSafetensors, type TensorEntr
 const SINGLE_FILE = 'model.safetensors';
 const INDEX_FILE = 'model.safetensors.index.json';
 const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
+const PYTORCH_FILE = /^pytorch_model.*\.bin(\.index\.json)?$/;
+
+/** The first three names, and an ellipsis if there are more. */
+const listSome = (names: string[]): string => `${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}`;
 
 function shardName(i: number, n: number): string {
   const pad = (k: number): string => String(k).padStart(5, '0');
@@ -62,6 +65,43 @@ function checkNoForgottenShard(dir: string, shards: string[]): void {
   }
 }
 
+const sameShape = (a: TensorEntry, b: TensorEntry): boolean => a.dtype === b.dtype && a.shape.join(',') === b.shape.join(',');
+
+/**
+ * `model.safetensors` is what gets loaded when an index sits beside it; the index may still describe it (its
+ * weight_map naming that file) or the same tensors in shards. Only a real contradiction is refused: the index
+ * naming a shard that is missing, or a tensor that the index's file and `model.safetensors` disagree on.
+ */
+function checkIndexAgreesWithSingle(dir: string, single: SafetensorsFile): void {
+  const indexPath = path.join(dir, INDEX_FILE);
+  const singlePath = path.join(dir, SINGLE_FILE);
+  const contradiction = (what: string): Error =>
+    new Error(`${indexPath} contradicts ${singlePath}, which is the file loaded: ${what}; remove the stale index or fix the files`);
+  for (const [shard, tensors] of readIndex(dir)) {
+    const shardPath = path.join(dir, shard);
+    if (shard === SINGLE_FILE) {
+      const lost = tensors.find((t) => !single.entries.has(t));
+      if (lost !== undefined) throw contradiction(`it places tensor "${lost}" there, but that file has no such tensor`);
+      continue;
+    }
+    if (!fs.existsSync(shardPath)) throw contradiction(`it names shard ${shard} (holding e.g. tensor "${tensors[0]}"), which does not exist`);
+    const file = SafetensorsFile.open(shardPath);
+    try {
+      for (const t of tensors) {
+        const there = file.entries.get(t);
+        if (there === undefined) throw contradiction(`it places tensor "${t}" in ${shardPath}, which has no such tensor`);
+        const here = single.entries.get(t);
+        if (here === undefined) throw contradiction(`tensor "${t}" is in ${shardPath} but not in ${SINGLE_FILE}`);
+        if (!sameShape(here, there)) {
+          throw contradiction(`tensor "${t}" is ${here.dtype} [${here.shape}] there but ${there.dtype} [${there.shape}] in ${shardPath}`);
+        }
+      }
+    } finally {
+      file.close();
+    }
+  }
+}
+
 /** Opens every shard named by the index and checks that index and shard headers agree exactly. */
 function openIndexed(dir: string): SafetensorsFile[] {
   const indexPath = path.join(dir, INDEX_FILE);
@@ -93,7 +133,6 @@ function openIndexed(dir: string): SafetensorsFile[] {
   return files;
 }
 
-/** Read-only view of a checkpoint folder; names() are in on-disk order (file by file, by offset). */
 /** Where a model's tensors are read from: a checkpoint folder (WeightStore) or tensors in memory. */
 export interface TensorSource {
   readonly dir: string;
@@ -123,6 +162,7 @@ export class MemoryTensorSource implements TensorSource {
   }
 }
 
+/** Read-only view of a checkpoint folder; names() are in on-disk order (file by file, by offset). */
 export class WeightStore implements TensorSource {
   private readonly byName = new Map<string, { file: SafetensorsFile; entry: TensorEntry }>();
 
@@ -134,23 +174,33 @@ export class WeightStore implements TensorSource {
   }
 
   /**
-   * Opens `dir`: the index and its shards if `model.safetensors.index.json` exists, else `model.safetensors`,
-   * else the folder's only `*.safetensors` file. Several files without an index, or both an index and
-   * `model.safetensors`, are errors (which file holds a tensor would be a guess).
+   * Opens `dir` as `transformers`' from_pretrained resolves a local folder: `model.safetensors` wins (an index beside
+   * it is only checked not to contradict it), then the index and its shards, then PyTorch `pytorch_model*.bin`
+   * files, which are refused (unpickling can run code). Beyond transformers, a folder whose only weights file is
+   * one differently named `*.safetensors` is read too; several without an index are an error.
    */
   static open(dir: string): WeightStore {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`${dir}: checkpoint folder does not exist`);
-    const hasIndex = fs.existsSync(path.join(dir, INDEX_FILE));
-    const hasSingle = fs.existsSync(path.join(dir, SINGLE_FILE));
-    if (hasIndex && hasSingle) {
-      throw new Error(`${dir}: has both ${SINGLE_FILE} and ${INDEX_FILE}; remove the stale one`);
+    if (fs.existsSync(path.join(dir, SINGLE_FILE))) {
+      const single = SafetensorsFile.open(path.join(dir, SINGLE_FILE));
+      try {
+        if (fs.existsSync(path.join(dir, INDEX_FILE))) checkIndexAgreesWithSingle(dir, single);
+      } catch (e) {
+        single.close();
+        throw e;
+      }
+      return new WeightStore(dir, [single]);
     }
-    if (hasIndex) return new WeightStore(dir, openIndexed(dir));
-    if (hasSingle) return new WeightStore(dir, [SafetensorsFile.open(path.join(dir, SINGLE_FILE))]);
-    const found = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort();
+    if (fs.existsSync(path.join(dir, INDEX_FILE))) return new WeightStore(dir, openIndexed(dir));
+    const files = fs.readdirSync(dir).sort();
+    const pickles = files.filter((f) => PYTORCH_FILE.test(f));
+    if (pickles.length > 0) {
+      throw new Error(`${dir}: holds PyTorch pickle checkpoints (${listSome(pickles)}) and no safetensors; qiusuo does not load pickles, as unpickling can run code: convert them to safetensors first (e.g. transformers' from_pretrained then save_pretrained, which writes safetensors)`);
+    }
+    const found = files.filter((f) => f.endsWith('.safetensors'));
     if (found.length === 0) throw new Error(`${dir}: no ${SINGLE_FILE}, ${INDEX_FILE} or other .safetensors file`);
     if (found.length > 1) {
-      throw new Error(`${dir}: ${found.length} .safetensors files (${found.slice(0, 3).join(', ')}${found.length > 3 ? ', …' : ''}) but no ${INDEX_FILE}; an index is required for a sharded checkpoint`);
+      throw new Error(`${dir}: ${found.length} .safetensors files (${listSome(found)}) but no ${INDEX_FILE}; an index is required for a sharded checkpoint`);
     }
     return new WeightStore(dir, [SafetensorsFile.open(path.join(dir, found[0]!))]);
   }

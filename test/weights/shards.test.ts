@@ -160,11 +160,83 @@ test('several .safetensors files without an index: the index is required', () =>
   expectStoreError(dir, new RegExp(esc(dir)), /3 \.safetensors files/, /model\.safetensors\.index\.json/, /index is required/);
 });
 
-test('both model.safetensors and an index: ambiguous', () => {
+// ---- layouts as transformers resolves them: model.safetensors, then the index, then (refused) PyTorch pickles ----
+
+/** A folder holding model.safetensors and, beside it, the same tensors as three shards with their index. */
+function bothLayouts(): string {
   const dir = tmpDir();
   writeShardedSafetensors(dir, TENSORS, 90);
   writeSafetensors(path.join(dir, 'model.safetensors'), TENSORS);
-  expectStoreError(dir, new RegExp(esc(dir)), /both model\.safetensors and model\.safetensors\.index\.json/);
+  return dir;
+}
+
+function expectSingleFileLoaded(dir: string): void {
+  const store = WeightStore.open(dir);
+  try {
+    assert.deepEqual(store.names(), TENSORS.map((t) => t.name));
+    for (const t of TENSORS) assert.equal(store.entry(t.name).file, path.join(dir, 'model.safetensors'));
+    const dest = new Uint8Array(TENSORS[2]!.data.length);
+    store.readInto(TENSORS[2]!.name, dest);
+    assert.deepEqual(dest, TENSORS[2]!.data);
+  } finally {
+    store.close();
+  }
+}
+
+test('model.safetensors with an index naming that same file: the single file is loaded', () => {
+  const dir = tmpDir();
+  writeSafetensors(path.join(dir, 'model.safetensors'), TENSORS);
+  writeIndexJson(dir, { metadata: { total_size: 0 }, weight_map: Object.fromEntries(TENSORS.map((t) => [t.name, 'model.safetensors'])) });
+  expectSingleFileLoaded(dir);
+});
+
+test('model.safetensors beside shards that agree with it: the single file wins, as in transformers', () => {
+  expectSingleFileLoaded(bothLayouts());
+});
+
+test('model.safetensors beside a stray .safetensors file or PyTorch files: the single file is loaded', () => {
+  const dir = tmpDir();
+  writeSafetensors(path.join(dir, 'model.safetensors'), TENSORS);
+  writeSafetensors(path.join(dir, 'consolidated.safetensors'), [tensor('other', 3, 9)]);
+  fs.writeFileSync(path.join(dir, 'pytorch_model.bin'), 'not read');
+  expectSingleFileLoaded(dir);
+});
+
+test('both layouts, but the index names a shard that is missing: refused, naming the index, the file loaded and the shard', () => {
+  const dir = bothLayouts();
+  fs.rmSync(path.join(dir, SHARDS[2]!));
+  expectStoreError(dir, new RegExp(`${esc(path.join(dir, INDEX))} contradicts ${esc(path.join(dir, 'model.safetensors'))}`),
+    /names shard model-00003-of-00003\.safetensors \(holding e\.g\. tensor "lm_head\.weight"\), which does not exist/);
+});
+
+test('both layouts, but a shard and model.safetensors disagree on a tensor: refused, naming both files and the tensor', () => {
+  const dir = bothLayouts();
+  const shrunk = { ...TENSORS[4]!, shape: [10], data: TENSORS[4]!.data.subarray(0, 20) };
+  writeSafetensors(path.join(dir, SHARDS[2]!), [shrunk]);
+  expectStoreError(dir, /tensor "lm_head\.weight" is F16 \[20\] there but F16 \[10\]/, new RegExp(esc(path.join(dir, SHARDS[2]!))));
+});
+
+test('both layouts, but the index places a tensor in model.safetensors that it lacks: refused', () => {
+  const dir = tmpDir();
+  writeSafetensors(path.join(dir, 'model.safetensors'), TENSORS.slice(0, 4));
+  writeIndexJson(dir, { weight_map: Object.fromEntries(TENSORS.map((t) => [t.name, 'model.safetensors'])) });
+  expectStoreError(dir, /places tensor "lm_head\.weight" there, but that file has no such tensor/);
+});
+
+test('both layouts, but a shard lacks a tensor that model.safetensors has, or the reverse: refused', () => {
+  const dir = bothLayouts();
+  writeSafetensors(path.join(dir, SHARDS[2]!), [tensor('unrelated', 2, 7)]);
+  expectStoreError(dir, new RegExp(`places tensor "lm_head\\.weight" in ${esc(path.join(dir, SHARDS[2]!))}, which has no such tensor`));
+  const dir2 = bothLayouts();
+  writeSafetensors(path.join(dir2, 'model.safetensors'), TENSORS.slice(0, 4));
+  expectStoreError(dir2, /tensor "lm_head\.weight" is in .*model-00003-of-00003\.safetensors but not in model\.safetensors/);
+});
+
+test('only PyTorch pickle checkpoints: refused with the reason and what to do', () => {
+  const dir = tmpDir();
+  for (const f of ['pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin', 'pytorch_model.bin.index.json']) fs.writeFileSync(path.join(dir, f), '');
+  expectStoreError(dir, new RegExp(esc(dir)), /PyTorch pickle checkpoints \(pytorch_model-00001-of-00002\.bin, pytorch_model-00002-of-00002\.bin, pytorch_model\.bin\.index\.json\)/,
+    /unpickling can run code/, /convert them to safetensors/);
 });
 
 test('index that is not valid JSON', () => {

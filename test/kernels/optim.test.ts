@@ -1,0 +1,115 @@
+// The optimizer kernels (src/kernels/ref/optim.ts) against an independent float64 transcription of AdamW, run for
+// four steps so that bias correction and the moments carried between steps both count; the clipping helpers; and
+// the auxiliary-loss-free bias update's sign, worked by hand. Every backend's backward kernels are checked (the wasm
+// one currently reuses the reference kernels for these; the test keeps a future twin honest).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Heap } from '../../src/tensor/heap.js';
+import { empty, f32, fromF32 } from '../../src/tensor/tensor.js';
+import type { AdamWHyper, BackwardKernels } from '../../src/kernels/backend.js';
+import { refBackward } from '../../src/kernels/ref/backward.js';
+import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
+import { createWasmBackward } from '../../src/kernels/wasm/backward.js';
+
+/** Round to nearest even at 16 bits of an f32 (bf16), written independently of src/weights/dtypes.ts. */
+function bf16Round(x: number): number {
+  const f = new Float32Array([x]), u = new Uint32Array(f.buffer);
+  u[0] = ((u[0] + 0x7fff + ((u[0] >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return f[0];
+}
+
+/**
+ * AdamW by the textbook (Loshchilov & Hutter, PyTorch's form): per step t = 1, 2, …
+ *   m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²,  m̂ = m/(1−β1^t),  v̂ = v/(1−β2^t),  w ← w − lr·(m̂/(√v̂ + ε) + λ·w).
+ * Returns w after every step. With bf16 moments, the stored m and v are rounded (the step itself uses them unrounded).
+ */
+function adamwF64(w0: number[], grads: number[][], h: Omit<AdamWHyper, 'step'>, bf16Moments: boolean): number[][] {
+  const w = w0.slice(), m = w0.map(() => 0), v = w0.map(() => 0), out: number[][] = [];
+  grads.forEach((g, s) => {
+    const t = s + 1;
+    for (let i = 0; i < w.length; i++) {
+      const mi = h.beta1 * m[i] + (1 - h.beta1) * g[i];
+      const vi = h.beta2 * v[i] + (1 - h.beta2) * g[i] * g[i];
+      const mHat = mi / (1 - h.beta1 ** t), vHat = vi / (1 - h.beta2 ** t);
+      w[i] = w[i] - h.lr * (mHat / (Math.sqrt(vHat) + h.eps) + h.weightDecay * w[i]);
+      m[i] = bf16Moments ? bf16Round(mi) : mi;
+      v[i] = bf16Moments ? bf16Round(vi) : vi;
+    }
+    out.push(w.slice());
+  });
+  return out;
+}
+
+const W0 = [0.5, -1.25, 2, 0.03, -0.7];
+/** Four steps of gradients: sign changes, a zero (the update then runs on the carried moments), very different sizes. */
+const GRADS = [
+  [0.1, -0.4, 2.0, 0, 0.5],
+  [-0.3, -0.2, 1.5, 0.05, 0],
+  [0.2, 0.6, -0.5, 0.01, -1],
+  [0, -0.1, 0.25, -0.02, 3],
+];
+/** Gradients of the order of ε = 1e-3, where the place of ε (outside the square root) decides the update. */
+const SMALL = GRADS.map((g) => g.map((x) => x * 2e-3));
+
+const PAPER = { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
+const CASES: { name: string; h: Omit<AdamWHyper, 'step'>; grads: number[][]; moments: 'f32' | 'bf16' }[] = [
+  { name: 'the paper\'s β 0.9/0.95, decay 0.1', h: PAPER, grads: GRADS, moments: 'f32' },
+  { name: 'ε = 1e-3 with gradients near 1e-3 (ε outside √v̂)', h: { ...PAPER, eps: 1e-3 }, grads: SMALL, moments: 'f32' },
+  { name: 'no weight decay (norms and biases)', h: { ...PAPER, weightDecay: 0 }, grads: GRADS, moments: 'f32' },
+  { name: 'bf16 moments (the FP8 recipe)', h: PAPER, grads: GRADS, moments: 'bf16' },
+];
+
+/** Runs fn with the reference backward kernels, then with the wasm backend's (on its own heap). */
+async function withBackwards(fn: (bw: BackwardKernels, heap: Heap) => void): Promise<void> {
+  fn(refBackward, new Heap(1 << 16));
+  const heap = new Heap(1 << 20), wasm = createWasmBackend(heap, { threads: 2 });
+  try { fn(createWasmBackward(wasm), heap); } finally { await wasm.close?.(); }
+}
+
+for (const c of CASES) {
+  test(`adamw over four steps equals the float64 transcription: ${c.name}`, async () => {
+    const want = adamwF64(W0, c.grads, c.h, c.moments === 'bf16');
+    await withBackwards((bw, heap) => {
+      const n = W0.length;
+      const w = fromF32(heap, W0, [n]), m = empty(heap, [n], c.moments), v = empty(heap, [n], c.moments);
+      c.grads.forEach((g, s) => {
+        const gt = fromF32(heap, g, [n]);
+        bw.adamw(w, gt, m, v, n, { ...c.h, step: s + 1 });
+        f32(w).forEach((x, i) => {
+          // f32 storage of w, m, v moves each step by a few f32 ulps of w; the smallest planted change is ~1e-5.
+          assert.ok(Math.abs(x - want[s][i]) <= 1e-6, `${bw.name} step ${s + 1} w[${i}] = ${x}, float64 transcription ${want[s][i]}`);
+        });
+      });
+    });
+  });
+}
+
+test('sumSquares and scaleInPlace: the global-norm pieces', async () => {
+  await withBackwards((bw, heap) => {
+    const g = fromF32(heap, [3, -4, 0, 12], [4]);
+    assert.equal(bw.sumSquares(g), 169, `${bw.name}: 9 + 16 + 0 + 144`);
+    bw.scaleInPlace(g, 0.5);
+    assert.deepEqual(Array.from(f32(g)), [1.5, -2, 0, 6], `${bw.name}: halved in place`);
+  });
+});
+
+// b_i += γ·sign(mean − load_i): an overloaded expert's bias goes DOWN (it gets chosen less), an underloaded one's up,
+// one exactly at the mean stays.
+const BIAS_CASES: { name: string; bias: number[]; counts: number[]; gamma: number; want: number[] }[] = [
+  // mean (6 + 2 + 4 + 4)/4 = 4: expert 0 over, 1 under, 2 and 3 at the mean.
+  { name: 'from zero', bias: [0, 0, 0, 0], counts: [6, 2, 4, 4], gamma: 0.01, want: [-0.01, 0.01, 0, 0] },
+  // mean (1 + 9 + 3 + 3)/4 = 4: expert 1 over (down), 0, 2, 3 under (up); the update adds to the bias there.
+  { name: 'onto an existing bias', bias: [0.5, -0.25, 0.125, 0], counts: [1, 9, 3, 3], gamma: 0.001, want: [0.501, -0.251, 0.126, 0.001] },
+  { name: 'balanced loads leave it', bias: [0.25, -0.5], counts: [7, 7], gamma: 0.01, want: [0.25, -0.5] },
+];
+
+for (const c of BIAS_CASES) {
+  test(`balanceBiasUpdate: ${c.name}`, async () => {
+    await withBackwards((bw, heap) => {
+      const bias = fromF32(heap, c.bias, [c.bias.length]), counts = fromF32(heap, c.counts, [c.counts.length]);
+      bw.balanceBiasUpdate(bias, counts, c.gamma);
+      f32(bias).forEach((x, e) => assert.ok(Math.abs(x - c.want[e]) < 1e-7, `${bw.name}: bias[${e}] = ${x}, want ${c.want[e]}`));
+    });
+  });
+}

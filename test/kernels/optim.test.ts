@@ -1,4 +1,4 @@
-// The optimizer kernels (src/kernels/ref/optim.ts) against an independent float64 transcription of AdamW, run for
+// The optimizer kernels (src/kernels/ref/optim.ts) against the float64 AdamW of test/reference/adamw-f64.ts, run for
 // four steps so that bias correction and the moments carried between steps both count; the clipping helpers; and
 // the auxiliary-loss-free bias update's sign, worked by hand. Every backend's backward kernels are checked (the wasm
 // one currently reuses the reference kernels for these; the test keeps a future twin honest).
@@ -11,35 +11,7 @@ import type { AdamWHyper, BackwardKernels } from '../../src/kernels/backend.js';
 import { refBackward } from '../../src/kernels/ref/backward.js';
 import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
 import { createWasmBackward } from '../../src/kernels/wasm/backward.js';
-
-/** Round to nearest even at 16 bits of an f32 (bf16), written independently of src/weights/dtypes.ts. */
-function bf16Round(x: number): number {
-  const f = new Float32Array([x]), u = new Uint32Array(f.buffer);
-  u[0] = ((u[0] + 0x7fff + ((u[0] >>> 16) & 1)) & 0xffff0000) >>> 0;
-  return f[0];
-}
-
-/**
- * AdamW by the textbook (Loshchilov & Hutter, PyTorch's form): per step t = 1, 2, …
- *   m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²,  m̂ = m/(1−β1^t),  v̂ = v/(1−β2^t),  w ← w − lr·(m̂/(√v̂ + ε) + λ·w).
- * Returns w after every step. With bf16 moments, the stored m and v are rounded (the step itself uses them unrounded).
- */
-function adamwF64(w0: number[], grads: number[][], h: Omit<AdamWHyper, 'step'>, bf16Moments: boolean): number[][] {
-  const w = w0.slice(), m = w0.map(() => 0), v = w0.map(() => 0), out: number[][] = [];
-  grads.forEach((g, s) => {
-    const t = s + 1;
-    for (let i = 0; i < w.length; i++) {
-      const mi = h.beta1 * m[i] + (1 - h.beta1) * g[i];
-      const vi = h.beta2 * v[i] + (1 - h.beta2) * g[i] * g[i];
-      const mHat = mi / (1 - h.beta1 ** t), vHat = vi / (1 - h.beta2 ** t);
-      w[i] = w[i] - h.lr * (mHat / (Math.sqrt(vHat) + h.eps) + h.weightDecay * w[i]);
-      m[i] = bf16Moments ? bf16Round(mi) : mi;
-      v[i] = bf16Moments ? bf16Round(vi) : vi;
-    }
-    out.push(w.slice());
-  });
-  return out;
-}
+import { adamwStateF64, adamwStepF64 } from '../reference/adamw-f64.js';
 
 const W0 = [0.5, -1.25, 2, 0.03, -0.7];
 /** Four steps of gradients: sign changes, a zero (the update then runs on the carried moments), very different sizes. */
@@ -69,7 +41,8 @@ async function withBackwards(fn: (bw: BackwardKernels, heap: Heap) => void): Pro
 
 for (const c of CASES) {
   test(`adamw over four steps equals the float64 transcription: ${c.name}`, async () => {
-    const want = adamwF64(W0, c.grads, c.h, c.moments === 'bf16');
+    const ref = adamwStateF64(W0);
+    const want = c.grads.map((g) => { adamwStepF64(ref, g, c.h, c.moments === 'bf16'); return ref.w.slice(); });
     await withBackwards((bw, heap) => {
       const n = W0.length;
       const w = fromF32(heap, W0, [n]), m = empty(heap, [n], c.moments), v = empty(heap, [n], c.moments);

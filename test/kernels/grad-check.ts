@@ -1,10 +1,14 @@
-// Shared helpers of the backward-kernel tests (reference and wasm): seeded random tensors on a heap, copies, and the
-// finite-difference check.
+// Shared helpers of the backward-kernel tests (reference and wasm): seeded random tensors on a heap, copies, the
+// finite-difference check, and a runner over both backends' backward kernels.
 
 import assert from 'node:assert/strict';
-import type { Heap } from '../../src/tensor/heap.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { empty, f32, fromF32 } from '../../src/tensor/tensor.js';
+import { Heap } from '../../src/tensor/heap.js';
+import type { BackwardKernels } from '../../src/kernels/backend.js';
+import { refBackward } from '../../src/kernels/ref/backward.js';
+import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
+import { createWasmBackward } from '../../src/kernels/wasm/backward.js';
 
 /** Uniform numbers in [-1, 1) from a seeded xorshift32 (deterministic tests). */
 export function random(seed: number): () => number {
@@ -69,4 +73,11 @@ export function clone(heap: Heap, t: Tensor): Tensor {
   const c = empty(heap, t.shape);
   f32(c).set(f32(t));
   return c;
+}
+
+/** Runs fn with the reference backward kernels, then with the wasm backend's (two threads, on its own heap). */
+export async function withBackwards(fn: (bw: BackwardKernels, heap: Heap) => void): Promise<void> {
+  fn(refBackward, new Heap(1 << 16));
+  const heap = new Heap(1 << 20), wasm = createWasmBackend(heap, { threads: 2 });
+  try { fn(createWasmBackward(wasm), heap); } finally { await wasm.close?.(); }
 }

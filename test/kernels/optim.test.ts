@@ -5,12 +5,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Heap } from '../../src/tensor/heap.js';
 import { empty, f32, fromF32 } from '../../src/tensor/tensor.js';
-import type { AdamWHyper, BackwardKernels } from '../../src/kernels/backend.js';
-import { refBackward } from '../../src/kernels/ref/backward.js';
-import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
-import { createWasmBackward } from '../../src/kernels/wasm/backward.js';
+import type { AdamWHyper } from '../../src/kernels/backend.js';
+import { withBackwards } from './grad-check.js';
 import { adamwStateF64, adamwStepF64 } from '../reference/adamw-f64.js';
 
 const W0 = [0.5, -1.25, 2, 0.03, -0.7];
@@ -31,13 +28,6 @@ const CASES: { name: string; h: Omit<AdamWHyper, 'step'>; grads: number[][]; mom
   { name: 'no weight decay (norms and biases)', h: { ...PAPER, weightDecay: 0 }, grads: GRADS, moments: 'f32' },
   { name: 'bf16 moments (the FP8 recipe)', h: PAPER, grads: GRADS, moments: 'bf16' },
 ];
-
-/** Runs fn with the reference backward kernels, then with the wasm backend's (on its own heap). */
-async function withBackwards(fn: (bw: BackwardKernels, heap: Heap) => void): Promise<void> {
-  fn(refBackward, new Heap(1 << 16));
-  const heap = new Heap(1 << 20), wasm = createWasmBackend(heap, { threads: 2 });
-  try { fn(createWasmBackward(wasm), heap); } finally { await wasm.close?.(); }
-}
 
 for (const c of CASES) {
   test(`adamw over four steps equals the float64 transcription: ${c.name}`, async () => {

@@ -2,7 +2,8 @@
 //   f_i = N_r/(K_r·T)·Σ_t 1[i ∈ topK(t)],  P_i = (1/T)·Σ_t s'_{i,t},  L = α·Σ_i f_i·P_i,
 // s' = the scores normalised over all experts (sigmoid scores / their sum; softmax scores as they are).
 // Over one sequence this is the complementary sequence-wise loss; over a whole batch, the classic expert-level loss.
-// f is a count (no gradient); the gradient flows through P into the router logits.
+// f is a count (no gradient); the gradient flows through P into the router logits. f counts the experts the router
+// chose (by the biased scores, within the kept groups), i.e. the load the balance is about; the paper writes Topk(s).
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { f32, i32 } from '../../tensor/tensor.js';

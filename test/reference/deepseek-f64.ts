@@ -23,6 +23,17 @@ export interface RefForwardResult {
   /** smallest routing margin seen (k-th vs (k+1)-th selection score, and group score at the group cut),
    *  over every token of every MoE layer run (including the MTP layer); Infinity when there is none */
   minTieGap: number;
+  /** every MoE layer run, in order (main layers, then the MTP layer): what its router saw and chose, per token */
+  routing: RefLayerRouting[];
+}
+
+export interface RefLayerRouting {
+  /** the layer's weight prefix, e.g. "model.layers.1.mlp" */
+  prefix: string;
+  /** per token: the unbiased scores s of all experts (sigmoid, or softmax) */
+  scores: number[][];
+  /** per token: the chosen experts */
+  indices: number[][];
 }
 
 export function loadRefModel(dir: string): RefModel {
@@ -333,6 +344,7 @@ interface Ctx {
   cfg: any;
   rope: RefRopeParams;
   minTieGap: number;
+  routing: Map<string, RefLayerRouting>;
 }
 
 function mat(m: RefModel, name: string, rows: number, cols: number): Float64Array {
@@ -381,6 +393,10 @@ function moe(ctx: Ctx, prefix: string, x: Float64Array): Float64Array {
   const bias = m.get(`${prefix}.gate.e_score_correction_bias`);
   const route = refRoute(logits, cfg as RefRouteConfig, bias);
   ctx.minTieGap = Math.min(ctx.minTieGap, route.minTieGap);
+  let log = ctx.routing.get(prefix);
+  if (!log) { log = { prefix, scores: [], indices: [] }; ctx.routing.set(prefix, log); }
+  log.scores.push(route.scores);
+  log.indices.push(route.indices);
   const out = new Float64Array(D);
   for (let j = 0; j < route.indices.length; j++) {
     const y = mlp(m, `${prefix}.experts.${route.indices[j]}`, D, I, x);
@@ -506,7 +522,7 @@ export function refForward(m: RefModel, tokens: number[], opts?: { mtp?: boolean
   const V: number = cfg.vocab_size;
   const L: number = cfg.num_hidden_layers;
   const eps: number = cfg.rms_norm_eps ?? 1e-6;
-  const ctx: Ctx = { m, cfg, rope: refRopeParams(cfg), minTieGap: Infinity };
+  const ctx: Ctx = { m, cfg, rope: refRopeParams(cfg), minTieGap: Infinity, routing: new Map() };
   const embed = mat(m, "model.embed_tokens.weight", V, D);
   for (const t of tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`reference: bad token ${t}`);
 
@@ -546,5 +562,5 @@ export function refForward(m: RefModel, tokens: number[], opts?: { mtp?: boolean
       mtpLogits = ys.map((y) => Array.from(linear(mtpHead, V, D, refRmsNorm(y, shNorm, eps))));
     }
   }
-  return { logits, mtpLogits, minTieGap: ctx.minTieGap };
+  return { logits, mtpLogits, minTieGap: ctx.minTieGap, routing: [...ctx.routing.values()] };
 }

@@ -1,6 +1,7 @@
 // The training loop end to end on a tiny model and a small generated corpus: the loss falls, each recipe switch is
-// wired in (balancing bias, balance loss, MTP weight, precision), checkpoints resume exactly, and bad input gives
-// clear errors. Kept small: each run is a few steps of 16-token sequences.
+// wired in (balancing bias from the loads of every micro-batch, balance loss, MTP weight, precision, the LR
+// schedule), checkpoints resume exactly, and bad input gives clear errors. Kept small: each run is a few steps of
+// 16-token sequences.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,15 @@ import { train, type StepMetrics, type TrainEvents } from '../../src/train/train
 import { DEFAULT_TRAIN, type TrainOptions } from '../../src/train/options.js';
 import { DeepSeekModel } from '../../src/model/transformer.js';
 import { f32 } from '../../src/tensor/tensor.js';
+import { Heap } from '../../src/tensor/heap.js';
+import { loadWeights } from '../../src/model/weights.js';
+import { makeContext } from '../../src/model/context.js';
+import { refBackend } from '../../src/kernels/ref/index.js';
+import { refBackward } from '../../src/kernels/ref/backward.js';
+import { freshWeights } from '../../src/train/setup.js';
+import { Batcher } from '../../src/train/data.js';
+import { gradsLike, shareMtpEmbeddings, zeroGrads } from '../../src/train/grads.js';
+import { trainForwardBackward } from '../../src/train/model-train.js';
 import { Rng } from '../../src/util/random.js';
 import { loadRefModel, refForward } from '../reference/deepseek-f64.js';
 
@@ -98,6 +108,63 @@ test('aux-loss-free balancing moves the router bias by ±γ per step; γ = 0 lea
   assert.ok(off.every((x) => x === 0), 'no bias updates without γ');
   for (const x of on) assert.ok([-0.02, 0, 0.02].some((v) => Math.abs(x - v) < 1e-7) && Math.abs(x) <= 0.02 + 1e-7, `bias ${x} is a sum of two ±γ steps`);
   assert.ok(on.some((x) => x !== 0), 'unbalanced loads moved some bias');
+});
+
+test('the bias update counts the loads of every micro-batch of the step; an overloaded expert\'s bias goes down', async () => {
+  // One step of 4 sequences in 2 micro-batches. Replay them on the same fresh weights, count each micro-batch's loads
+  // per MoE layer, and work out b = γ·sign(mean − load) from the sum.
+  const gamma = 0.01;
+  const o = opts('accumulate', { gamma, batch: 4, batchStart: 4, microBatch: 2, maxSteps: 1, kernels: 'ref', evalEvery: 100 });
+  const rec = recorder();
+  const r = await train(o, rec.ev);
+  try {
+    const cfg = r.model.cfg, heap = new Heap(32 << 20);
+    const weights = loadWeights(cfg, freshWeights(cfg, o.seed), heap);
+    shareMtpEmbeddings(weights);
+    const ctx = makeContext(cfg, refBackend, heap), grads = gradsLike(heap, weights);
+    const batcher = new Batcher(r.data.train, o.microBatch, o.seqLen, o.seed), T = o.seqLen;
+    const perMicro = [0, 1].map(() => {
+      const b = batcher.next(), tokens = new Int32Array(o.microBatch * (T + 1));
+      for (let i = 0; i < o.microBatch; i++) {
+        tokens.set(b.inputs.subarray(i * T, (i + 1) * T), i * (T + 1));
+        tokens[i * (T + 1) + T] = b.targets[(i + 1) * T - 1];
+      }
+      zeroGrads(grads);
+      return trainForwardBackward(ctx, refBackward, weights, grads, tokens, o.microBatch, T, { mtpWeight: o.mtpWeight, balance: { mode: 'sequence', alpha: o.seqAuxAlpha } }).expertCounts;
+    });
+    const update = (load: ArrayLike<number>) => {
+      const mean = Array.from(load).reduce((a, x) => a + x, 0) / load.length;
+      return Array.from(load, (x) => (x > mean ? -gamma : x < mean ? gamma : 0));
+    };
+    const biases = [...r.model.weights.layers, ...r.model.weights.mtp.map((m) => m.layer)]
+      .flatMap((l) => (l.ffn.kind === 'moe' ? [Array.from(f32(l.ffn.moe.bias!))] : []));
+    assert.equal(biases.length, perMicro[0].length, 'one bias per MoE layer (main, then MTP)');
+    let distinguishes = false;
+    biases.forEach((bias, k) => {
+      const total = perMicro[0][k].map((x, e) => x + perMicro[1][k][e]), want = update(total);
+      const last = update(perMicro[1][k]);
+      if (want.some((x, e) => x !== last[e])) distinguishes = true;
+      bias.forEach((x, e) => assert.ok(Math.abs(x - want[e]) < 1e-7, `MoE layer ${k}: bias[${e}] = ${x}, want ${want[e]} (loads ${total.join(' ')})`));
+      const busiest = total.indexOf(Math.max(...total));
+      assert.ok(Math.abs(bias[busiest] + gamma) < 1e-7, `MoE layer ${k}: the busiest expert ${busiest}'s bias went down`);
+      const tot = total.reduce((a, x) => a + x, 0);
+      rec.steps[0].expertLoads[k].forEach((x, e) => assert.ok(Math.abs(x - total[e] / tot) < 1e-6, `MoE layer ${k}: logged load of expert ${e}`));
+    });
+    assert.ok(distinguishes, 'the last micro-batch alone would give another bias (else this test could not tell)');
+  } finally {
+    await r.model.dispose();
+  }
+});
+
+test('the learning rate follows warmup → constant → cosine → tail, as worked by hand', async () => {
+  // 10 steps, --warmup-steps 2, peak 1e-2, floor 0.2·peak: the default shape puts the decay from step 6 to step 9.
+  // warmup (s + 1)/2·peak; cosine p = (s − 6)/3: 2e-3 + 8e-3·(1 + cos πp)/2 → p = 1/3: 8e-3, p = 2/3: 4e-3; then the floor.
+  const rec = recorder();
+  const r = await train(opts('lr', { maxSteps: 10, warmupSteps: 2, lr: 1e-2, minLrRatio: 0.2, evalEvery: 100, checkpointEvery: 100 }), rec.ev);
+  await r.model.dispose();
+  const want = [5e-3, 1e-2, 1e-2, 1e-2, 1e-2, 1e-2, 1e-2, 8e-3, 4e-3, 2e-3];
+  rec.steps.forEach((m, i) => assert.ok(Math.abs(m.lr - want[i]) < 1e-12, `step ${i}: lr ${m.lr}, by hand ${want[i]}`));
+  assert.equal(rec.steps.length, want.length);
 });
 
 test('the balance loss and the MTP weight are wired in', async () => {

@@ -39,6 +39,15 @@ const HAND: { name: string; spec: RouterSpec; logits: number[]; experts: number[
     loss: 0.1125, grad: [0, 0.00625, 0, -0.00625, -0.0015625, 0.003515625, -0.0015625, -0.005859375],
   },
   {
+    // Row 0 above as a sequence of its own: f = 4/(2·1)·[1, 1, 0, 0] = [2, 2, 0, 0], P = s' = [.375, .25, .125, .25],
+    // L = .1·(.75 + .5) = .125 (row 1 alone gives .125 too, so the sequence-wise mean over the two is .125, while the
+    // batch-wise loss over both rows is .1125). g = α·f/T = [.2, .2, 0, 0], Σ g s' = .125:
+    // ∂L/∂z = [.075/2·.1875, .075/2·.25, −.125/2·.1875, −.125/2·.25] = [.00703125, .009375, −.01171875, −.015625]
+    name: 'sigmoid, one row (a one-token sequence)',
+    spec: spec('sigmoid', 4, 2), logits: [LN3, 0, -LN3, 0], experts: [0, 1], T: 1, alpha: 0.1,
+    loss: 0.125, grad: [0.00703125, 0.009375, -0.01171875, -0.015625],
+  },
+  {
     // row 0: softmax [ln 2, 0, 0] = [.5, .25, .25], chose 0; row 1: softmax [0, ln 3, 0] = [.2, .6, .2], chose 1
     // f = 3/(1·2)·[1, 1, 0] = [1.5, 1.5, 0]; P = [.35, .425, .225]; L = 1·(.525 + .6375) = 1.1625.
     // g = α·f/T = [.75, .75, 0]; ∂L/∂z_j = s'_j·(g_j − Σ_e g_e s'_e):

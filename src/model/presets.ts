@@ -33,6 +33,7 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
     rope_theta: 10000, max_position_embeddings: 2048, rope_scaling: null,
     num_nextn_predict_layers: 1, tie_word_embeddings: false,
   },
+  // Checked key by key against the published config.json (test/model/fixtures/deepseek-v3-config.json).
   'deepseek-v3': {
     model_type: 'deepseek_v3', vocab_size: 129280, hidden_size: 7168, intermediate_size: 18432, moe_intermediate_size: 2048,
     num_hidden_layers: 61, num_attention_heads: 128, num_key_value_heads: 128, q_lora_rank: 1536, kv_lora_rank: 512,
@@ -41,7 +42,7 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
     norm_topk_prob: true, routed_scaling_factor: 2.5, first_k_dense_replace: 3, moe_layer_freq: 1, rms_norm_eps: 1e-6,
     rope_theta: 10000, max_position_embeddings: 163840,
     rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 1, mscale_all_dim: 1 },
-    num_nextn_predict_layers: 1, tie_word_embeddings: false, bos_token_id: 0, eos_token_id: 1,
+    num_nextn_predict_layers: 1, tie_word_embeddings: false, bos_token_id: 0, eos_token_id: 1, torch_dtype: 'bfloat16',
     quantization_config: { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [128, 128] },
   },
 };

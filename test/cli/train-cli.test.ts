@@ -30,16 +30,22 @@ after(() => fs.rmSync(root, { recursive: true, force: true }));
 const small = ['--preset', 'tiny', '--set', 'rope_scaling=null', '--seq-len', '16', '--micro-batch', '2', '--batch', '2',
   '--vocab-size', '512', '--val-fraction', '0.2', '--eval-windows', '2', '--threads', '2'];
 
-test('train prints the summary, a sample and the checkpoint, which generate loads', () => {
+test('train prints the summary, a sample of the trained checkpoint and that checkpoint, which generate loads', () => {
   const out = path.join(root, 'run');
-  const r = spawnSync(process.execPath, [BIN, 'train', '--data', data, '--out', out, '--max-steps', '3', '--eval-every', '3', ...small], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BIN, 'train', '--data', data, '--out', out, '--max-steps', '3', '--eval-every', '3', '--seed', '7', ...small], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /done after 3 steps: val loss [\d.]+ nats\/token, val [\d.]+ bits\/byte \(unigram model of the same text: [\d.]+\)/);
-  assert.match(r.stdout, /sample: The/);
+  const sample = /\nsample: The([\s\S]*)\ncheckpoint: /.exec(r.stdout)?.[1];
+  assert.ok(sample, `a sample line before the checkpoint line: ${r.stdout}`);
   const dir = /checkpoint: (\S+)/.exec(r.stdout)?.[1];
   assert.ok(dir && fs.existsSync(path.join(dir, 'model.safetensors')), `checkpoint folder printed (${dir})`);
-  const g = spawnSync(process.execPath, [BIN, 'generate', '--model', dir!, '--prompt', 'the river', '--max-tokens', '5'], { encoding: 'utf8' });
+  // The sample continues "The" with the run's seed at temperature 0.8, top-p 0.95: generating the same way from the
+  // saved checkpoint must give the same text, so the sample shows the trained model (not the untrained one, nor
+  // another seed).
+  const g = spawnSync(process.execPath, [BIN, 'generate', '--model', dir!, '--prompt', 'The', '--max-tokens', '80', '--temperature', '0.8',
+    '--top-p', '0.95', '--top-k', '0', '--seed', '7', '--threads', '2'], { encoding: 'utf8' });
   assert.equal(g.status, 0, g.stderr);
+  assert.equal(g.stdout, `${sample}\n`);
 });
 
 test('Ctrl-C saves a checkpoint and exits cleanly', async () => {

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { train, type StepMetrics, type TrainEvents } from '../../src/train/trainer.js';
 import { DEFAULT_TRAIN, type TrainOptions } from '../../src/train/options.js';
 import { DeepSeekModel } from '../../src/model/transformer.js';
+import { scoreTokens } from '../../src/generate/score.js';
 import { f32 } from '../../src/tensor/tensor.js';
 import { Heap } from '../../src/tensor/heap.js';
 import { loadWeights } from '../../src/model/weights.js';
@@ -71,11 +72,23 @@ test('a short run lowers the loss, writes metrics and a checkpoint that loads he
       assert.ok(k in lines[0], `metrics have ${k}`);
     }
     assert.ok(lines.some((l) => typeof l.valBpb === 'number'), 'validation bits per byte are logged');
-    // The checkpoint: standard HF names and keys (our strict loader and the independent reference both load it).
+    // The checkpoint: standard HF names and keys, so our strict loader and the independent float64 reference both
+    // load it, and they agree on its logits and MTP logits.
+    const tokens = [5, 9, 11, 300, 42, 7, 256, 99];
+    const ref = refForward(loadRefModel(r.dir), tokens, { mtp: true });
+    assert.ok(ref.mtpLogits && ref.mtpLogits.length === tokens.length - 1, 'the reference finds the MTP layer');
+    assert.ok(ref.minTieGap > 1e-5, `routing near-tie (${ref.minTieGap}): pick other tokens so the comparison means something`);
     const m = DeepSeekModel.load(r.dir, { kernels: 'ref' });
-    const ref = refForward(loadRefModel(r.dir), [5, 9, 11], { mtp: true });
-    assert.ok(ref.mtpLogits && ref.mtpLogits.length === 2, 'the reference finds the MTP layer');
-    await m.dispose();
+    try {
+      const ours = scoreTokens(m, tokens, { mtp: true });
+      const maxDiff = (a: Float32Array[], b: number[][]) => Math.max(...a.map((row, i) => Math.max(...row.map((x, j) => Math.abs(x - b[i][j])))));
+      assert.equal(ours.logits.length, ref.logits.length);
+      assert.ok(maxDiff(ours.logits, ref.logits) < 1e-4, `logits differ from the reference by ${maxDiff(ours.logits, ref.logits)}`);
+      assert.ok(maxDiff(ours.mtpLogits!, ref.mtpLogits) < 1e-4, `MTP logits differ from the reference by ${maxDiff(ours.mtpLogits!, ref.mtpLogits)}`);
+      assert.ok(Math.max(...ref.logits.flat().map(Math.abs)) > 0.3, 'logits large enough to show a difference');
+    } finally {
+      await m.dispose();
+    }
   } finally {
     await r.model.dispose();
   }

@@ -1,8 +1,9 @@
 // Mixed-precision training, simulated exactly in value: the matmuls of attention projections and FFN/expert
 // weights see their operands rounded to BF16, or to the paper's fine-grained FP8 (E4M3; activations scaled per
-// 1×128 tile along the summed dimension, weights per 128×128 block), and accumulate in f32; master weights,
-// gradients and everything else (embedding, head, router, norms, eh_proj, the attention core) stay f32.
-// The rounded weights are f32 shadow copies refreshed after each optimizer step.
+// 1×128 tile along the summed dimension, weights per 128×128 block), and accumulate in f32 (the wasm kernels; the
+// reference accumulates in float64, then rounds); master weights, gradients and everything else (embedding, head,
+// router, norms, eh_proj, the attention core) stay f32. The rounded weights are f32 shadow copies refreshed after
+// each optimizer step. Leaves out the tensor cores' ~14-bit partial sums that the paper promotes every 128 elements.
 
 import type { Heap } from '../tensor/heap.js';
 import type { Tensor } from '../tensor/tensor.js';

@@ -22,7 +22,8 @@ function checkBlock(fn: string, rows: number, cols: number, block: [number, numb
 
 /**
  * Quantise a row-major [M, N] float matrix. Each block's scaleInv = amax(block)/448 (as float32; 1 for
- * an all-zero block), so the block's largest magnitude maps to ±448 and every code is finite.
+ * an all-zero block), so the block's largest magnitude maps to ±448 and every code is finite. Codes are
+ * e4m3(f32(w / scaleInv)), the same rounding as the training simulation's (kernels/ref/quantize.ts).
  * Non-finite inputs are an error (they have no faithful e4m3fn code under a finite scale).
  */
 export function quantizeFp8Blocks(
@@ -56,7 +57,7 @@ export function quantizeFp8Blocks(
       if (s === 0) s = SMALLEST_F32; // amax so tiny that amax/448 underflows float32
       scaleInv[bi * sn + bj] = s;
       for (let i = i0; i < i1; i++) {
-        for (let j = j0; j < j1; j++) codes[i * cols + j] = f32ToE4m3(w[i * cols + j]! / s);
+        for (let j = j0; j < j1; j++) codes[i * cols + j] = f32ToE4m3(Math.fround(w[i * cols + j]! / s)); // w/s in f32, as kernels do
       }
     }
   }

@@ -8,6 +8,8 @@ import { Heap } from '../../src/tensor/heap.js';
 import { empty, f32, fromF32 } from '../../src/tensor/tensor.js';
 import { fakeQuantize } from '../../src/kernels/ref/quantize.js';
 import { e4m3ToF32, f32ToBf16, f32ToE4m3 } from '../../src/weights/dtypes.js';
+import { dequantizeFp8Blocks, quantizeFp8Blocks } from '../../src/weights/fp8.js';
+import { random } from './grad-check.js';
 
 const heap = new Heap(8 << 20);
 
@@ -141,10 +143,12 @@ function tieProbes(s: number): [number, number][] {
   return [[(1 + 2 ** -4) * s, s], [3 * 2 ** -10 * s, 2 ** -8 * s]];
 }
 
-/** For a scale with a full 24-bit significand, where 1.0625·s is no f32: on-grid probes s → s, 2^-9·s → 2^-9·s. */
-function gridProbes(s: number): [number, number][] {
-  return [[s, s], [2 ** -9 * s, 2 ** -9 * s]];
-}
+// Tile (1,1)'s scale s = 0.0006626673857681453 has a full 24-bit significand (448 = 7·2^6), so its probes are worked
+// in f32, as a kernel computes them: x = 0.0007040841155685484 (the f32 nearest 1.0625·s) gives x/s = 1.06250002745…,
+// which f32 rounds to 1.0625, a tie → 1 → value s (casting the unrounded quotient would give 1.125·s);
+// x = 0.0007455007871612906 = f32(1.125·s) gives x/s = 1.12499996706… → f32 1.125 → value f32(1.125·s) = x (a float64
+// scale 19/64/448 would give f32(1.125·19/64/448) = 0.0007455008453689516).
+const F32_ROUNDING_PROBES: [number, number][] = [[0.0007040841155685484, 0.0006626673857681453], [0.0007455007871612906, 0.0007455007871612906]];
 
 function activationCase(): { x: Float32Array; want: Float32Array } {
   const x = new Float32Array(ACT_ROWS * ACT_COLS), want = new Float32Array(ACT_ROWS * ACT_COLS);
@@ -153,7 +157,7 @@ function activationCase(): { x: Float32Array; want: Float32Array } {
   const probeCols = [[126, 125], [198, 197], [1, 2], [129, 130]];
   ACT_SCALES.forEach((s, t) => {
     const r = t >> 1;
-    (t === 3 ? gridProbes(s) : tieProbes(s)).forEach(([p, q], k) => { x[r * ACT_COLS + probeCols[t][k]] = p; want[r * ACT_COLS + probeCols[t][k]] = q; });
+    (t === 3 ? F32_ROUNDING_PROBES : tieProbes(s)).forEach(([p, q], k) => { x[r * ACT_COLS + probeCols[t][k]] = p; want[r * ACT_COLS + probeCols[t][k]] = q; });
   });
   return { x, want };
 }
@@ -213,4 +217,17 @@ test('fp8: an all-zero group gets scale 1 and stays zero; a group whose amax/448
   assert.deepEqual(scales, [1, 2 ** -149]);
   assert.ok(Object.is(out[1], -0), '-0 stays -0');
   assert.deepEqual([out[0], out[2], out[3], out[4], out[5]], [0, 0, 2 ** -142, -(2 ** -145), 2 ** -149]);
+});
+
+test('fp8-blocks agrees bit for bit with the checkpoint quantiser (weights/fp8.ts): scales and values', () => {
+  const rows = 130, cols = 260, r = random(9);
+  const w = Float32Array.from({ length: rows * cols }, (_, i) => r() * 2 ** ((Math.floor(i / cols) >> 7) * 3 - ((i % cols) >> 7) * 4));
+  for (let i = 0; i < 128; i++) for (let j = 0; j < 128; j++) w[i * cols + j] *= 0.25; // block (0,0): |w| < 0.25 …
+  w[5 * cols + 7] = 0.296875; // … but for 19/64, the scale of tile (1,1) above, and a probe whose x/s needs f32 rounding
+  w[6 * cols + 8] = F32_ROUNDING_PROBES[0][0];
+  const { codes, scaleInv } = quantizeFp8Blocks(w, rows, cols, [128, 128]);
+  const { out, scales } = quantize(w, rows, cols, 'fp8-blocks');
+  assert.deepEqual(scales, [...scaleInv], 'scales');
+  assert.equal(out[6 * cols + 8], F32_ROUNDING_PROBES[0][1], 'the probe rounds as worked above');
+  assert.deepEqual(out, dequantizeFp8Blocks(codes, scaleInv, rows, cols, [128, 128]), 'values');
 });

@@ -197,7 +197,9 @@ test('the balance loss and the MTP weight are wired in', async () => {
   assert.ok(mtp.gradNorm !== base.gradNorm, 'the MTP loss changes the gradients');
 });
 
-test('bf16 and fp8 precision change the numbers slightly, as low-precision matmuls must', async () => {
+// Wiring only: --precision reaches the training matmuls and the run stays close to f32. Whether the rounding is the
+// paper's recipe is checked value by value in test/kernels/quantize.test.ts and test/train/precision.test.ts.
+test('--precision bf16 and fp8 reach the training matmuls: the loss moves slightly off the f32 run', async () => {
   const first = async (precision: TrainOptions['precision']) => {
     const rec = recorder();
     const r = await train(opts(`precision-${precision}`, { maxSteps: 2, precision }), rec.ev);

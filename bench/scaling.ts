@@ -1,9 +1,9 @@
 // Two-thread scaling of a whole forward pass on the `small` preset: a 256-token prefill (with its logits) and a
 // decode step, each timed on a 1-thread and a 2-thread model loaded side by side in ONE process and run alternately,
-// round after round (which goes first alternates). This VM switches between fast and slow phases lasting seconds
-// (1.6× apart), so separate runs — or each configuration's best time over a run — compare different phases; a round
-// takes a third of a second, so its ratio compares like with like, and the median of the rounds' ratios is the
-// figure. Writes bench/results/scaling.json.
+// round after round (which goes first alternates). This VM switches between fast and slow phases lasting seconds,
+// so separate runs — or each configuration's best time over a run — compare different phases; a round is far
+// shorter (BENCHMARKS.md gives its length), so its ratio compares like with like, and the median of the rounds'
+// ratios is the figure. Writes bench/results/scaling.json.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';

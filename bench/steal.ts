@@ -1,6 +1,6 @@
 // Host steal time: the share of this VM's CPU time that the hypervisor gave to other guests, from /proc/stat's
 // `steal` column (Linux; null elsewhere). Benchmarks record it beside their figures, because on this shared 2-vCPU
-// VM it moves from 0 to more than 10% and takes the two-thread figures with it.
+// VM it moves from none to a large share and takes the two-thread figures with it.
 
 import * as fs from 'node:fs';
 

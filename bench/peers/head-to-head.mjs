@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // qiusuo against tfjs-backend-wasm (XNNPACK) on f32 matmul 1024³, one thread, in ONE process with the two
-// measurements interleaved round by round. This VM's speed drifts by ±30% over seconds, so figures from separate
+// measurements interleaved round by round. This VM's speed drifts over seconds (the rounds show by how much), so figures from separate
 // runs (BENCHMARKS.md's matmul table) can pair a fast moment of one with a slow moment of the other; a round here
 // times both within a second of each other, and the median ratio over the rounds is the honest comparison.
 //

@@ -38,8 +38,8 @@ export function benchGenerate(model: DeepSeekModel, promptTokens: number, newTok
 }
 
 /**
- * Each figure the median over `repeats` runs (new random prompts each time): a prefill of a small model takes about a
- * millisecond, and on a shared VM a host stall now and then makes a single run 10× off.
+ * Each figure the median over `repeats` runs (new random prompts each time): a prefill of a small model is short, and
+ * on a shared VM a host stall now and then makes a single run far off.
  */
 export function benchGenerateMedian(model: DeepSeekModel, promptTokens: number, newTokens: number, batch: number, repeats: number): GenerateBenchResult {
   const runs = Array.from({ length: repeats }, (_, i) => benchGenerate(model, promptTokens, newTokens, batch, i + 1));

@@ -6,7 +6,7 @@ const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
 const ALIGN = 64;
 
-// TypedArray.fill on a SharedArrayBuffer is an element-by-element loop in V8 (~1 GB/s), while wasm's memory.fill is a
+// TypedArray.fill on a SharedArrayBuffer is an element-by-element loop in V8, while wasm's memory.fill is a
 // memset. This module, assembled by hand, is `(import "env" "memory" (memory 1 65536 shared))
 // (func (export "zero") (param i32 i32) (memory.fill (local.get 0) (i32.const 0) (local.get 1)))`.
 const ZERO_MODULE = new Uint8Array([

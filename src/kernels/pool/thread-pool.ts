@@ -10,8 +10,8 @@ import { WORKER_SOURCE } from './worker-source.js';
 
 const MAX_ARGS = 24;
 // Control block (Int32): generation, pending workers, export index, arg count, ready workers, failed flag.
-// SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread costs 40 µs to 1 ms on a VM,
-// more than most ops of a decode step take, so threads stay awake for a while between calls — as OpenMP runtimes do.
+// SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread on a VM can take longer than most
+// ops of a decode step, so threads stay awake for a while between calls — as OpenMP runtimes do.
 const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, FAILED: 5, SPIN_MS: 2 };
 const { GEN, PENDING, FN, NARGS, READY, FAILED } = SLOTS;
 const CONTROL_INTS = 8;
@@ -82,7 +82,7 @@ export class ThreadPool {
       w.unref();
       this.workers.push(w);
     }
-    // Wait for the workers now (~50–100 ms) rather than inside the first split call, whose timing it would distort.
+    // Wait for the workers now rather than inside the first split call, whose timing it would distort.
     if (this.workers.length > 0) this.waitReady();
   }
 

@@ -15,8 +15,8 @@ let seen = Atomics.load(c, slots.GEN);
 Atomics.add(c, slots.READY, 1);
 Atomics.notify(c, slots.READY);
 for (;;) {
-  // Spin before sleeping: the calls of a forward pass come less than SPIN_MS apart, and waking a sleeping thread
-  // costs 40 µs to 1 ms on a virtual machine (its idle vCPU is descheduled).
+  // Spin before sleeping: the calls of a forward pass come less than SPIN_MS apart, and waking a sleeping thread is
+  // slow on a virtual machine (its idle vCPU is descheduled).
   for (const until = performance.now() + slots.SPIN_MS; Atomics.load(c, slots.GEN) === seen && performance.now() < until;);
   if (Atomics.load(c, slots.GEN) === seen) Atomics.wait(c, slots.GEN, seen);
   seen = Atomics.load(c, slots.GEN);

@@ -30,8 +30,8 @@ const OC_GRAIN = 12;
 /** Least work (≈ multiply-adds or elements) one thread takes in a call: below it a call stays on fewer threads. */
 const MIN_WORK = 65536;
 /**
- * Smallest matmul share worth a thread: 2^16 multiply-adds (a decode row over 256 KB of f32 weights, ~10 µs), against
- * 3–5 µs to hand work to a pool thread that is awake (pool threads spin between the calls of a forward pass).
+ * Smallest matmul share worth a thread: 2^16 multiply-adds (a decode row over 256 KB of f32 weights), well above what
+ * handing work to a pool thread that is awake costs (pool threads spin between the calls of a forward pass).
  */
 const MATMUL_MIN_MACS = 1 << 16;
 /** Queries per attention tile, latent columns per absorb-query item, W_UV rows per absorb-output item (attention.as). */
@@ -238,9 +238,9 @@ export function createWasmBackend(heap: Heap, opts: WasmBackendOptions = {}): Wa
   /**
    * Heads per item of the latent decode's GEMM form, or 0 for the flash form. The GEMM form puts 12 heads in each
    * register tile, so it needs at least 12 heads per item; there it reads the cache once per item instead of once per
-   * 4 heads (measured at DeepSeek-V3's 128 heads: 1.03–1.2× with 512–4096 cached rows, 1.19× with 32768, where the
-   * flash form's 32 passes stream from memory). Items per sequence: two per thread when few sequences decode, as many
-   * as fit a thread's scratch.
+   * 4 heads (bench/attention.ts times the two at DeepSeek-V3's 128 heads; the flash form's 32 passes over the cache
+   * cost the most once it no longer fits in cache). Items per sequence: two per thread when few sequences decode, as
+   * many as fit a thread's scratch.
    */
   function latentDecodeHeads(B: number, H: number, R: number, dr: number): number {
     if (H < 12) return 0;

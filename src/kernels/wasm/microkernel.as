@@ -3,7 +3,7 @@
 // the panel, 3 broadcasts of A, 9 multiply-adds into 9 accumulators. A's rows are read in place (tile3: rows with k
 // contiguous, anywhere) or packed k-major (tile3p, for callers that reuse a row group over many panels); packPanels
 // builds panels from a row-major B. Not a module export (kernels.as re-exports none of it). Leaves out wider tiles
-// and unrolling: TurboFan (V8 11) has 15 vector registers, and a step unrolled twice spilled and ran at 0.65×.
+// and unrolling: TurboFan (V8 11) has 15 vector registers, and a step unrolled twice spilled registers and ran slower.
 
 import { madd } from './ops-math';
 
@@ -35,7 +35,7 @@ function put12(out: usize, v0: v128, v1: v128, v2: v128, n: i32, acc: bool): voi
 /**
  * 3 rows × 12 columns over kLen: x at row 0's first k (each row's k contiguous f32), rows xs bytes apart; p at the
  * panel; out at (row 0, first column), rows os bytes apart; the first n of the 12 columns are written or added to (acc).
- * One induction variable addresses both x and the panel (a second one measured 5–8% slower on prefill shapes).
+ * One induction variable addresses both x and the panel (a second one ran slower on prefill shapes).
  */
 export function tile3(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
   let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00;
@@ -55,7 +55,7 @@ export function tile3(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen
 /**
  * As tile3 with the three rows packed: a holds [kLen][3] f32 (k-major, 12 bytes per k). Two pointers advance and
  * every load has a constant offset, so V8 emits about 22 instructions per step instead of 31 (in tile3 it recomputes
- * each row's address); measured 1.06–1.12× on prefill-shaped matmuls.
+ * each row's address), and prefill-shaped matmuls run faster for it.
  */
 export function tile3p(out: usize, os: usize, a: usize, p: usize, kLen: i32, acc: bool, n: i32): void {
   let c00 = f32x4.splat(0), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00, c20 = c00, c21 = c00, c22 = c00;

@@ -94,7 +94,7 @@ export const P120: f32 = 1.329227995784916e36; // 2^120
  * Eight codes (sign-extended to 16 bits) → the top halves of their f32 values / 2^120: the code shifted up by 4 puts
  * its magnitude at bits 4..10 and copies of its sign at 11..15, of which `keep` (0x87FF) keeps bit 15; magnitude 0x7F
  * (all of `mag`, 0x07F0) is NaN, made all ones. One shift: this CPU has a single vector shift port, and a decode of
- * six shifts was bound by it (1.7× slower).
+ * six shifts was bound by it.
  */
 @inline export function e4m3x8(c: v128, keep: v128, mag: v128): v128 {
   const h = v128.and(i16x8.shl(c, 4), keep);

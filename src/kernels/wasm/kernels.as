@@ -7,3 +7,4 @@ export * from './backward-ops';
 export * from './ops';
 export * from './attention';
 export * from './backward-attention';
+export * from './peak';

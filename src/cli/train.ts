@@ -95,7 +95,7 @@ export function addTrainCommands(program: Command): void {
 async function runTrainCommand(opts: TrainOptions): Promise<void> {
   const tty = process.stdout.isTTY === true;
   const bar = tty ? new cliProgress.SingleBar({
-    format: 'step {value}/{total} |{bar}| loss {loss} | val bpb {bpb} | {tps} tok/s | MFU {mfu} | ETA {eta_formatted}',
+    format: 'step {value}/{total} |{bar}| loss {loss} | val bpb {bpb} | {tps} tok/s | MFU {mfu} of matmul peak, {mfuFma} of FMA ceiling | ETA {eta_formatted}',
     hideCursor: true, etaBuffer: 20,
   }, cliProgress.Presets.shades_classic) : null;
   const controller = new AbortController();
@@ -113,14 +113,15 @@ async function runTrainCommand(opts: TrainOptions): Promise<void> {
       warn: (m) => process.stderr.write(`qiusuo: warning: ${m}\n`),
       start: (i) => {
         process.stdout.write(`model: ${(i.params / 1e6).toFixed(2)}M parameters, ${(i.activeParams / 1e6).toFixed(2)}M active; ${i.backend}; run folder ${opts.out}\n`);
-        bar?.start(i.totalSteps || 1, i.startStep, { loss: '–', bpb: '–', tps: '–', mfu: '–' });
+        process.stdout.write(`MFU against (${i.peaks.threads} thread${i.peaks.threads === 1 ? '' : 's'}, measured now): start-up 256³ f32 matmul peak ${i.peaks.matmul.toFixed(1)} GFLOP/s, f32x4 FMA ceiling ${i.peaks.fma.toFixed(1)} GFLOP/s\n`);
+        bar?.start(i.totalSteps || 1, i.startStep, { loss: '–', bpb: '–', tps: '–', mfu: '–', mfuFma: '–' });
       },
       step: (m: StepMetrics) => {
         if (m.valBpb !== undefined) lastBpb = m.valBpb;
-        const payload = { loss: fmt(m.loss), bpb: fmt(lastBpb), tps: m.tokensPerSec.toFixed(0), mfu: `${(m.mfu * 100).toFixed(1)}%` };
+        const payload = { loss: fmt(m.loss), bpb: fmt(lastBpb), tps: m.tokensPerSec.toFixed(0), mfu: `${(m.mfu * 100).toFixed(1)}%`, mfuFma: `${(m.mfuFma * 100).toFixed(1)}%` };
         if (bar) { bar.setTotal(m.totalSteps || m.step + 1); bar.update(m.step, payload); }
         else if (m.valBpb !== undefined || m.step === 1) {
-          process.stdout.write(`step ${m.step}/${m.totalSteps || '?'} loss ${payload.loss} val bpb ${payload.bpb} ${payload.tps} tok/s MFU ${payload.mfu} maxvio ${m.maxVio.map((x) => x.toFixed(2)).join(',')}\n`);
+          process.stdout.write(`step ${m.step}/${m.totalSteps || '?'} loss ${payload.loss} val bpb ${payload.bpb} ${payload.tps} tok/s MFU ${payload.mfu} of matmul peak, ${payload.mfuFma} of FMA ceiling maxvio ${m.maxVio.map((x) => x.toFixed(2)).join(',')}\n`);
         }
       },
     }, controller.signal);

@@ -23,19 +23,26 @@ import { saveCheckpoint, latestCheckpoint, modelTensors, readTensorsInto, tensor
 import { validationLoss, bitsPerByte } from './evaluate.js';
 import { RESUME_KEYS, validateTrainOptions, type TrainOptions } from './options.js';
 import { benchMatmul } from '../bench/matmul.js';
+import { benchFmaPeak } from '../bench/fma-peak.js';
+import type { WasmBackend } from '../kernels/wasm/backend.js';
 import { withPrecision } from './precision.js';
 
 export interface StepMetrics {
   step: number; totalSteps: number; lr: number; batch: number; loss: number; ce: number; mtpLoss: number | null;
-  balanceLoss: number; gradNorm: number; tokensPerSec: number; mfu: number; elapsedSec: number;
+  balanceLoss: number; gradNorm: number; tokensPerSec: number; elapsedSec: number;
+  mfu: number;      // model FLOPs per second over the start-up matmul peak (a 256³ f32 matmul, same threads)
+  mfuFma: number;   // model FLOPs per second over the measured f32x4 multiply-add ceiling (same threads)
   expertLoads: number[][]; maxVio: number[];   // per MoE layer: fraction of routed slots per expert; max load/mean − 1
   valLoss?: number; valBpb?: number; skipped?: boolean;
 }
 
+/** The two denominators of MFU, measured at start-up with the run's threads, in GFLOP/s. */
+export interface PeakFlops { matmul: number; fma: number; threads: number }
+
 export interface TrainEvents {
   log(msg: string): void;
   warn(msg: string): void;
-  start(info: { totalSteps: number; startStep: number; params: number; activeParams: number; backend: string }): void;
+  start(info: { totalSteps: number; startStep: number; params: number; activeParams: number; backend: string; peaks: PeakFlops }): void;
   step(m: StepMetrics): void;
 }
 
@@ -105,7 +112,12 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   const info = modelInfo(cfg, null);
   const active = info.activeParams + info.mtpParams;
   const flopsPerToken = 6 * (active - cfg.vocabSize * cfg.hiddenSize) + 6 * cfg.numHiddenLayers * o.seqLen * cfg.numAttentionHeads * (cfg.qkNopeHeadDim + cfg.qkRopeHeadDim + cfg.vHeadDim) / 2;
-  const peak = (await benchMatmul({ T: 256, C: 256, OC: 256, dtype: 'f32', kernels: o.kernels ?? 'wasm', threads: o.threads, minMs: 100 })).gflops * 1e9;
+  const peakThreads = 'run' in fast ? (fast as WasmBackend).threads : 1;  // the reference kernels run on one thread
+  const peaks: PeakFlops = {
+    matmul: (await benchMatmul({ T: 256, C: 256, OC: 256, dtype: 'f32', kernels: o.kernels ?? 'wasm', threads: o.threads, minMs: 100 })).gflops,
+    fma: (await benchFmaPeak({ threads: peakThreads, minMs: 100 })).gflops,
+    threads: peakThreads,
+  };
   const lossOpts: LossOptions = {
     mtpWeight: o.mtpWeight,
     balance: o.seqAuxAlpha > 0 ? { mode: 'sequence', alpha: o.seqAuxAlpha } : o.auxLossAlpha > 0 ? { mode: 'batch', alpha: o.auxLossAlpha } : { mode: 'off', alpha: 0 },
@@ -133,7 +145,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
     return lastVal;
   };
 
-  ev.start({ totalSteps, startStep: step, params: info.totalParams + info.mtpParams, activeParams: active, backend: backend.name });
+  ev.start({ totalSteps, startStep: step, params: info.totalParams + info.mtpParams, activeParams: active, backend: backend.name, peaks });
   let tokensSeen = 0;
   while (totalSteps === 0 || step < totalSteps) {
     await new Promise((resolve) => setImmediate(resolve)); // let signals (Ctrl-C) and I/O in between steps
@@ -188,7 +200,8 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
     const loads = sum.expertCounts.map((c) => { const tot = c.reduce((a, x) => a + x, 0) || 1; return Array.from(c, (x) => x / tot); });
     const m: StepMetrics = {
       step, totalSteps, lr, batch: B, loss: sum.loss, ce: sum.ce, mtpLoss: sum.mtpCe.length ? sum.mtpCe[0] : null,
-      balanceLoss: sum.balance, gradNorm, tokensPerSec: tokens / dt, mfu: (tokens / dt) * flopsPerToken / peak, elapsedSec: elapsed(),
+      balanceLoss: sum.balance, gradNorm, tokensPerSec: tokens / dt, elapsedSec: elapsed(),
+      mfu: (tokens / dt) * flopsPerToken / (peaks.matmul * 1e9), mfuFma: (tokens / dt) * flopsPerToken / (peaks.fma * 1e9),
       expertLoads: loads, maxVio: loads.map((l) => Math.max(...l) * l.length - 1), skipped,
     };
     if (step % o.evalEvery === 0 || step === totalSteps) { const v = evaluate(); m.valLoss = v.loss; m.valBpb = v.bpb; }

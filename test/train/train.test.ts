@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { train, type StepMetrics, type TrainEvents } from '../../src/train/trainer.js';
+import { train, type PeakFlops, type StepMetrics, type TrainEvents } from '../../src/train/trainer.js';
 import { DEFAULT_TRAIN, type TrainOptions } from '../../src/train/options.js';
 import { DeepSeekModel } from '../../src/model/transformer.js';
 import { scoreTokens } from '../../src/generate/score.js';
@@ -55,9 +55,9 @@ function opts(name: string, extra: Partial<TrainOptions> = {}): TrainOptions {
   };
 }
 
-function recorder(): { ev: TrainEvents; steps: StepMetrics[]; warnings: string[] } {
-  const steps: StepMetrics[] = [], warnings: string[] = [];
-  return { steps, warnings, ev: { log() {}, warn: (m) => { warnings.push(m); }, start() {}, step: (m) => { steps.push(m); } } };
+function recorder(): { ev: TrainEvents; steps: StepMetrics[]; warnings: string[]; peaks: PeakFlops[] } {
+  const steps: StepMetrics[] = [], warnings: string[] = [], peaks: PeakFlops[] = [];
+  return { steps, warnings, peaks, ev: { log() {}, warn: (m) => { warnings.push(m); }, start: (i) => { peaks.push(i.peaks); }, step: (m) => { steps.push(m); } } };
 }
 
 test('a short run lowers the loss, writes metrics and a checkpoint that loads here and in the float64 reference', async () => {
@@ -68,8 +68,16 @@ test('a short run lowers the loss, writes metrics and a checkpoint that loads he
     assert.ok(r0.steps[11].loss < r0.steps[0].loss - 0.5, `loss falls: ${r0.steps[0].loss} → ${r0.steps[11].loss}`);
     const lines = fs.readFileSync(path.join(root, 'basic', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 12, 'metrics.jsonl has a line per step');
-    for (const k of ['step', 'lr', 'loss', 'mtpLoss', 'balanceLoss', 'gradNorm', 'tokensPerSec', 'mfu', 'expertLoads', 'maxVio']) {
+    for (const k of ['step', 'lr', 'loss', 'mtpLoss', 'balanceLoss', 'gradNorm', 'tokensPerSec', 'mfu', 'mfuFma', 'expertLoads', 'maxVio']) {
       assert.ok(k in lines[0], `metrics have ${k}`);
+    }
+    // Both MFUs are the same model FLOP/s over their own start-up peak, measured with the run's threads.
+    const [peaks] = r0.peaks;
+    assert.equal(peaks.threads, 2, 'the peaks are measured with the run\'s threads');
+    assert.ok(peaks.fma > 0 && peaks.matmul > 0, `peaks measured: ${JSON.stringify(peaks)}`);
+    for (const l of lines) {
+      const flops = l.mfu * peaks.matmul;
+      assert.ok(Math.abs(l.mfuFma * peaks.fma - flops) <= 1e-9 * flops, `step ${l.step}: mfu ${l.mfu} × ${peaks.matmul} vs mfuFma ${l.mfuFma} × ${peaks.fma}`);
     }
     assert.ok(lines.some((l) => typeof l.valBpb === 'number'), 'validation bits per byte are logged');
     // The checkpoint: standard HF names and keys, so our strict loader and the independent float64 reference both

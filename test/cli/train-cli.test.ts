@@ -37,6 +37,9 @@ test('train prints the summary, a sample of the trained checkpoint and that chec
   assert.match(r.stdout, /done after 3 steps: val loss [\d.]+ nats\/token, val [\d.]+ bits\/byte \(unigram model of the same text: [\d.]+\)/);
   const sample = /\nsample: The([\s\S]*)\ncheckpoint: /.exec(r.stdout)?.[1];
   assert.ok(sample, `a sample line before the checkpoint line: ${r.stdout}`);
+  // Both MFU denominators, named, measured with the run's threads; each step line gives both shares.
+  assert.match(r.stdout, /MFU against \(2 threads, measured now\): start-up 256³ f32 matmul peak [\d.]+ GFLOP\/s, f32x4 FMA ceiling [\d.]+ GFLOP\/s/);
+  assert.match(r.stdout, /step 1\/3 .* MFU [\d.]+% of matmul peak, [\d.]+% of FMA ceiling/);
   const dir = /checkpoint: (\S+)/.exec(r.stdout)?.[1];
   assert.ok(dir && fs.existsSync(path.join(dir, 'model.safetensors')), `checkpoint folder printed (${dir})`);
   // The sample continues "The" with the run's seed at temperature 0.8, top-p 0.95: generating the same way from the

@@ -1,30 +1,48 @@
-// Training-step benchmark: tokens/s and MFU (against the measured matmul peak) of the default `nano` model on the
-// Brown corpus, 1 and 2 threads, f32 and bf16 precision, after warm-up steps. Writes bench/results/train.json.
+// Training-step benchmark: tokens/s and MFU of the default `nano` model on the Brown corpus, f32, bf16 and fp8
+// precision on 1 and then 2 threads, all in one process and each thread count's precisions back to back (so their
+// ratios compare like with like), after warm-up steps; each row records the 1-minute load average at its end, since
+// other processes on the machine slow a run as much as the host does. MFU twice, each against a denominator the run measures at start-up with its threads: the 256³ f32 matmul
+// peak, and the f32x4 multiply-add ceiling (src/bench/fma-peak.ts). fp8, a simulation of the values and far slower
+// than f32 (the table gives the ratio), runs fewer steps. Writes bench/results/train.json.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { train, type StepMetrics } from '../src/train/trainer.js';
+import { train, type PeakFlops, type StepMetrics } from '../src/train/trainer.js';
 import { DEFAULT_TRAIN, type Precision } from '../src/train/options.js';
+import { stealMeter } from './steal.js';
 
-interface Row { preset: string; precision: Precision; threads: number; tokensPerStep: number; tokS: number; mfu: number; stepSec: number }
+interface Row {
+  preset: string; precision: Precision; threads: number; tokensPerStep: number; steps: number; warmup: number;
+  tokS: number; stepSec: number; mfu: number; mfuFma: number; peaks: PeakFlops; stealPercent: number | null; loadAverage: number;
+}
 
-const STEPS = 8, WARMUP = 3;
+/** Optimizer steps run, and the first ones left out of the mean (tier-up, first allocations). */
+const STEPS: Record<Precision, { steps: number; warmup: number }> = { f32: { steps: 8, warmup: 3 }, bf16: { steps: 8, warmup: 3 }, fp8: { steps: 4, warmup: 1 } };
+const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+
 const rows: Row[] = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-bench-train-'));
 try {
-  for (const precision of ['f32', 'bf16'] as Precision[]) {
-    for (const threads of [1, 2]) {
+  for (const threads of [1, 2]) {
+    for (const precision of ['f32', 'bf16', 'fp8'] as Precision[]) {
+      const { steps: n, warmup } = STEPS[precision];
       const steps: StepMetrics[] = [];
-      const r = await train({ ...DEFAULT_TRAIN, out: path.join(tmp, `${precision}-${threads}`), maxSteps: STEPS, evalEvery: 1000, checkpointEvery: 1000, evalWindows: 1, precision, threads, sample: false },
-        { log() {}, warn() {}, start() {}, step: (m) => { steps.push(m); } });
+      let peaks: PeakFlops | null = null;
+      const steal = stealMeter();
+      const r = await train({ ...DEFAULT_TRAIN, out: path.join(tmp, `${precision}-${threads}`), maxSteps: n, evalEvery: 1000, checkpointEvery: 1000, evalWindows: 1, precision, threads, sample: false },
+        { log() {}, warn() {}, start: (i) => { peaks = i.peaks; }, step: (m) => { steps.push(m); } });
       await r.model.dispose();
-      const timed = steps.slice(WARMUP);
-      const tokS = timed.reduce((a, m) => a + m.tokensPerSec, 0) / timed.length;
-      const mfu = timed.reduce((a, m) => a + m.mfu, 0) / timed.length;
-      const tokensPerStep = DEFAULT_TRAIN.batch * DEFAULT_TRAIN.seqLen;
-      rows.push({ preset: DEFAULT_TRAIN.preset, precision, threads, tokensPerStep, tokS, mfu, stepSec: tokensPerStep / tokS });
-      console.log(`${DEFAULT_TRAIN.preset} ${precision} ×${threads}: ${tokS.toFixed(0)} tok/s, MFU ${(mfu * 100).toFixed(1)}%, ${(tokensPerStep / tokS).toFixed(2)} s/step`);
+      const timed = steps.slice(warmup);
+      const tokS = mean(timed.map((m) => m.tokensPerSec)), tokensPerStep = DEFAULT_TRAIN.batch * DEFAULT_TRAIN.seqLen;
+      const row: Row = {
+        preset: DEFAULT_TRAIN.preset, precision, threads, tokensPerStep, steps: n, warmup, tokS, stepSec: tokensPerStep / tokS,
+        mfu: mean(timed.map((m) => m.mfu)), mfuFma: mean(timed.map((m) => m.mfuFma)), peaks: peaks!, stealPercent: steal(),
+        loadAverage: os.loadavg()[0],
+      };
+      rows.push(row);
+      console.log(`${row.preset} ${precision} ×${threads}: ${tokS.toFixed(0)} tok/s, ${row.stepSec.toFixed(2)} s/step; MFU ${(row.mfu * 100).toFixed(1)}% of the start-up `
+        + `matmul peak (${row.peaks.matmul.toFixed(1)} GFLOP/s), ${(row.mfuFma * 100).toFixed(1)}% of the FMA ceiling (${row.peaks.fma.toFixed(1)} GFLOP/s); host steal ${row.stealPercent?.toFixed(1) ?? 'n/a'}%, load average ${row.loadAverage.toFixed(1)}`);
     }
   }
 } finally {
@@ -32,5 +50,5 @@ try {
 }
 fs.mkdirSync('bench/results', { recursive: true });
 fs.writeFileSync('bench/results/train.json', JSON.stringify({
-  machine: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString(), steps: STEPS, warmup: WARMUP, results: rows,
+  machine: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString(), results: rows,
 }, null, 2) + '\n');

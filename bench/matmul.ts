@@ -7,11 +7,7 @@ import * as os from 'node:os';
 import { benchMatmul, type BenchDType, type MatmulBenchOptions } from '../src/bench/matmul.js';
 import { relaxedSimdSupported } from '../src/kernels/wasm/loader.js';
 
-// Written before tuning, for this class of machine (Zen 3 EPYC, 2 × 128-bit FMA pipes, ≈ 40–55 GFLOP/s f32x4 peak
-// per core): ref ≈ 1 (scalar JS); simd ≈ 20 (mul + add); relaxed ≈ 30 (fused multiply-add); ×1.8 on two threads.
-const EXPECTED: Record<string, number> = { 'ref×1': 1, 'simd×1': 20, 'relaxed×1': 30, 'relaxed×2': 55 };
-
-interface Row { dtype: BenchDType; kernel: string; threads: number; T: number; C: number; OC: number; ms: number; gflops: number; weightGBs: number; expectedGflops?: number }
+interface Row { dtype: BenchDType; kernel: string; threads: number; T: number; C: number; OC: number; ms: number; gflops: number; weightGBs: number }
 
 const configs: { name: string; o: Pick<MatmulBenchOptions, 'kernels' | 'flavour' | 'threads'> }[] = [
   { name: 'ref', o: { kernels: 'ref' } },
@@ -32,7 +28,6 @@ for (const shape of shapes) {
       const r = await benchMatmul({ ...shape, dtype, ...o });
       const threads = o.threads ?? 1;
       const row: Row = { dtype, kernel: name, threads, ...shape, ms: r.ms, gflops: r.gflops, weightGBs: r.weightGBs };
-      if (shape.T > 1) row.expectedGflops = EXPECTED[`${name}×${threads}`];
       results.push(row);
       console.log(`${dtype.padEnd(4)} ${`${name}×${threads}`.padEnd(10)} T=${shape.T} C=${shape.C} OC=${shape.OC}: ${r.ms.toFixed(3)} ms, ${r.gflops.toFixed(2)} GFLOP/s, ${r.weightGBs.toFixed(2)} GB/s of weights`);
     }

@@ -2,6 +2,8 @@
 // from it (head dims, RoPE/YaRN frequencies, softmax scale). Every error names the file and the key.
 // Leaves out: tensor names and shapes (weights/names.ts) and run settings (threads, precision).
 
+import { preview } from '../util/json.js';
+
 export type ScoringFunc = 'sigmoid' | 'softmax';
 export type TopkMethod = 'noaux_tc' | 'greedy' | 'group_limited_greedy';
 
@@ -86,7 +88,7 @@ class ConfigReader {
   int(key: string, min: number, fallback?: number): number {
     if (fallback !== undefined && !this.has(key)) { this.used.add(key); return fallback; }
     const v = this.get(key);
-    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(key, `must be an integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(key, `must be an integer, got ${preview(v)}`);
     if (v < min) this.fail(key, `must be ≥ ${min}, got ${v}`);
     return v;
   }
@@ -100,7 +102,7 @@ class ConfigReader {
   num(key: string, minExclusive: number, fallback?: number): number {
     if (fallback !== undefined && !this.has(key)) { this.used.add(key); return fallback; }
     const v = this.get(key);
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(key, `must be a finite number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(key, `must be a finite number, got ${preview(v)}`);
     if (!(v > minExclusive)) this.fail(key, `must be > ${minExclusive}, got ${v}`);
     return v;
   }
@@ -108,7 +110,7 @@ class ConfigReader {
   bool(key: string, fallback?: boolean): boolean {
     if (fallback !== undefined && !this.has(key)) { this.used.add(key); return fallback; }
     const v = this.get(key);
-    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.fail(key, `must be true or false, got ${preview(v)}`);
     return v;
   }
 
@@ -116,7 +118,7 @@ class ConfigReader {
     if (fallback !== undefined && !this.has(key)) { this.used.add(key); return fallback; }
     const v = this.get(key);
     if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-      this.fail(key, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(v)}`);
+      this.fail(key, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${preview(v)}`);
     }
     return v as T;
   }
@@ -131,7 +133,7 @@ function parseRopeScaling(r: ConfigReader, source: string): RopeScaling | null {
   if (typeof v !== 'object' || Array.isArray(v)) r.err('rope_scaling', 'must be an object or null');
   const o = v as Record<string, unknown>;
   const kind = o.type ?? o.rope_type;
-  if (kind !== 'yarn') r.err('rope_scaling', `type must be "yarn", got ${JSON.stringify(kind)}`);
+  if (kind !== 'yarn') r.err('rope_scaling', `type must be "yarn", got ${preview(kind)}`);
   const sub = new ConfigReader(o, `${source}: rope_scaling`);
   const scaling: RopeScaling = {
     type: 'yarn',
@@ -151,11 +153,11 @@ function parseQuantization(r: ConfigReader): QuantizationConfig | null {
   if (v === null || v === undefined) return null;
   if (typeof v !== 'object' || Array.isArray(v)) r.err('quantization_config', 'must be an object');
   const o = v as Record<string, unknown>;
-  if (o.quant_method !== 'fp8') r.err('quantization_config', `quant_method must be "fp8", got ${JSON.stringify(o.quant_method)}`);
-  if (o.fmt !== undefined && o.fmt !== 'e4m3') r.err('quantization_config', `fmt must be "e4m3", got ${JSON.stringify(o.fmt)}`);
+  if (o.quant_method !== 'fp8') r.err('quantization_config', `quant_method must be "fp8", got ${preview(o.quant_method)}`);
+  if (o.fmt !== undefined && o.fmt !== 'e4m3') r.err('quantization_config', `fmt must be "e4m3", got ${preview(o.fmt)}`);
   const b = o.weight_block_size ?? [128, 128];
   if (!Array.isArray(b) || b.length !== 2 || !b.every((x) => Number.isInteger(x) && x > 0)) {
-    r.err('quantization_config', `weight_block_size must be two positive integers, got ${JSON.stringify(b)}`);
+    r.err('quantization_config', `weight_block_size must be two positive integers, got ${preview(b)}`);
   }
   return { quantMethod: 'fp8', fmt: 'e4m3', weightBlockSize: [b[0], b[1]] };
 }
@@ -170,7 +172,7 @@ function parseEos(r: ConfigReader): number[] {
   const v = r.raw_('eos_token_id');
   if (v === undefined || v === null) return [];
   const list = Array.isArray(v) ? v : [v];
-  if (!list.every((x) => Number.isInteger(x) && x >= 0)) r.err('eos_token_id', `must be a token id or a list of ids, got ${JSON.stringify(v)}`);
+  if (!list.every((x) => Number.isInteger(x) && x >= 0)) r.err('eos_token_id', `must be a token id or a list of ids, got ${preview(v)}`);
   return list as number[];
 }
 

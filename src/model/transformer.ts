@@ -20,6 +20,7 @@ import type { AttentionStep } from './mla.js';
 import { mtpForward } from './mtp.js';
 import { LatentCache } from '../generate/latent-cache.js';
 import { WeightStore } from '../weights/shards.js';
+import { parseJson } from '../util/json.js';
 
 /** A backend instance (with the heap it was made for), or options to make one (default: wasm, all cores). */
 export interface LoadOptions extends BackendOptions { backend?: Backend; heap?: Heap }
@@ -28,9 +29,7 @@ export function readConfig(dir: string): ModelConfig {
   const file = path.join(dir, 'config.json');
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch { throw new Error(`${file}: cannot read (is --model a checkpoint folder?)`); }
-  let raw: unknown;
-  try { raw = JSON.parse(text); } catch (e) { throw new Error(`${file}: invalid JSON: ${(e as Error).message}`); }
-  return parseConfig(raw, file);
+  return parseConfig(parseJson(text, `${file}: invalid JSON`), file);
 }
 
 export class DeepSeekModel {

@@ -12,6 +12,12 @@ export interface AddedToken {
   normalized: boolean;
 }
 
+/**
+ * Token ids must lie below this (2^24): the tokenizer keeps per-id tables as long as the largest id, so a stray
+ * huge id would otherwise allocate gigabytes. Real vocabularies stay far below (DeepSeek-V3: 129,280).
+ */
+export const MAX_TOKEN_IDS = 2 ** 24;
+
 export function parseAddedTokens(json: unknown, where: string): AddedToken[] {
   if (json === undefined || json === null) return [];
   if (!Array.isArray(json)) throw new Error(`${where}: "added_tokens" must be an array`);
@@ -19,6 +25,7 @@ export function parseAddedTokens(json: unknown, where: string): AddedToken[] {
     if (!Number.isInteger(t?.id) || (t.id as number) < 0 || typeof t.content !== 'string' || t.content === '') {
       throw new Error(`${where}: added_tokens[${i}] needs a non-negative integer "id" and a non-empty "content"`);
     }
+    if ((t.id as number) >= MAX_TOKEN_IDS) throw new Error(`${where}: added_tokens[${i}] has id ${t.id as number}; ids must be below ${MAX_TOKEN_IDS}`);
     return {
       id: t.id as number,
       content: t.content,

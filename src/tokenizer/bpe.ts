@@ -4,12 +4,13 @@
 // Leaves out: offsets, pairs, truncation/padding and non-BPE models (they throw when loaded).
 
 import { readFileSync } from 'node:fs';
-import { AddedTokenMatcher, parseAddedTokens, type AddedToken } from './added-tokens.js';
+import { AddedTokenMatcher, MAX_TOKEN_IDS, parseAddedTokens, type AddedToken } from './added-tokens.js';
 import { tokenBytes } from './byte-level.js';
 import { BpeModel } from './bpe-model.js';
 import { buildNormalizer, type Normalizer } from './normalizer.js';
 import { buildPostProcessor, type PostProcessor } from './post-processor.js';
 import { buildPreTokenizer, type PreTokenizer } from './pre-tokenizer.js';
+import { parseJson, preview } from '../util/json.js';
 
 export interface EncodeOptions { addSpecialTokens?: boolean }
 export interface DecodeOptions { skipSpecialTokens?: boolean }
@@ -43,13 +44,7 @@ export class Tokenizer {
     } catch (e) {
       throw new Error(`${path}: cannot read tokenizer file (${(e as Error).message})`);
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
-    }
-    return Tokenizer.fromJSON(json, path);
+    return Tokenizer.fromJSON(parseJson(text, `${path}: not valid JSON`), path);
   }
 
   /** Builds from a parsed tokenizer.json; `source` names it in errors. */
@@ -61,7 +56,7 @@ export class Tokenizer {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${where}: expected a JSON object`);
     const j = json as Record<string, unknown>;
     const m = j.model as Record<string, unknown> | undefined;
-    if (m?.type !== 'BPE') throw new Error(`${where}: unsupported model type ${JSON.stringify(m?.type)} (only BPE)`);
+    if (m?.type !== 'BPE') throw new Error(`${where}: unsupported model type ${preview(m?.type)} (only BPE)`);
     for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
       if (m[key]) throw new Error(`${where}: BPE option ${key} is not supported`);
     }
@@ -75,7 +70,7 @@ export class Tokenizer {
     this.normalizer = buildNormalizer(j.normalizer, `${where}: normalizer`);
     this.postProcessor = buildPostProcessor(j.post_processor, `${where}: post_processor`);
     const decoder = j.decoder as { type?: unknown } | null | undefined;
-    if (decoder?.type !== 'ByteLevel') throw new Error(`${where}: unsupported decoder ${JSON.stringify(decoder?.type ?? null)} (only ByteLevel)`);
+    if (decoder?.type !== 'ByteLevel') throw new Error(`${where}: unsupported decoder ${preview(decoder?.type ?? null)} (only ByteLevel)`);
 
     const addedTokens: AddedToken[] = parseAddedTokens(j.added_tokens, where);
     this.rawMatcher = new AddedTokenMatcher(addedTokens.filter((t) => !t.normalized));
@@ -94,6 +89,12 @@ export class Tokenizer {
       if (t.special) this.special[t.id] = 1;
     }
     this.bytesOf = new Array<Uint8Array | undefined>(size);
+    // A post-processor only adds fixed ids around the sequence; each must be a token, or decode would refuse it.
+    for (const id of this.postProcessor([])) {
+      if (!Number.isInteger(id) || id < 0 || id >= size || this.tokens[id] === undefined) {
+        throw new Error(`${where}: post_processor adds token id ${preview(id)}, which is neither in model.vocab nor in added_tokens`);
+      }
+    }
   }
 
   /**
@@ -175,7 +176,8 @@ function parseVocab(json: unknown, where: string): Map<string, number> {
   for (let i = 0; i < keys.length; i++) {
     const tok = keys[i]!;
     const id = o[tok];
-    if (!Number.isInteger(id) || (id as number) < 0) throw new Error(`${where}: model.vocab[${JSON.stringify(tok)}] is not a non-negative integer`);
+    if (!Number.isInteger(id) || (id as number) < 0) throw new Error(`${where}: model.vocab[${preview(tok)}] is not a non-negative integer`);
+    if ((id as number) >= MAX_TOKEN_IDS) throw new Error(`${where}: model.vocab[${preview(tok)}] is id ${id}; ids must be below ${MAX_TOKEN_IDS}`);
     vocab.set(tok, id as number);
   }
   return vocab;
@@ -188,7 +190,7 @@ function parseMerges(json: unknown, where: string): [string, string][] {
   return json.map((m: unknown, i) => {
     if (typeof m === 'string') {
       const sp = m.indexOf(' ');
-      if (sp < 0 || m.indexOf(' ', sp + 1) >= 0) throw new Error(`${where}: model.merges[${i}] ${JSON.stringify(m)} is not "a b"`);
+      if (sp < 0 || m.indexOf(' ', sp + 1) >= 0) throw new Error(`${where}: model.merges[${i}] ${preview(m)} is not "a b"`);
       return [m.slice(0, sp), m.slice(sp + 1)];
     }
     if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') return [m[0], m[1]];

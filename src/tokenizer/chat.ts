@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Template } from '@huggingface/jinja';
+import { oneLine, parseJson } from '../util/json.js';
 
 export interface ToolCall {
   type: 'function';
@@ -32,13 +33,13 @@ export class ChatTemplate {
   private readonly template: Template;
 
   static fromFile(tokenizerConfigPath: string): ChatTemplate {
-    let cfg: unknown;
+    let text: string;
     try {
-      cfg = JSON.parse(readFileSync(tokenizerConfigPath, 'utf8'));
+      text = readFileSync(tokenizerConfigPath, 'utf8');
     } catch (e) {
       throw new Error(`${tokenizerConfigPath}: cannot read tokenizer config (${(e as Error).message})`);
     }
-    return ChatTemplate.fromJSON(cfg, tokenizerConfigPath);
+    return ChatTemplate.fromJSON(parseJson(text, `${tokenizerConfigPath}: tokenizer config is not valid JSON`), tokenizerConfigPath);
   }
 
   static fromJSON(cfg: unknown, source = 'tokenizer_config.json'): ChatTemplate {
@@ -53,7 +54,7 @@ export class ChatTemplate {
     try {
       this.template = new Template(text);
     } catch (e) {
-      throw new Error(`${source}: chat_template does not parse (${(e as Error).message})`);
+      throw new Error(`${source}: chat_template does not parse (${jinjaReason(e)})`);
     }
     this.bosToken = tokenText(c.bos_token, 'bos_token', source);
     this.eosToken = tokenText(c.eos_token, 'eos_token', source);
@@ -72,9 +73,18 @@ export class ChatTemplate {
     try {
       return this.template.render(vars);
     } catch (e) {
-      throw new Error(`${this.source}: chat_template failed to render (${(e as Error).message})`);
+      throw new Error(`${this.source}: chat_template failed to render (${jinjaReason(e)})`);
     }
   }
+}
+
+/**
+ * Why the Jinja engine refused a template, on one line. On some malformed templates the engine fails inside itself
+ * (a TypeError or RangeError) rather than reporting a syntax error; that says nothing useful, so it is named as such.
+ */
+function jinjaReason(e: unknown): string {
+  if (e instanceof TypeError || e instanceof RangeError) return 'malformed template: the Jinja engine failed on it';
+  return oneLine(e instanceof Error ? e.message : String(e));
 }
 
 /** chat_template is a string, or (newer configs) a list of {name, template} where "default" is used. */

@@ -3,17 +3,22 @@
 // possessive quantifiers (emulated as (?=(?<g>X))\k<g>). Leaves out: inline flags, \G \K \R \X, nested
 // character classes and && intersections, which throw a clear error instead of silently matching differently.
 
+import { oneLine, preview } from '../util/json.js';
+
 const WHITE = '\\p{White_Space}';
 const WORD_SET = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}'; // Unicode \w as UTS #18 defines it
 const SYNTAX = new Set('^$\\.*+?()[]{}|/');
 
-/** Compiles an Oniguruma pattern to a global, Unicode JS RegExp. Throws naming the pattern if unsupported. */
-export function compileOnigRegex(pattern: string): RegExp {
-  const source = translateOnig(pattern);
+/**
+ * Compiles an Oniguruma pattern to a global, Unicode JS RegExp. Throws naming `where` (the file and field it came
+ * from) and the pattern if it is unsupported or invalid.
+ */
+export function compileOnigRegex(pattern: string, where = 'pattern'): RegExp {
   try {
-    return new RegExp(source, 'gu');
+    return new RegExp(translateOnig(pattern), 'gu');
   } catch (e) {
-    throw new Error(`regex ${JSON.stringify(pattern)}: not valid once translated to JavaScript (${(e as Error).message})`);
+    if (!(e instanceof SyntaxError)) throw new Error(`${where}: ${(e as Error).message}`);
+    throw new Error(`${where}: regex ${preview(pattern)}: not valid once translated to JavaScript (${oneLine(e.message)})`);
   }
 }
 
@@ -25,7 +30,7 @@ export function literalRegex(s: string): RegExp {
 /** The JS RegExp source for an Oniguruma pattern (exported for tests). */
 export function translateOnig(pattern: string): string {
   const fail = (what: string): never => {
-    throw new Error(`regex ${JSON.stringify(pattern)}: unsupported Oniguruma construct ${what}`);
+    throw new Error(`regex ${preview(pattern)}: unsupported Oniguruma construct ${what}`);
   };
   const cps = Array.from(pattern);
   let out = '';

@@ -2,16 +2,20 @@
 // tokens are requested: ByteLevel adds nothing, TemplateProcessing follows its "single" template, Bert/Roberta
 // wrap in cls ... sep, Sequence chains them. Leaves out: pairs, type ids and offsets.
 
+import { MAX_SEQUENCE_DEPTH } from './pre-tokenizer.js';
+import { preview } from '../util/json.js';
+
 export type PostProcessor = (ids: number[]) => number[];
 
-export function buildPostProcessor(json: unknown, where: string): PostProcessor {
+export function buildPostProcessor(json: unknown, where: string, depth = 0): PostProcessor {
   if (json === null || json === undefined) return (ids) => ids;
   const o = json as Record<string, unknown>;
   switch (o.type) {
     case 'ByteLevel': return (ids) => ids;
     case 'Sequence': {
       if (!Array.isArray(o.processors)) throw new Error(`${where}: Sequence post-processor needs "processors"`);
-      const parts = o.processors.map((p, i) => buildPostProcessor(p, `${where}.processors[${i}]`));
+      if (depth >= MAX_SEQUENCE_DEPTH) throw new Error(`${where}: Sequence post-processors nested more than ${MAX_SEQUENCE_DEPTH} deep`);
+      const parts = o.processors.map((p, i) => buildPostProcessor(p, `${where}.processors[${i}]`, depth + 1));
       return (ids) => parts.reduce((acc, f) => f(acc), ids);
     }
     case 'TemplateProcessing': return templateProcessing(o, where);
@@ -21,7 +25,7 @@ export function buildPostProcessor(json: unknown, where: string): PostProcessor 
       if (!Number.isInteger(cls) || !Number.isInteger(sep)) throw new Error(`${where}: ${o.type} needs cls and sep [token, id]`);
       return (ids) => [cls!, ...ids, sep!];
     }
-    default: throw new Error(`${where}: unsupported post_processor type ${JSON.stringify(o.type)}`);
+    default: throw new Error(`${where}: unsupported post_processor type ${preview(o.type)}`);
   }
 }
 
@@ -29,7 +33,8 @@ export function buildPostProcessor(json: unknown, where: string): PostProcessor 
 function templateProcessing(o: Record<string, unknown>, where: string): PostProcessor {
   if (!Array.isArray(o.single)) throw new Error(`${where}: TemplateProcessing needs a "single" template`);
   const specials = (o.special_tokens ?? {}) as Record<string, { ids?: unknown }>;
-  const pieces: (number[] | 'A')[] = o.single.map((piece: Record<string, { id?: unknown }>, i) => {
+  const pieces: (number[] | 'A')[] = o.single.map((piece: Record<string, { id?: unknown }> | null, i) => {
+    if (typeof piece !== 'object' || piece === null) throw new Error(`${where}: single template piece ${i} must be an object`);
     if (piece.Sequence) {
       if (piece.Sequence.id !== 'A') throw new Error(`${where}: single template piece ${i} must use sequence "A"`);
       return 'A';
@@ -37,7 +42,7 @@ function templateProcessing(o: Record<string, unknown>, where: string): PostProc
     const name = piece.SpecialToken?.id;
     const ids = typeof name === 'string' ? specials[name]?.ids : undefined;
     if (!Array.isArray(ids) || !ids.every(Number.isInteger)) {
-      throw new Error(`${where}: template special token ${JSON.stringify(name)} has no ids in "special_tokens"`);
+      throw new Error(`${where}: template special token ${preview(name)} has no ids in "special_tokens"`);
     }
     return ids as number[];
   });

@@ -4,6 +4,7 @@
 // Leaves out: the other HF pre-tokenizers (Whitespace, Metaspace, Digits, ...), which throw when loaded.
 
 import { compileOnigRegex, literalRegex } from './onig-regex.js';
+import { preview } from '../util/json.js';
 
 /** Appends the pre-tokens of `text` to `out`, in order; empty pieces are never produced. */
 export type PreTokenizer = (text: string, out: string[]) => void;
@@ -16,6 +17,9 @@ export interface PreTokenizerSpec {
 
 type Behavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous';
 const BEHAVIORS: readonly Behavior[] = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
+
+/** Sequences nest deeper than this only in a broken file (and would otherwise exhaust the stack). */
+export const MAX_SEQUENCE_DEPTH = 64;
 
 /** GPT-2's split regex, used by ByteLevel when use_regex is true. */
 export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -40,27 +44,28 @@ export function buildPreTokenizer(json: unknown, where: string): PreTokenizerSpe
   return { run, byteLevel: steps.length > 0 && steps[last]!.byteLevel };
 }
 
-function flatten(json: unknown, where: string): PreTokenizerSpec[] {
+function flatten(json: unknown, where: string, depth = 0): PreTokenizerSpec[] {
   const o = json as Record<string, unknown>;
   switch (o?.type) {
     case 'Sequence': {
       if (!Array.isArray(o.pretokenizers)) throw new Error(`${where}: Sequence pre-tokenizer needs a "pretokenizers" array`);
-      return o.pretokenizers.flatMap((p, i) => flatten(p, `${where}.pretokenizers[${i}]`));
+      if (depth >= MAX_SEQUENCE_DEPTH) throw new Error(`${where}: Sequence pre-tokenizers nested more than ${MAX_SEQUENCE_DEPTH} deep`);
+      return o.pretokenizers.flatMap((p, i) => flatten(p, `${where}.pretokenizers[${i}]`, depth + 1));
     }
     case 'Split': return [{ run: splitStep(o, where), byteLevel: false }];
     case 'ByteLevel': return [{ run: byteLevelStep(o), byteLevel: true }];
-    default: throw new Error(`${where}: unsupported pre-tokenizer type ${JSON.stringify(o?.type)}`);
+    default: throw new Error(`${where}: unsupported pre-tokenizer type ${preview(o?.type)}`);
   }
 }
 
 function splitStep(o: Record<string, unknown>, where: string): PreTokenizer {
   const pattern = o.pattern as { Regex?: unknown; String?: unknown } | undefined;
   let re: RegExp;
-  if (typeof pattern?.Regex === 'string') re = compileOnigRegex(pattern.Regex);
+  if (typeof pattern?.Regex === 'string') re = compileOnigRegex(pattern.Regex, where);
   else if (typeof pattern?.String === 'string') re = literalRegex(pattern.String);
   else throw new Error(`${where}: Split needs pattern {"Regex": string} or {"String": string}`);
   const behavior = o.behavior as Behavior;
-  if (!BEHAVIORS.includes(behavior)) throw new Error(`${where}: unsupported Split behavior ${JSON.stringify(o.behavior)}`);
+  if (!BEHAVIORS.includes(behavior)) throw new Error(`${where}: unsupported Split behavior ${preview(o.behavior)}`);
   const invert = o.invert === true;
   return (text, out) => splitText(text, re, behavior, invert, out);
 }

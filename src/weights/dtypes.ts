@@ -2,6 +2,8 @@
 // Pure functions over numbers and typed arrays, all rounding to nearest, ties to even.
 // Leaves out any notion of tensors or files; model code keeps weights at their stored width.
 
+import { preview } from '../util/json.js';
+
 export type StoredDType = 'F32' | 'BF16' | 'F16' | 'F8_E4M3';
 
 export const DTYPE_BYTES: Record<StoredDType, number> = { F32: 4, BF16: 2, F16: 2, F8_E4M3: 1 };
@@ -11,7 +13,7 @@ const SUPPORTED: readonly StoredDType[] = ['F32', 'BF16', 'F16', 'F8_E4M3'];
 /** Checks a dtype string from a file header; `where` says which file/tensor it came from. */
 export function parseDType(s: string, where: string): StoredDType {
   if ((SUPPORTED as readonly string[]).includes(s)) return s as StoredDType;
-  throw new Error(`${where}: unsupported dtype ${JSON.stringify(s)} (supported: ${SUPPORTED.join(', ')})`);
+  throw new Error(`${where}: unsupported dtype ${preview(s)} (supported: ${SUPPORTED.join(', ')})`);
 }
 
 // Typed-array views below assume a little-endian host (every platform Node ships on).

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { DTYPE_BYTES, parseDType, type StoredDType } from './dtypes.js';
+import { parseJson, preview } from '../util/json.js';
 
 /** One tensor of one file: where its bytes lie (absolute file offset) and what they mean. */
 export interface TensorEntry {
@@ -43,12 +44,12 @@ function isCount(v: unknown): v is number {
 
 /** Bytes of a tensor; throws (with `where`) if the shape is malformed or its size overflows. */
 function tensorBytes(dtype: StoredDType, shape: unknown, where: string): number {
-  if (!Array.isArray(shape)) throw new Error(`${where}: shape must be an array of integers, got ${JSON.stringify(shape)}`);
+  if (!Array.isArray(shape)) throw new Error(`${where}: shape must be an array of integers, got ${preview(shape)}`);
   let n = DTYPE_BYTES[dtype];
   for (const d of shape) {
-    if (!isCount(d)) throw new Error(`${where}: shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer`);
+    if (!isCount(d)) throw new Error(`${where}: shape ${preview(shape)} has a dimension that is not a non-negative integer`);
     n *= d;
-    if (!Number.isSafeInteger(n)) throw new Error(`${where}: shape ${JSON.stringify(shape)} is too large`);
+    if (!Number.isSafeInteger(n)) throw new Error(`${where}: shape ${preview(shape)} is too large`);
   }
   return n;
 }
@@ -69,7 +70,7 @@ function validateHeader(file: string, header: unknown, dataStart: number, dataLe
       metadata = info as Record<string, string>;
       continue;
     }
-    const where = `${file}: tensor "${name}"`;
+    const where = `${file}: tensor ${preview(name)}`;
     if (!isPlainObject(info)) throw new Error(`${where}: header entry is not an object`);
     for (const key of ['dtype', 'shape', 'data_offsets']) {
       if (!Object.hasOwn(info, key)) throw new Error(`${where}: header entry is missing "${key}"`);
@@ -79,14 +80,14 @@ function validateHeader(file: string, header: unknown, dataStart: number, dataLe
     const byteLength = tensorBytes(dtype, info.shape, where);
     const offs = info.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !isCount(offs[0]) || !isCount(offs[1]) || offs[0] > offs[1]) {
-      throw new Error(`${where}: data_offsets must be [begin, end] non-negative integers with begin <= end, got ${JSON.stringify(offs)}`);
+      throw new Error(`${where}: data_offsets must be [begin, end] non-negative integers with begin <= end, got ${preview(offs)}`);
     }
     const [begin, end] = offs as [number, number];
     if (end > dataLength) {
       throw new Error(`${where}: data ends at ${end} but the data section has only ${dataLength} bytes (file truncated?)`);
     }
     if (end - begin !== byteLength) {
-      throw new Error(`${where}: data_offsets span ${end - begin} bytes but ${dtype} ${JSON.stringify(info.shape)} needs ${byteLength}`);
+      throw new Error(`${where}: data_offsets span ${end - begin} bytes but ${dtype} ${preview(info.shape)} needs ${byteLength}`);
     }
     const entry: TensorEntry = { name, dtype, shape: [...(info.shape as number[])], byteLength, file, fileOffset: dataStart + begin };
     ranges.push({ name, begin, end, entry });
@@ -96,10 +97,10 @@ function validateHeader(file: string, header: unknown, dataStart: number, dataLe
   let previous = '';
   for (const r of ranges) {
     if (r.begin < cursor) {
-      throw new Error(`${file}: tensors "${previous}" and "${r.name}" overlap (bytes ${r.begin}..${cursor} of the data section)`);
+      throw new Error(`${file}: tensors ${preview(previous)} and ${preview(r.name)} overlap (bytes ${r.begin}..${cursor} of the data section)`);
     }
     if (r.begin > cursor) {
-      throw new Error(`${file}: bytes ${cursor}..${r.begin} of the data section (before tensor "${r.name}") belong to no tensor`);
+      throw new Error(`${file}: bytes ${cursor}..${r.begin} of the data section (before tensor ${preview(r.name)}) belong to no tensor`);
     }
     cursor = r.end;
     previous = r.name;
@@ -142,12 +143,7 @@ function readHeader(file: string, fd: number): ParsedHeader {
     throw new Error(`${file}: safetensors header is not valid UTF-8`);
   }
   if (!text.startsWith('{')) throw new Error(`${file}: safetensors header is not a JSON object (does not start with "{")`);
-  let header: unknown;
-  try {
-    header = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: safetensors header is not valid JSON: ${(e as Error).message}`);
-  }
+  const header = parseJson(text, `${file}: safetensors header is not valid JSON`);
   return validateHeader(file, header, 8 + headerLen, size - 8 - headerLen);
 }
 

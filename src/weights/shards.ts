@@ -3,6 +3,7 @@
 // contradiction an error at open. Leaves out what the tensors mean (the HF name map) and dtype conversion.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { oneLine, preview } from '../util/json.js';
 import { SafetensorsFile, writeFileAtomically, writeSafetensors, type TensorEntry, type TensorToWrite } from './safetensors.js';
 
 const SINGLE_FILE = 'model.safetensors';
@@ -29,7 +30,7 @@ function readIndex(dir: string): Map<string, string[]> {
   try {
     parsed = JSON.parse(fs.readFileSync(indexPath, 'utf8'));
   } catch (e) {
-    throw new Error(`${indexPath}: cannot read the shard index: ${(e as Error).message}`);
+    throw new Error(`${indexPath}: cannot read the shard index: ${oneLine((e as Error).message)}`);
   }
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(parsed)) throw new Error(`${indexPath}: shard index is not a JSON object`);
@@ -39,7 +40,7 @@ function readIndex(dir: string): Map<string, string[]> {
   const byShard = new Map<string, string[]>();
   for (const [tensor, shard] of Object.entries(map)) {
     if (typeof shard !== 'string' || shard === '' || shard === '.' || shard === '..' || path.basename(shard) !== shard) {
-      throw new Error(`${indexPath}: tensor "${tensor}" maps to ${JSON.stringify(shard)}, not a file name in the folder`);
+      throw new Error(`${indexPath}: tensor ${preview(tensor)} maps to ${preview(shard)}, not a file name in the folder`);
     }
     const list = byShard.get(shard);
     if (list === undefined) byShard.set(shard, [tensor]);
@@ -114,16 +115,16 @@ function openIndexed(dir: string): SafetensorsFile[] {
       const tensors = byShard.get(shard)!;
       const shardPath = path.join(dir, shard);
       if (!fs.existsSync(shardPath)) {
-        throw new Error(`${indexPath}: shard ${shard} (holding e.g. tensor "${tensors[0]}") does not exist in ${dir}`);
+        throw new Error(`${indexPath}: shard ${oneLine(shard)} (holding e.g. tensor ${preview(tensors[0])}) does not exist in ${dir}`);
       }
       const file = SafetensorsFile.open(shardPath);
       files.push(file);
       for (const t of tensors) {
-        if (!file.entries.has(t)) throw new Error(`${indexPath}: tensor "${t}" is listed for shard ${shard} but ${shardPath} has no such tensor`);
+        if (!file.entries.has(t)) throw new Error(`${indexPath}: tensor ${preview(t)} is listed for shard ${oneLine(shard)} but ${shardPath} has no such tensor`);
       }
       const listed = new Set(tensors);
       for (const t of file.entries.keys()) {
-        if (!listed.has(t)) throw new Error(`${shardPath}: tensor "${t}" is in this shard but the index ${indexPath} does not place it here`);
+        if (!listed.has(t)) throw new Error(`${shardPath}: tensor ${preview(t)} is in this shard but the index ${indexPath} does not place it here`);
       }
     }
   } catch (e) {

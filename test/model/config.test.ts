@@ -8,6 +8,10 @@ import { parseConfig, moeLayerIndices, configToJson } from '../../src/model/conf
 import { presetConfig } from '../../src/model/presets.js';
 import { mainTensors } from '../../src/weights/names.js';
 import { modelInfo } from '../../src/model/info.js';
+import { readConfig } from '../../src/model/transformer.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 /** deepseek-ai/DeepSeek-V2-Lite's config.json (softmax greedy router, no q-LoRA, no groups, no correction bias). */
 const V2_LITE: Record<string, unknown> = {
@@ -197,6 +201,23 @@ test('bad configs are refused with a message naming the file and the key', () =>
       assert.ok(e.message.startsWith(SOURCE + ':'), `${b.name}: message should start with the file: ${e.message}`);
       return true;
     }, b.name);
+  }
+});
+
+test('a value nested 10,000 deep is refused with a short message, not a stack overflow (found by fuzzing)', () => {
+  let deep: unknown = 0;
+  for (let i = 0; i < 10_000; i++) deep = [deep];
+  const raw = { ...presetConfig('tiny'), mscale_all_dim: 1, vocab_size: deep };
+  assert.throws(() => parseConfig(raw, SOURCE), /\/ckpt\/config\.json: "vocab_size" must be an integer, got \[\[\[\[\.\.\.\]\]\]\]$/);
+});
+
+test('config.json with a syntax error: one line naming the file (V8 quotes the text, newlines too; found by fuzzing)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-config-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'config.json'), '{\n  "model_type": x\n}');
+    assert.throws(() => readConfig(dir), (e: Error) => e.message.startsWith(`${path.join(dir, 'config.json')}: invalid JSON (`) && !e.message.includes('\n'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

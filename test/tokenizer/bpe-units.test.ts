@@ -127,6 +127,27 @@ test('loading errors name the file and the problem', () => {
   assert.throws(() => Tokenizer.fromJSON([], 'arr.json'), /arr\.json: expected a JSON object/);
 });
 
+test('loading errors found by fuzzing: each is one line naming the file and the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qiusuo-tok-'));
+  const multiLine = join(dir, 'lines.json');
+  writeFileSync(multiLine, '{\n"model": x\n}');
+  assert.throws(() => Tokenizer.fromFile(multiLine), (e: Error) => e.message.startsWith(`${multiLine}: not valid JSON (`) && !e.message.includes('\n'));
+  let deepSequence: unknown = { type: 'ByteLevel' };
+  for (let i = 0; i < 10_000; i++) deepSequence = { type: 'Sequence', pretokenizers: [deepSequence] };
+  const template = { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A' } }], special_tokens: {} };
+  const table: { patch: (j: Record<string, any>) => void; error: RegExp }[] = [
+    { patch: (j) => { j.post_processor = { ...template, single: [null] }; }, error: /tiny\.json: post_processor: single template piece 0 must be an object/ },
+    { patch: (j) => { j.post_processor = { ...template, single: [{ SpecialToken: { id: 'x' } }], special_tokens: { x: { ids: [5000] } } }; }, error: /post_processor adds token id 5000, which is neither in model\.vocab nor in added_tokens/ },
+    { patch: (j) => { j.model.vocab.huge = 2 ** 32; }, error: /model\.vocab\["huge"\] is id 4294967296; ids must be below 16777216/ },
+    { patch: (j) => { j.added_tokens[0].id = 2 ** 40; }, error: /added_tokens\[0\] has id 1099511627776; ids must be below 16777216/ },
+    { patch: (j) => { j.pre_tokenizer = deepSequence; }, error: /pre_tokenizer(\.pretokenizers\[0\])+: Sequence pre-tokenizers nested more than 64 deep/ },
+    { patch: (j) => { j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '(?i)a' }, behavior: 'Isolated' }, { type: 'ByteLevel' }] }; }, error: /tiny\.json: pre_tokenizer\.pretokenizers\[0\]: regex "\(\?i\)a": unsupported/ },
+  ];
+  for (const { patch, error } of table) {
+    assert.throws(() => tiny([], [], patch), (e: Error) => { assert.match(e.message, error); assert.ok(!e.message.includes('\n')); return true; });
+  }
+});
+
 test('decode: ids outside the vocabulary or in a hole are errors', () => {
   const tok = tiny([], []);
   assert.equal(tok.vocabSize, 270);

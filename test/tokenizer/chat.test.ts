@@ -4,6 +4,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ChatTemplate, parseChatMessages, type ChatMessage } from '../../src/tokenizer/chat.js';
 import { Tokenizer } from '../../src/tokenizer/bpe.js';
 import { TOKENIZER_CONFIG_PATH, TOKENIZER_JSON_PATH, tokenizerJson } from './deepseek-files.js';
@@ -105,6 +108,15 @@ test('fromJSON accepts plain-string tokens; missing template and bad tokens are 
   assert.throws(() => ChatTemplate.fromJSON({ chat_template: 'x', bos_token: 5 }, 'cfg.json'), /cfg\.json: "bos_token" must be/);
   assert.throws(() => ChatTemplate.fromJSON({ chat_template: '{% if %}' }, 'cfg.json'), /cfg\.json: chat_template does not parse/);
   assert.throws(() => ChatTemplate.fromFile('/nonexistent/tokenizer_config.json'), /\/nonexistent\/tokenizer_config\.json: cannot read/);
+});
+
+test('tokenizer_config.json errors found by fuzzing: one line, no leaked engine internals', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'qiusuo-chat-'));
+  const file = join(dir, 'tokenizer_config.json');
+  writeFileSync(file, '{\n"chat_template": x\n}');
+  assert.throws(() => ChatTemplate.fromFile(file), (e: Error) => e.message.startsWith(`${file}: tokenizer config is not valid JSON (`) && !e.message.includes('\n'));
+  // On "{{ x(" the Jinja engine itself fails with "Cannot read properties of undefined".
+  assert.throws(() => ChatTemplate.fromJSON({ chat_template: '{{ x(' }, 'cfg.json'), /cfg\.json: chat_template does not parse \(malformed template: the Jinja engine failed on it\)$/);
 });
 
 test('parseChatMessages accepts OpenAI-shaped messages', () => {

@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPreTokenizer, splitText } from '../../src/tokenizer/pre-tokenizer.js';
 import { literalRegex } from '../../src/tokenizer/onig-regex.js';
+import { buildNormalizer } from '../../src/tokenizer/normalizer.js';
+import { buildPostProcessor } from '../../src/tokenizer/post-processor.js';
 
 const run = (json: unknown, text: string) => {
   const out: string[] = [];
@@ -52,6 +54,20 @@ test('Sequence applies steps in order, each to every piece of the previous one',
   assert.deepEqual(run(seq, 'ab 12345 c'), ['ab', '123', '45', 'c']);
   assert.equal(buildPreTokenizer(seq, 'test').byteLevel, true);
   assert.deepEqual(run(seq, ''), []);
+});
+
+test('Sequences nested past 64 deep are refused, not a stack overflow; a bad regex names its place (found by fuzzing)', () => {
+  let deep: unknown = { type: 'ByteLevel' };
+  for (let i = 0; i < 10_000; i++) deep = { type: 'Sequence', pretokenizers: [deep] };
+  assert.throws(() => buildPreTokenizer(deep, 'f.json: pre_tokenizer'), /: f\.json: pre_tokenizer(\.pretokenizers\[0\]){64}: Sequence pre-tokenizers nested more than 64 deep$/);
+  let deepNorm: unknown = { type: 'NFC' };
+  for (let i = 0; i < 10_000; i++) deepNorm = { type: 'Sequence', normalizers: [deepNorm] };
+  assert.throws(() => buildNormalizer(deepNorm, 'n'), /Sequence normalizers nested more than 64 deep$/);
+  let deepPost: unknown = { type: 'ByteLevel' };
+  for (let i = 0; i < 10_000; i++) deepPost = { type: 'Sequence', processors: [deepPost] };
+  assert.throws(() => buildPostProcessor(deepPost, 'p'), /Sequence post-processors nested more than 64 deep$/);
+  assert.throws(() => buildPreTokenizer({ type: 'Split', pattern: { Regex: '(' }, behavior: 'Isolated' }, 'f.json: pre_tokenizer'),
+    /: f\.json: pre_tokenizer: regex "\(": unsupported Oniguruma construct unbalanced "\("$/);
 });
 
 test('unsupported pre-tokenizers and misplaced ByteLevel are errors naming the place', () => {

@@ -186,6 +186,20 @@ test('header that is not valid JSON', () => {
   expectOpenError(file, /not valid JSON/);
 });
 
+test('header JSON errors and tensor names with line breaks stay on one line (found by fuzzing)', () => {
+  const file = path.join(tmpDir(), 'lines.safetensors');
+  craft(file, '{\n"w": x\n}', new Uint8Array(0));
+  expectOpenError(file, /not valid JSON \(/, /^[^\n]*$/);
+  craft(file, { 'a\nb': { dtype: 5, shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4));
+  expectOpenError(file, /tensor "a\\nb": dtype must be a string$/, /^[^\n]*$/);
+});
+
+test('a shape nested 10,000 deep is refused with a short message, not a stack overflow (found by fuzzing)', () => {
+  const file = path.join(tmpDir(), 'deep.safetensors');
+  craft(file, `{"w": {"dtype": "F32", "shape": ${'['.repeat(10_000)}${']'.repeat(10_000)}, "data_offsets": [0, 4]}}`, new Uint8Array(4));
+  expectOpenError(file, /tensor "w": shape \[\[\[\[\.\.\.\]\]\]\] has a dimension that is not a non-negative integer$/);
+});
+
 test('header that is JSON but not an object', () => {
   const file = path.join(tmpDir(), 'array.safetensors');
   craft(file, '[1, 2, 3]', new Uint8Array(0));

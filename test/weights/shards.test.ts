@@ -246,6 +246,16 @@ test('index that is not valid JSON', () => {
   expectStoreError(dir, new RegExp(esc(path.join(dir, INDEX))), /cannot read the shard index/);
 });
 
+test('index errors stay on one line: JSON syntax, and shard names with line breaks (found by fuzzing)', () => {
+  const dir = tmpDir();
+  writeShardedSafetensors(dir, TENSORS, 90);
+  const weightMap = readIndexJson(dir).weight_map;
+  writeIndexJson(dir, '{\n"weight_map": x\n}');
+  expectStoreError(dir, /cannot read the shard index: /, /^[^\n]*$/);
+  writeIndexJson(dir, { weight_map: { ...weightMap, extra: 'a\nb' } });
+  expectStoreError(dir, /shard a\\nb \(holding e\.g\. tensor "extra"\) does not exist/, /^[^\n]*$/);
+});
+
 test('index without weight_map', () => {
   const dir = tmpDir();
   writeShardedSafetensors(dir, TENSORS, 90);

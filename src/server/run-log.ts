@@ -1,5 +1,6 @@
 // Reads a training run's metrics.jsonl incrementally for the dashboard: the complete lines from a byte offset on,
-// parsed, and the offset to ask from next. A log that shrank (a fresh run truncates it) is read again from 0.
+// parsed, and the offset to ask from next. A log that shrank (a fresh run truncates it) is read again from 0; a line
+// longer than a whole slice is skipped (counted), so it cannot stall the reader.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ export interface RunLogSlice {
 }
 
 const MAX_SLICE_BYTES = 4 << 20;
+const SCAN_CHUNK = 64 << 10;
 
 /** Checks that `runDir` is a folder (its metrics.jsonl may not exist yet: the run has not logged a step). */
 export function checkRunDir(runDir: string): void {
@@ -24,7 +26,8 @@ export function checkRunDir(runDir: string): void {
   if (!st.isDirectory()) throw new Error(`--run ${runDir}: not a folder (give a training run's --out folder)`);
 }
 
-export function readRunLog(runDir: string, from: number): RunLogSlice {
+/** `maxSliceBytes`: the most bytes one call reads (a smaller cap is for tests of the slicing). */
+export function readRunLog(runDir: string, from: number, maxSliceBytes = MAX_SLICE_BYTES): RunLogSlice {
   const run = path.basename(path.resolve(runDir));
   const file = path.join(runDir, 'metrics.jsonl');
   let fd: number;
@@ -36,9 +39,15 @@ export function readRunLog(runDir: string, from: number): RunLogSlice {
     const size = fs.fstatSync(fd).size;
     const reset = from > size;
     const start = reset ? 0 : from;
-    const buf = Buffer.alloc(Math.min(size - start, MAX_SLICE_BYTES));
+    const buf = Buffer.alloc(Math.min(size - start, maxSliceBytes));
     const n = buf.length > 0 ? fs.readSync(fd, buf, 0, buf.length, start) : 0;
     const end = buf.subarray(0, n).lastIndexOf(0x0a) + 1; // only complete lines; a line being written waits
+    if (end === 0 && n === maxSliceBytes) {
+      // A whole slice without a line end: a line too long to be a metrics record. Skip past it once it is complete.
+      const lineEnd = findNewline(fd, start + n, size);
+      const next = lineEnd < 0 ? start : lineEnd + 1;
+      return { run, from: start, next, reset, more: lineEnd >= 0 && next < size, records: [], skipped: lineEnd < 0 ? 0 : 1 };
+    }
     const records: unknown[] = [];
     let skipped = 0;
     for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
@@ -49,4 +58,17 @@ export function readRunLog(runDir: string, from: number): RunLogSlice {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Offset of the first "\n" in [position, size) of the file, or -1. */
+function findNewline(fd: number, position: number, size: number): number {
+  const chunk = Buffer.alloc(SCAN_CHUNK);
+  for (let at = position; at < size; ) {
+    const n = fs.readSync(fd, chunk, 0, Math.min(SCAN_CHUNK, size - at), at);
+    if (n === 0) break;
+    const i = chunk.subarray(0, n).indexOf(0x0a);
+    if (i >= 0) return at + i;
+    at += n;
+  }
+  return -1;
 }

@@ -36,9 +36,9 @@ function seedTokenizer(): Record<string, any> {
 const TOKENIZER = seedTokenizer();
 const TEXTS = ['Hello the world 123 你好!', '<｜User｜>hi<｜Assistant｜>', ' \n\t  x', '\ud800 lone', 'thethe 12 12'];
 const SEED = Tokenizer.fromJSON(TOKENIZER);
-const SEED_WITHOUT_MERGES = JSON.stringify({ ...TOKENIZER, model: { ...TOKENIZER.model, merges: [] } });
 
-function tokenizerCase(text: string): void {
+/** `mergesOnly`: the file is the seed with other merges, so it must decode what it encodes as the seed does. */
+function tokenizerCase(text: string, mergesOnly = false): void {
   fs.writeFileSync(tokenizerFile, text);
   let tok: Tokenizer;
   try {
@@ -47,15 +47,12 @@ function tokenizerCase(text: string): void {
     assertCleanError(e, tokenizerFile);
     return;
   }
-  // Merges only change how text is split, never the text: a file that differs from the seed only in its merges
-  // must decode what it encodes exactly as the seed does.
-  const json = JSON.parse(text) as Record<string, any>;
-  const onlyMergesDiffer = JSON.stringify({ ...json, model: { ...json.model, merges: [] } }) === SEED_WITHOUT_MERGES;
   for (const t of TEXTS) {
     const ids = tok.encode(t, { addSpecialTokens: true });
     for (const id of ids) assert.ok(Number.isInteger(id) && id >= 0 && id < tok.vocabSize && tok.idToToken(id) !== undefined, `id ${id}`);
     const decoded = tok.decode(ids);
-    if (onlyMergesDiffer) assert.equal(decoded, SEED.decode(SEED.encode(t, { addSpecialTokens: true })));
+    // Merges only change how text is split, never the text.
+    if (mergesOnly) assert.equal(decoded, SEED.decode(SEED.encode(t, { addSpecialTokens: true })));
   }
 }
 
@@ -68,16 +65,16 @@ test('tokenizer.json: mutated values (wrong types, huge ids, removed keys) and m
   const piece = fc.constantFrom('H', 'e', 'l', 'o', 't', 'h', '1', '2', 'Ġ', 'Ġt', 'he', 'th', 'll', 'xyz');
   const merges = fc.array(fc.oneof(fc.tuple(piece, piece), fc.tuple(piece, piece).map(([a, b]) => `${a} ${b}`)), { maxLength: 8 })
     .map((m) => JSON.stringify({ ...TOKENIZER, model: { ...TOKENIZER.model, merges: m } }));
-  await fuzz('tokenizer.json (values)', fc.oneof({ arbitrary: cases, weight: 3 }, merges), tokenizerCase);
+  await fuzz('tokenizer.json (values)', fc.oneof({ arbitrary: cases.map((t) => [t, false] as const), weight: 3 }, merges.map((t) => [t, true] as const)), ([t, mergesOnly]) => tokenizerCase(t, mergesOnly));
 });
 
 test('tokenizer.json: mutated text (truncated, flipped, duplicate keys, huge numbers, deep nesting)', async () => {
-  await fuzz('tokenizer.json (text)', mutatedJsonText(JSON.stringify(TOKENIZER, null, 1)), tokenizerCase);
+  await fuzz('tokenizer.json (text)', mutatedJsonText(JSON.stringify(TOKENIZER, null, 1)), (t) => tokenizerCase(t));
 });
 
 test('tokenizer.json: Sequences nested thousands deep, and pipelines built from scratch', async () => {
   const key = { pre_tokenizer: 'pretokenizers', normalizer: 'normalizers', post_processor: 'processors' } as const;
-  const deep = fc.record({ field: fc.constantFrom(...Object.keys(key) as (keyof typeof key)[]), depth: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 200 }), weight: 20 }, { arbitrary: fc.integer({ min: 5_000, max: 30_000 }), weight: 1 }) })
+  const deep = fc.record({ field: fc.constantFrom(...Object.keys(key) as (keyof typeof key)[]), depth: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 200 }), weight: 20 }, { arbitrary: fc.integer({ min: 5_000, max: 12_000 }), weight: 1 }) })
     .map(({ field, depth }) => {
       const inner = JSON.stringify(TOKENIZER[field]);
       const nest = `${`{"type":"Sequence","${key[field]}":[`.repeat(depth)}${inner}${']}'.repeat(depth)}`;
@@ -104,7 +101,7 @@ test('tokenizer.json: Sequences nested thousands deep, and pipelines built from 
     ...TOKENIZER, pre_tokenizer: s.pre, normalizer: s.norm, post_processor: s.post, added_tokens: [...TOKENIZER.added_tokens, ...s.added],
     model: { ...TOKENIZER.model, vocab: { ...TOKENIZER.model.vocab, ...s.vocab }, merges: [...TOKENIZER.model.merges, ...s.merges] },
   }));
-  await fuzz('tokenizer.json (nesting, from scratch)', fc.oneof(deep, scratch), tokenizerCase);
+  await fuzz('tokenizer.json (nesting, from scratch)', fc.oneof(deep, scratch), (t) => tokenizerCase(t));
 });
 
 const CONFIG = deepseekTokenizerConfig() as Record<string, unknown>;

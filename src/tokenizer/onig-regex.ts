@@ -30,7 +30,7 @@ export function literalRegex(s: string): RegExp {
 /** The JS RegExp source for an Oniguruma pattern (exported for tests). */
 export function translateOnig(pattern: string): string {
   const fail = (what: string): never => {
-    throw new Error(`regex ${preview(pattern)}: unsupported Oniguruma construct ${what}`);
+    throw new Error(`regex ${preview(pattern)}: unsupported Oniguruma construct ${oneLine(what)}`); // `what` quotes the pattern
   };
   const cps = Array.from(pattern);
   let out = '';

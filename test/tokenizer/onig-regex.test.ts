@@ -34,6 +34,16 @@ test('translated patterns match what Oniguruma matches', () => {
   for (const { pattern, text, expect, why } of table) assert.deepEqual(matches(pattern, text), expect, `${pattern}: ${why}`);
 });
 
+test('an unsupported construct quoted from a pattern with line breaks stays on one line (found by fuzzing)', () => {
+  for (const pattern of ['\\p{\r\nL}', '(?\nx)a']) {
+    assert.throws(() => compileOnigRegex(pattern, 'f.json: pre_tokenizer'), (e: Error) => {
+      assert.match(e.message, /^f\.json: pre_tokenizer: regex .*: unsupported Oniguruma construct /);
+      assert.ok(!/[\r\n]/.test(e.message), JSON.stringify(e.message));
+      return true;
+    }, JSON.stringify(pattern));
+  }
+});
+
 test('unsupported constructs throw an error naming the pattern', () => {
   for (const pattern of ['(?i)abc', '\\Gx', '[a[b]]', '[a&&b]', '(a', 'a)', '[ab', '\\p{NoSuchProperty}', '(a)\\1(?>b)']) {
     assert.throws(() => compileOnigRegex(pattern), (e: Error) => e.message.includes(JSON.stringify(pattern)), pattern);

@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadBrown } from './corpus-brown.js';
+import { parseJson } from '../util/json.js';
 
 export interface LoadOptions {
   /** Called once per skipped file, with a message naming it. */
@@ -100,12 +101,7 @@ function parseJsonl(text: string, file: string): string[] {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '') continue;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (e) {
-      throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
-    }
+    const obj = parseJson(line, `${file}:${i + 1}: not valid JSON`); // one line even if V8 quotes a "\r" of it
     const t = (obj as { text?: unknown } | null)?.text;
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj) || typeof t !== 'string') {
       throw new Error(`${file}:${i + 1}: expected a JSON object with a string "text" field`);

@@ -26,6 +26,7 @@ function load(p: string): { documents: string[]; warnings: string[] } | Error {
     return { documents: loadDocuments(p, { onWarning: (w) => warnings.push(w) }).documents, warnings };
   } catch (e) {
     assertCleanError(e, p);
+    assert.ok(!(e as Error).message.includes('\r'), `carriage return in ${JSON.stringify((e as Error).message)}`);
     for (const w of warnings) assert.ok(!w.includes('\n') && w.startsWith(p), `warning ${JSON.stringify(w)}`);
     return e;
   }
@@ -59,7 +60,7 @@ test('training data: .jsonl files (records built from scratch and mutated)', asy
     fc.string({ unit: 'binary', maxLength: 20 }).map((text) => JSON.stringify({ text })),
     fc.record({ text: wrongValue(), meta: fc.option(wrongValue()) }).map((r) => JSON.stringify(r) ?? ''),
     wrongValue().map((v) => JSON.stringify(v) ?? ''),
-    fc.constantFrom('', '   ', '{"text": "a"', '{"text": "dup", "text": "last"}', '{"text": "\\ud800"}', '\ufeff{"text":"x"}'),
+    fc.constantFrom('', '   ', '{"text": "a"', '{"text": "dup", "text": "last"}', '{"text": "\\ud800"}', '\ufeff{"text":"x"}', '{"text":\r x}'),
   );
   const jsonl = fc.tuple(fc.array(record, { maxLength: 8 }), fc.constantFrom('\n', '\r\n'), fc.boolean())
     .map(([lines, eol, last]) => new Uint8Array(Buffer.from(lines.join(eol) + (last ? eol : ''))));

@@ -86,6 +86,11 @@ test('JSONL: one document per line with a string "text"; blank lines and empty t
   assert.deepEqual(loadDocuments(p).documents, ['one', 'two\nlines']);
 });
 
+test('a JSONL syntax error quoting a carriage return stays on one line (found by fuzzing)', () => {
+  const p = fixture('cr.jsonl', '{"text":\r x}\n');
+  assert.throws(() => loadDocuments(p), (e: Error) => e.message.startsWith(`${p}:1: not valid JSON (`) && !/[\r\n]/.test(e.message));
+});
+
 test('JSONL errors name the file and the line', () => {
   const table: { content: string; error: RegExp }[] = [
     { content: '{"text": "ok"}\n{"body": "no text"}\n', error: /bad1\.jsonl:2: expected a JSON object with a string "text" field/ },

@@ -74,11 +74,13 @@ test('tokenizer.json: mutated text (truncated, flipped, duplicate keys, huge num
 
 test('tokenizer.json: Sequences nested thousands deep, and pipelines built from scratch', async () => {
   const key = { pre_tokenizer: 'pretokenizers', normalizer: 'normalizers', post_processor: 'processors' } as const;
-  const deep = fc.record({ field: fc.constantFrom(...Object.keys(key) as (keyof typeof key)[]), depth: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 200 }), weight: 20 }, { arbitrary: fc.integer({ min: 5_000, max: 12_000 }), weight: 1 }) })
+  const fields = Object.keys(key) as (keyof typeof key)[];
+  const INNER = Object.fromEntries(fields.map((f) => [f, JSON.stringify(TOKENIZER[f])]));
+  const OUTER = Object.fromEntries(fields.map((f) => [f, JSON.stringify({ ...TOKENIZER, [f]: '@@' })])); // the file around the nest
+  const deep = fc.record({ field: fc.constantFrom(...fields), depth: fc.oneof({ arbitrary: fc.integer({ min: 1, max: 200 }), weight: 20 }, { arbitrary: fc.integer({ min: 5_000, max: 12_000 }), weight: 1 }) })
     .map(({ field, depth }) => {
-      const inner = JSON.stringify(TOKENIZER[field]);
-      const nest = `${`{"type":"Sequence","${key[field]}":[`.repeat(depth)}${inner}${']}'.repeat(depth)}`;
-      return JSON.stringify({ ...TOKENIZER, [field]: '@@' }).replace('"@@"', nest);
+      const nest = `${`{"type":"Sequence","${key[field]}":[`.repeat(depth)}${INNER[field]}${']}'.repeat(depth)}`;
+      return OUTER[field].replace('"@@"', () => nest);
     });
   const step = fc.oneof(
     fc.record({ type: fc.constantFrom('Split', 'ByteLevel', 'Sequence', 'NFC', 'NFKD', 'Lowercase', 'Prepend', 'Replace', 'TemplateProcessing', 'BertProcessing', 'Metaspace'),

@@ -1,12 +1,21 @@
-// The worker pool: how ranges are split, and that a share that fails in a worker is never silently left undone
-// (the calling thread re-runs it; a real error then propagates).
+// The worker pool: how ranges are split, and that a share that fails in a worker fails the call, naming the worker
+// and its error (never left undone, never re-run elsewhere), with the pool still usable afterwards.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Heap } from '../../src/tensor/heap.js';
 import { empty, f32 } from '../../src/tensor/tensor.js';
-import { splitRange, equalWorkBounds } from '../../src/kernels/pool/thread-pool.js';
+import { ThreadPool, splitRange, equalWorkBounds } from '../../src/kernels/pool/thread-pool.js';
 import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
+import { compileKernels, instantiateKernels } from '../../src/kernels/wasm/loader.js';
+
+/** A pool of `threads` over a fresh heap, the way the wasm backend builds one. */
+function makePool(threads: number): { heap: Heap; pool: ThreadPool } {
+  const heap = new Heap(1 << 20);
+  const compiled = compileKernels();
+  const pool = new ThreadPool(threads, instantiateKernels(compiled, heap.memory).exports, compiled.module, heap.memory);
+  return { heap, pool };
+}
 
 test('splitRange: contiguous shares in multiples of the grain, covering [0, items) exactly once', () => {
   const table: [number, number, number, [number, number][]][] = [
@@ -50,14 +59,14 @@ test('run with explicit boundaries gives each thread its run, and refuses bounda
   }
 });
 
-test('a worker share that traps is re-run on the calling thread, so a real fault surfaces as an error', async () => {
+test('a worker share that traps fails the call with the worker thread and its error; later calls work', async () => {
   const heap = new Heap(1 << 20);
   const b = createWasmBackend(heap, { threads: 2, minWork: 1 });
   try {
     const n = 4096, a = empty(heap, [2 * n]);
     // out points so that thread 0's half is inside the memory and thread 1's half runs past its end.
     const outPtr = heap.capacity - 4 * n;
-    assert.throws(() => b.run('addRange', [outPtr, a.ptr, a.ptr], 2 * n, 1), /out of bounds|RuntimeError/i, 'the fault is reported');
+    assert.throws(() => b.run('addRange', [outPtr, a.ptr, a.ptr], 2 * n, 1), /^Error: thread pool: addRange failed in worker thread 1: memory access out of bounds$/, 'the fault is reported');
     // The pool still works afterwards.
     const x = empty(heap, [2 * n]), y = empty(heap, [2 * n]);
     f32(x).fill(1.5);
@@ -65,5 +74,48 @@ test('a worker share that traps is re-run on the calling thread, so a real fault
     assert.ok(f32(y).every((v) => v === 3), 'later calls compute every share');
   } finally {
     await b.close();
+  }
+});
+
+test('injectFault: the call fails naming each faulty thread, only that call, and the pool stays usable', async () => {
+  const { heap, pool } = makePool(3);
+  try {
+    const n = 3000, a = empty(heap, [n]), out = empty(heap, [n]);
+    f32(a).forEach((_, i, v) => { v[i] = i; });
+    const add = () => pool.run('addRange', [out.ptr, a.ptr, a.ptr], n, 1);
+    for (const thread of [1, 2]) {
+      pool.injectFault(thread);
+      assert.throws(add, new RegExp(`^Error: thread pool: addRange failed in worker thread ${thread}: fault injected by ThreadPool.injectFault$`));
+      f32(out).fill(-1);
+      add();
+      assert.ok(f32(out).every((v, i) => v === 2 * i), `after a fault in thread ${thread}: the next call computes every share`);
+    }
+    // The calling thread's own share traps too (out lies past the memory): both are named, the first as the cause.
+    pool.injectFault(2);
+    const past = heap.capacity + 4096;
+    assert.throws(() => pool.run('addRange', [past, a.ptr, a.ptr], n, 1), (e: Error) => {
+      assert.match(e.message, /^thread pool: addRange failed in the calling thread: memory access out of bounds; worker thread 1: memory access out of bounds; worker thread 2: fault injected/);
+      assert.match(String(e.cause), /RuntimeError: memory access out of bounds/);
+      return true;
+    });
+    for (const bad of [0, 3, 1.5]) assert.throws(() => pool.injectFault(bad), new RegExp(`injectFault: a worker thread in \\[1, 2\\] expected, got ${bad}$`));
+  } finally {
+    await pool.close();
+  }
+});
+
+test('a fault injected in one pool leaves another pool on the same memory alone', async () => {
+  const { heap, pool } = makePool(2);
+  const compiled = compileKernels();
+  const other = new ThreadPool(2, instantiateKernels(compiled, heap.memory).exports, compiled.module, heap.memory);
+  try {
+    const n = 1000, a = empty(heap, [n]), out = empty(heap, [n]);
+    f32(a).fill(1);
+    pool.injectFault(1);
+    other.run('addRange', [out.ptr, a.ptr, a.ptr], n, 1);
+    assert.ok(f32(out).every((v) => v === 2), 'the other pool computes every share');
+    assert.throws(() => pool.run('addRange', [out.ptr, a.ptr, a.ptr], n, 1), /worker thread 1: fault injected/, 'the fault stays armed in its own pool');
+  } finally {
+    await Promise.all([pool.close(), other.close()]);
   }
 });

@@ -1,19 +1,21 @@
 // A worker_threads pool over the one shared WebAssembly.Memory: each worker instantiates the same compiled kernel
 // module on that memory once, then waits on a shared control block. A call splits [0, items) into one contiguous
 // range per thread (the calling thread takes range 0) and every thread runs the named export on its range:
-// `fn(...args, start, end, thread)`. Synchronised with Atomics; no per-call worker start, no tensor copies.
-// Leaves out: work stealing and uneven splits (callers choose the dimension to split).
+// `fn(...args, start, end, thread)`. Synchronised with Atomics; no per-call worker start, no tensor copies. A share
+// that throws in a worker fails the call with that worker's message; nothing is re-run.
+// Leaves out: work stealing (callers choose the dimension to split and, where work is uneven, the boundaries).
 
-import { Worker } from 'node:worker_threads';
+import { Worker, MessageChannel, MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import * as os from 'node:os';
 import { WORKER_SOURCE } from './worker-source.js';
 
 const MAX_ARGS = 24;
-// Control block (Int32): generation, pending workers, export index, arg count, ready workers, failed flag.
-// SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread on a VM can take longer than most
-// ops of a decode step, so threads stay awake for a while between calls — as OpenMP runtimes do.
-const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, FAILED: 5, SPIN_MS: 2 };
-const { GEN, PENDING, FN, NARGS, READY, FAILED } = SLOTS;
+// Control block (Int32): generation, pending workers, export index, arg count, ready workers, a worker died, the
+// worker to fail on the next call (0: none; see injectFault).
+// SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread costs 40 µs to 1 ms on a VM,
+// more than most ops of a decode step take, so threads stay awake for a while between calls — as OpenMP runtimes do.
+const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, DIED: 5, FAULT: 6, SPIN_MS: 2 };
+const { GEN, PENDING, FN, NARGS, READY, DIED, FAULT } = SLOTS;
 const CONTROL_INTS = 8;
 
 export type KernelExports = Record<string, (...args: number[]) => number | void>;
@@ -56,6 +58,7 @@ export class ThreadPool {
   private readonly args: Float64Array;
   private readonly ranges: Int32Array;       // [start, end) of each thread for the current call
   private readonly failed: Int32Array;       // per thread: its share of the current call threw
+  private readonly ports: MessagePort[] = []; // per worker: what its failed share threw, { thread, message }
   private readonly workers: Worker[] = [];
   private readonly fnIndex = new Map<string, number>();
   private workerError: Error | null = null;
@@ -74,12 +77,16 @@ export class ThreadPool {
     this.ranges = new Int32Array(new SharedArrayBuffer(threads * 8));
     this.failed = new Int32Array(new SharedArrayBuffer(threads * 4));
     for (let t = 1; t < threads; t++) {
+      const { port1, port2 } = new MessageChannel();
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, thread: t, names, slots: SLOTS },
+        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, port: port2, thread: t, names, slots: SLOTS },
+        transferList: [port2],
       });
-      w.on('error', (e) => { this.workerError = e; Atomics.store(this.control, FAILED, 1); Atomics.notify(this.control, PENDING); });
+      w.on('error', (e) => { this.workerError = e; Atomics.store(this.control, DIED, 1); Atomics.notify(this.control, PENDING); });
       w.unref();
+      port1.unref();
+      this.ports.push(port1);
       this.workers.push(w);
     }
     // Wait for the workers now rather than inside the first split call, whose timing it would distort.
@@ -114,16 +121,40 @@ export class ThreadPool {
     Atomics.store(c, PENDING, this.workers.length);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);
+    let own: { error: unknown } | null = null;
     try {
       kernel(...args, this.ranges[0], this.ranges[1], 0);
-    } finally {
-      this.waitWorkers(fn);  // also when this thread's share threw: the next call must not start under running workers
+    } catch (error) {
+      own = { error };
     }
-    // A worker whose share threw (a memory it has not yet seen grow is the known case) left its range undone: run
-    // it here, where the memory is current. If it throws here too, the error is real and propagates.
+    this.waitWorkers(fn);  // also when this thread's share threw: the next call must not start under running workers
+    const failures = this.takeWorkerFailures();
+    if (own && failures.length === 0) throw own.error;
+    if (own) failures.unshift(`the calling thread: ${own.error instanceof Error ? own.error.message : String(own.error)}`);
+    if (failures.length > 0) throw new Error(`thread pool: ${fn} failed in ${failures.join('; ')}`, own ? { cause: own.error } : undefined);
+  }
+
+  /**
+   * Test hook: worker `thread` (1 … threads−1) throws instead of running its share on the next call that wakes the
+   * workers; that call must then fail. The request lives in this pool's control block, not in any global.
+   */
+  injectFault(thread: number): void {
+    if (!Number.isInteger(thread) || thread < 1 || thread >= this.threads) {
+      throw new Error(`thread pool: injectFault: a worker thread in [1, ${this.threads - 1}] expected, got ${thread}`);
+    }
+    Atomics.store(this.control, FAULT, thread);
+  }
+
+  /** "worker thread t: message" for each worker whose share of the call that just ended threw; clears the flags. */
+  private takeWorkerFailures(): string[] {
+    const failures: string[] = [];
     for (let t = 1; t < this.threads; t++) {
-      if (Atomics.exchange(this.failed, t, 0)) kernel(...args, this.ranges[2 * t], this.ranges[2 * t + 1], t);
+      if (!Atomics.exchange(this.failed, t, 0)) continue;
+      // The worker posted before it set its flag, so the message is already queued on the port.
+      const report = receiveMessageOnPort(this.ports[t - 1])?.message as { message: string } | undefined;
+      failures.push(`worker thread ${t}: ${report?.message ?? 'no message'}`);
     }
+    return failures;
   }
 
   private waitWorkers(fn: string): void {
@@ -132,7 +163,7 @@ export class ThreadPool {
     for (;;) {
       const pending = Atomics.load(c, PENDING);
       if (pending === 0) return;
-      if (Atomics.load(c, FAILED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
+      if (Atomics.load(c, DIED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
       Atomics.wait(c, PENDING, pending, 1000);
     }
   }
@@ -143,7 +174,7 @@ export class ThreadPool {
     for (;;) {
       const ready = Atomics.load(c, READY);
       if (ready === this.workers.length) return;
-      if (Atomics.load(c, FAILED)) throw new Error(`thread pool: a worker failed to start: ${this.workerError?.message ?? 'unknown error'}`);
+      if (Atomics.load(c, DIED)) throw new Error(`thread pool: a worker failed to start: ${this.workerError?.message ?? 'unknown error'}`);
       if (Date.now() > deadline) {
         throw new Error('thread pool: workers did not start within 30 s (a worker failed to load? QIUSUO_THREADS=1 runs without workers)');
       }
@@ -155,6 +186,7 @@ export class ThreadPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const p of this.ports) p.close();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -7,16 +7,22 @@
 
 import { Worker, MessageChannel, MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import * as os from 'node:os';
-import { WORKER_SOURCE } from './worker-source.js';
+import { workerSource } from './worker-source.js';
 
 const MAX_ARGS = 24;
-// Control block (Int32): generation, pending workers, export index, arg count, ready workers, a worker died, the
-// worker to fail on the next call (0: none; see injectFault).
+// Control block (Int32): generation, pending workers, export index, arg count, ready workers, a worker died, pages of
+// memory the call needs every thread to see, the worker to fail on the next call (0: none; see injectFault).
 // SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread costs 40 µs to 1 ms on a VM,
 // more than most ops of a decode step take, so threads stay awake for a while between calls — as OpenMP runtimes do.
-const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, DIED: 5, FAULT: 6, SPIN_MS: 2 };
-const { GEN, PENDING, FN, NARGS, READY, DIED, FAULT } = SLOTS;
+const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, DIED: 5, PAGES: 6, FAULT: 7, SPIN_MS: 2 };
+const { GEN, PENDING, FN, NARGS, READY, DIED, PAGES, FAULT } = SLOTS;
 const CONTROL_INTS = 8;
+const PAGE_BYTES = 65536;
+
+export interface ThreadPoolOptions {
+  /** The program each worker runs (default workerSource()); tests pass one that waits for calls another way. */
+  workerSource?: string;
+}
 
 export type KernelExports = Record<string, (...args: number[]) => number | void>;
 
@@ -68,7 +74,8 @@ export class ThreadPool {
    * `local` is this thread's instance of the kernel module; `module` is sent to the workers, which instantiate it
    * on `memory`. With threads = 1 no worker is started.
    */
-  constructor(readonly threads: number, private readonly local: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory) {
+  constructor(readonly threads: number, private readonly local: KernelExports, module: WebAssembly.Module, private readonly memory: WebAssembly.Memory,
+    opts: ThreadPoolOptions = {}) {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be an integer ≥ 1, got ${threads}`);
     const names = Object.keys(local).filter((k) => typeof local[k] === 'function');
     names.forEach((n, i) => this.fnIndex.set(n, i));
@@ -76,9 +83,10 @@ export class ThreadPool {
     this.args = new Float64Array(new SharedArrayBuffer(MAX_ARGS * 8));
     this.ranges = new Int32Array(new SharedArrayBuffer(threads * 8));
     this.failed = new Int32Array(new SharedArrayBuffer(threads * 4));
+    const source = opts.workerSource ?? workerSource();
     for (let t = 1; t < threads; t++) {
       const { port1, port2 } = new MessageChannel();
-      const w = new Worker(WORKER_SOURCE, {
+      const w = new Worker(source, {
         eval: true,
         workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, port: port2, thread: t, names, slots: SLOTS },
         transferList: [port2],
@@ -118,6 +126,7 @@ export class ThreadPool {
     for (let t = 0; t < this.threads; t++) this.ranges.set(typeof split === 'number' ? splitRange(items, this.threads, t, split) : [split[t], split[t + 1]], 2 * t);
     Atomics.store(c, FN, index);
     Atomics.store(c, NARGS, args.length);
+    Atomics.store(c, PAGES, this.memory.buffer.byteLength / PAGE_BYTES);
     Atomics.store(c, PENDING, this.workers.length);
     Atomics.add(c, GEN, 1);
     Atomics.notify(c, GEN);

@@ -3,29 +3,62 @@
 // Leaves out the calling thread's side of the protocol (thread-pool.ts) and any retry: a share that throws is reported.
 
 /**
+ * `awaitPages(memory, pages)`: returns (the page count it sees) once this thread sees `memory` at least `pages` pages
+ * large. A grow on another thread reaches this one through a V8 interrupt, taken only at an interrupt check (a loop's
+ * back edge, a JS function's entry, some builtins such as Atomics.load); optimised wasm has none in a leaf kernel such
+ * as copyRange, so a thread woken with the grow still pending runs it on the old size, and its memory.copy/fill traps
+ * with "memory access out of bounds" on the new pages (test/kernels/pool-grow.test.ts shows it). `memory.buffer` is
+ * refreshed by the same interrupt as the wasm instance, so each turn of the loop both checks for the grow and takes it.
+ */
+export const AWAIT_PAGES_SOURCE = `
+function awaitPages(memory, pages) {
+  const deadline = performance.now() + 10000;
+  for (;;) {
+    const have = memory.buffer.byteLength / 65536;
+    if (have >= pages) return have;
+    if (performance.now() > deadline) throw new Error('still sees ' + have + ' pages of memory after 10 s; the call needs ' + pages);
+  }
+}
+`;
+
+/** How a worker waits for the next call: spin for SPIN_MS, then sleep on the futex until GEN moves past `seen`. */
+export const SPIN_THEN_SLEEP = `
+  for (const until = performance.now() + slots.SPIN_MS; Atomics.load(c, slots.GEN) === seen && performance.now() < until;);
+  if (Atomics.load(c, slots.GEN) === seen) Atomics.wait(c, slots.GEN, seen);
+`;
+
+/**
  * A worker's whole program: instantiate the kernels on the shared memory, count itself READY, then for each call
- * wait for GEN to move past `seen`, run its share, count PENDING down and notify at zero. Waiting spins for SPIN_MS
- * before it sleeps on the futex: the calls of a forward pass come less than SPIN_MS apart, and waking a sleeping
- * thread costs 40 µs to 1 ms on a virtual machine.
+ * run `waitForCall` (source that returns once GEN has moved past `seen`), run its share, count PENDING down and
+ * notify at zero. Pool threads spin before they sleep because the calls of a forward pass come less than SPIN_MS
+ * apart and waking a sleeping thread costs 40 µs to 1 ms on a virtual machine; tests pass another wait.
+ *
+ * Before its share a worker makes sure it sees the memory as large as the calling thread does (PAGES): a worker
+ * descheduled between its last interrupt check and the call would otherwise meet a grow it has not taken. (In Node 20
+ * the Atomics.load calls on the way to the kernel take it too; the check does not rest on that.) `known` keeps the
+ * check to one compare per call until the next grow.
  * A share that throws posts { thread, message } on `port`, then sets its `failed` flag: the caller fails the call.
  */
-export const WORKER_SOURCE = `
+export function workerSource(waitForCall: string = SPIN_THEN_SLEEP): string {
+  return `
 const { workerData } = require('node:worker_threads');
 const { module, memory, control: c, args, ranges, failed, port, thread, names, slots } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const kernels = names.map((n) => instance.exports[n]);
+${AWAIT_PAGES_SOURCE}let known = 0;
 let seen = Atomics.load(c, slots.GEN);
 Atomics.add(c, slots.READY, 1);
 Atomics.notify(c, slots.READY);
 for (;;) {
-  for (const until = performance.now() + slots.SPIN_MS; Atomics.load(c, slots.GEN) === seen && performance.now() < until;);
-  if (Atomics.load(c, slots.GEN) === seen) Atomics.wait(c, slots.GEN, seen);
+${waitForCall}
   seen = Atomics.load(c, slots.GEN);
   try {
     if (Atomics.load(c, slots.FAULT) === thread) {
       Atomics.store(c, slots.FAULT, 0);
       throw new Error('fault injected by ThreadPool.injectFault');
     }
+    const pages = Atomics.load(c, slots.PAGES);
+    if (pages > known) known = awaitPages(memory, pages);
     const start = ranges[2 * thread], end = ranges[2 * thread + 1];
     if (start < end) kernels[Atomics.load(c, slots.FN)](...args.subarray(0, Atomics.load(c, slots.NARGS)), start, end, thread);
   } catch (e) {
@@ -35,3 +68,4 @@ for (;;) {
   if (Atomics.sub(c, slots.PENDING, 1) === 1) Atomics.notify(c, slots.PENDING);
 }
 `;
+}

@@ -12,8 +12,8 @@ import { workerSource } from './worker-source.js';
 const MAX_ARGS = 24;
 // Control block (Int32): generation, pending workers, export index, arg count, ready workers, a worker died, pages of
 // memory the call needs every thread to see, the worker to fail on the next call (0: none; see injectFault).
-// SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread costs 40 µs to 1 ms on a VM,
-// more than most ops of a decode step take, so threads stay awake for a while between calls — as OpenMP runtimes do.
+// SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread on a VM can take longer than most
+// ops of a decode step, so threads stay awake for a while between calls — as OpenMP runtimes do.
 const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, DIED: 5, PAGES: 6, FAULT: 7, SPIN_MS: 2 };
 const { GEN, PENDING, FN, NARGS, READY, DIED, PAGES, FAULT } = SLOTS;
 const CONTROL_INTS = 8;

@@ -31,7 +31,7 @@ export const SPIN_THEN_SLEEP = `
  * A worker's whole program: instantiate the kernels on the shared memory, count itself READY, then for each call
  * run `waitForCall` (source that returns once GEN has moved past `seen`), run its share, count PENDING down and
  * notify at zero. Pool threads spin before they sleep because the calls of a forward pass come less than SPIN_MS
- * apart and waking a sleeping thread costs 40 µs to 1 ms on a virtual machine; tests pass another wait.
+ * apart and waking a sleeping thread is slow on a virtual machine (its idle vCPU is descheduled); tests pass another wait.
  *
  * Before its share a worker makes sure it sees the memory as large as the calling thread does (PAGES): a worker
  * descheduled between its last interrupt check and the call would otherwise meet a grow it has not taken. (In Node 20

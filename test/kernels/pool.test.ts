@@ -119,3 +119,23 @@ test('a fault injected in one pool leaves another pool on the same memory alone'
     await Promise.all([pool.close(), other.close()]);
   }
 });
+
+test('a worker woken without a new call runs nothing, and every later call runs every share once (once a deadlock)', async () => {
+  // A worker that finished its share before the caller reached Atomics.notify was woken by that notify and ran the
+  // share again: x += 1 twice, and a shared countdown of pending workers at -1 (a 10-minute soak deadlocked on it).
+  const { heap, pool } = makePool(2);
+  try {
+    const n = 4096, x = empty(heap, [n]), one = empty(heap, [n]);
+    f32(one).fill(1);
+    const addOne = () => pool.run('addRange', [x.ptr, x.ptr, one.ptr], n);
+    addOne();
+    await new Promise((r) => setTimeout(r, 50));  // past SPIN_MS: the worker sleeps on the generation
+    Atomics.notify((pool as unknown as { control: Int32Array }).control, 0);  // a wake-up the protocol did not send
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(f32(x).every((v) => v === 1), 'no share ran again');
+    for (let i = 0; i < 200; i++) addOne();
+    assert.ok(f32(x).every((v) => v === 201), 'every later call ran every share once');
+  } finally {
+    await pool.close();
+  }
+});

@@ -10,12 +10,15 @@ import * as os from 'node:os';
 import { workerSource } from './worker-source.js';
 
 const MAX_ARGS = 24;
-// Control block (Int32): generation, pending workers, export index, arg count, ready workers, a worker died, pages of
+// Control block (Int32): generation (one per call), export index, arg count, ready workers, a worker died, pages of
 // memory the call needs every thread to see, the worker to fail on the next call (0: none; see injectFault).
+// Each worker reports a finished call by writing its generation to its own `done` slot. That is idempotent: with a
+// shared countdown, one share run twice (a worker woken by the notify of a call it had already finished) drove the
+// count to -1 and the caller waited for ever, or ended a later call before its shares had run.
 // SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread on a VM can take longer than most
 // ops of a decode step, so threads stay awake for a while between calls — as OpenMP runtimes do.
-const SLOTS = { GEN: 0, PENDING: 1, FN: 2, NARGS: 3, READY: 4, DIED: 5, PAGES: 6, FAULT: 7, SPIN_MS: 2 };
-const { GEN, PENDING, FN, NARGS, READY, DIED, PAGES, FAULT } = SLOTS;
+const SLOTS = { GEN: 0, FN: 1, NARGS: 2, READY: 3, DIED: 4, PAGES: 5, FAULT: 6, SPIN_MS: 2 };
+const { GEN, FN, NARGS, READY, DIED, PAGES, FAULT } = SLOTS;
 const CONTROL_INTS = 8;
 const PAGE_BYTES = 65536;
 
@@ -64,6 +67,7 @@ export class ThreadPool {
   private readonly args: Float64Array;
   private readonly ranges: Int32Array;       // [start, end) of each thread for the current call
   private readonly failed: Int32Array;       // per thread: its share of the current call threw
+  private readonly done: Int32Array;         // per thread: the generation of the last call it finished
   private readonly ports: MessagePort[] = []; // per worker: what its failed share threw, { thread, message }
   private readonly workers: Worker[] = [];
   private readonly fnIndex = new Map<string, number>();
@@ -83,15 +87,16 @@ export class ThreadPool {
     this.args = new Float64Array(new SharedArrayBuffer(MAX_ARGS * 8));
     this.ranges = new Int32Array(new SharedArrayBuffer(threads * 8));
     this.failed = new Int32Array(new SharedArrayBuffer(threads * 4));
+    this.done = new Int32Array(new SharedArrayBuffer(threads * 4));
     const source = opts.workerSource ?? workerSource();
     for (let t = 1; t < threads; t++) {
       const { port1, port2 } = new MessageChannel();
       const w = new Worker(source, {
         eval: true,
-        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, port: port2, thread: t, names, slots: SLOTS },
+        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, done: this.done, port: port2, thread: t, names, slots: SLOTS },
         transferList: [port2],
       });
-      w.on('error', (e) => { this.workerError = e; Atomics.store(this.control, DIED, 1); Atomics.notify(this.control, PENDING); });
+      w.on('error', (e) => { this.workerError = e; Atomics.store(this.control, DIED, 1); Atomics.notify(this.done, t); });
       w.unref();
       port1.unref();
       this.ports.push(port1);
@@ -127,8 +132,8 @@ export class ThreadPool {
     Atomics.store(c, FN, index);
     Atomics.store(c, NARGS, args.length);
     Atomics.store(c, PAGES, this.memory.buffer.byteLength / PAGE_BYTES);
-    Atomics.store(c, PENDING, this.workers.length);
     Atomics.add(c, GEN, 1);
+    const gen = Atomics.load(c, GEN);  // only this thread writes GEN; loading it back gets the wrapped Int32
     Atomics.notify(c, GEN);
     let own: { error: unknown } | null = null;
     try {
@@ -136,7 +141,7 @@ export class ThreadPool {
     } catch (error) {
       own = { error };
     }
-    this.waitWorkers(fn);  // also when this thread's share threw: the next call must not start under running workers
+    this.waitWorkers(fn, gen);  // also when this thread's share threw: the next call must not start under running workers
     const failures = this.takeWorkerFailures();
     if (own && failures.length === 0) throw own.error;
     if (own) failures.unshift(`the calling thread: ${own.error instanceof Error ? own.error.message : String(own.error)}`);
@@ -166,14 +171,15 @@ export class ThreadPool {
     return failures;
   }
 
-  private waitWorkers(fn: string): void {
-    const c = this.control;
-    for (const until = performance.now() + SLOTS.SPIN_MS; Atomics.load(c, PENDING) !== 0 && performance.now() < until;);
-    for (;;) {
-      const pending = Atomics.load(c, PENDING);
-      if (pending === 0) return;
-      if (Atomics.load(c, DIED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
-      Atomics.wait(c, PENDING, pending, 1000);
+  /** Returns when every worker has finished call `gen`: spins for SPIN_MS, then sleeps on each worker's done slot. */
+  private waitWorkers(fn: string, gen: number): void {
+    const until = performance.now() + SLOTS.SPIN_MS;
+    for (let t = 1; t < this.threads; t++) {
+      while (Atomics.load(this.done, t) !== gen && performance.now() < until);
+      for (let d = Atomics.load(this.done, t); d !== gen; d = Atomics.load(this.done, t)) {
+        if (Atomics.load(this.control, DIED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);
+        Atomics.wait(this.done, t, d, 1000);
+      }
     }
   }
 

@@ -29,8 +29,9 @@ export const SPIN_THEN_SLEEP = `
 
 /**
  * A worker's whole program: instantiate the kernels on the shared memory, count itself READY, then for each call
- * run `waitForCall` (source that returns once GEN has moved past `seen`), run its share, count PENDING down and
- * notify at zero. Pool threads spin before they sleep because the calls of a forward pass come less than SPIN_MS
+ * run `waitForCall` (source that returns once GEN may have moved past `seen`), run its share, then write the call's
+ * generation to its own `done` slot and notify it. A wake-up without a new generation runs nothing: the notify of a
+ * call this thread finished while the caller was still on its way to `Atomics.notify` can wake it again. Pool threads spin before they sleep because the calls of a forward pass come less than SPIN_MS
  * apart and waking a sleeping thread is slow on a virtual machine (its idle vCPU is descheduled); tests pass another wait.
  *
  * Before its share a worker makes sure it sees the memory as large as the calling thread does (PAGES): a worker
@@ -42,7 +43,7 @@ export const SPIN_THEN_SLEEP = `
 export function workerSource(waitForCall: string = SPIN_THEN_SLEEP): string {
   return `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control: c, args, ranges, failed, port, thread, names, slots } = workerData;
+const { module, memory, control: c, args, ranges, failed, done, port, thread, names, slots } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const kernels = names.map((n) => instance.exports[n]);
 ${AWAIT_PAGES_SOURCE}let known = 0;
@@ -51,7 +52,9 @@ Atomics.add(c, slots.READY, 1);
 Atomics.notify(c, slots.READY);
 for (;;) {
 ${waitForCall}
-  seen = Atomics.load(c, slots.GEN);
+  const gen = Atomics.load(c, slots.GEN);
+  if (gen === seen) continue;  // woken without a new call (e.g. by the notify of a call this thread already finished)
+  seen = gen;
   try {
     if (Atomics.load(c, slots.FAULT) === thread) {
       Atomics.store(c, slots.FAULT, 0);
@@ -65,7 +68,8 @@ ${waitForCall}
     port.postMessage({ thread, message: e instanceof Error ? e.message : String(e) });
     Atomics.store(failed, thread, 1);
   }
-  if (Atomics.sub(c, slots.PENDING, 1) === 1) Atomics.notify(c, slots.PENDING);
+  Atomics.store(done, thread, gen);
+  Atomics.notify(done, thread);
 }
 `;
 }

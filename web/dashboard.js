@@ -1,6 +1,9 @@
 // Training dashboard: polls /api/run every 2 s for new metrics.jsonl records and draws them live: the optimisation
 // charts and per-layer MaxVio with uPlot, each MoE layer's expert load as a canvas heatmap (step × expert).
 // Leaves out: controlling the run, persisting anything (the page holds the log in memory), any build step.
+// Requests go through createKeyedFetch, which asks for the server's API key when it wants one.
+
+import { createKeyedFetch } from '/static/api-key.js';
 
 const POLL_MS = 2000;
 const MIN_LIVE_MS = 30_000;   // "live" while a step arrived within max(this, 3 step times)
@@ -375,7 +378,7 @@ function render(dash) {
 async function poll(dash) {
   let again = POLL_MS;
   try {
-    const res = await fetch(`/api/run?from=${dash.next}`, { cache: 'no-store' });
+    const res = await dash.request(`/api/run?from=${dash.next}`, { cache: 'no-store' });
     const body = await res.json().catch(() => null);
     if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status} ${res.statusText}`);
     if (!body || !Array.isArray(body.records) || num(body.next) === null) throw new Error('malformed /api/run reply');
@@ -405,7 +408,7 @@ async function poll(dash) {
 function main() {
   const $ = (id) => document.getElementById(id);
   const dash = {
-    run: null, next: 0, records: [], experts: [], error: null, arrivedAt: null, syncing: false,
+    run: null, next: 0, records: [], experts: [], error: null, arrivedAt: null, syncing: false, request: createKeyedFetch(),
     theme: readTheme(), lut: buildLut(), charts: new Map(), heatmaps: [], tooltip: $('tooltip'),
     el: { run: $('run-name'), live: $('live'), status: $('status'), step: $('stat-step'), progress: $('stat-progress'),
       loss: $('stat-loss'), bpb: $('stat-bpb'), tps: $('stat-tps'), mfu: $('stat-mfu'), elapsed: $('stat-elapsed'),

@@ -1,20 +1,23 @@
 // `qiusuo serve` (the OpenAI-compatible API, the web chat, optionally a run's dashboard) and `qiusuo dashboard`
-// (a training run's charts alone). SIGTERM or Ctrl-C closes gracefully: stop accepting, let running requests
-// finish within --shutdown-grace, exit 0; a second signal stops at once.
+// (a training run's charts alone). Both take the API key and the limits against slow clients; listening beyond
+// loopback without a key prints a warning. SIGTERM or Ctrl-C closes gracefully: stop accepting, let running
+// requests finish within --shutdown-grace, exit 0; a second signal stops at once.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import type { AddressInfo } from 'node:net';
 import { intOption, floatOption, computeOptions, backendOptions, warnUnknownKeys } from './options.js';
 import { Engine, ENGINE_DEFAULTS } from '../server/engine.js';
 import { QiusuoServer, DEFAULT_MAX_BODY_BYTES } from '../server/http.js';
+import { DEFAULT_LIMITS, type ServerLimits } from '../server/limits.js';
+import { validateApiKey } from '../server/auth.js';
 import { checkRunDir } from '../server/run-log.js';
 
 export function addServeCommands(program: Command): void {
   const d = ENGINE_DEFAULTS;
-  computeOptions(program.command('serve'))
+  const serve = computeOptions(program.command('serve'))
     .description('serve a model behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions) with a web chat at /')
-    .requiredOption('--model <dir>', 'checkpoint folder')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'port (0 = any free port)', intOption('--port', 0, 65535), 8000)
+    .requiredOption('--model <dir>', 'checkpoint folder');
+  listenOptions(serve, 8000)
     .option('--model-name <id>', 'model id clients send (default: the folder name)')
     .option('--max-batch <n>', 'sequences decoded together', intOption('--max-batch', 1, 1024), d.maxBatch)
     .option('--max-queue <n>', 'requests waiting for a slot before answering 429', intOption('--max-queue', 0), d.maxQueue)
@@ -24,41 +27,86 @@ export function addServeCommands(program: Command): void {
     .option('--run <dir>', 'also show this training run at /dashboard')
     .option('--shutdown-grace <s>', 'seconds running requests get to finish on SIGTERM', floatOption('--shutdown-grace', 0, 3600), 10)
     .option('--quiet', 'no per-request log lines')
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
       if (o.run) checkRunDir(o.run);
+      const apiKey = apiKeyOf(o, cmd);
+      const limits = limitsOf(o);
       const engine = Engine.load(o.model, {
         ...backendOptions(o), maxBatch: o.maxBatch, maxQueue: o.maxQueue, context: o.context, maxTokens: o.maxTokens, modelName: o.modelName,
       });
       warnUnknownKeys(o.model, engine.pipeline.model.cfg);
-      const server = new QiusuoServer({ engine, runDir: o.run, maxBodyBytes: o.maxBodyBytes, log: o.quiet ? undefined : logLine });
-      const at = await listen(server, o.port, o.host, () => engine.close());
+      const server = new QiusuoServer({ engine, runDir: o.run, maxBodyBytes: o.maxBodyBytes, apiKey, limits, log: o.quiet ? undefined : logLine });
+      const a = await listen(server, o.port, o.host, () => engine.close());
+      const at = urlOf(a);
       const s = engine.served;
       process.stdout.write(`qiusuo serve: model "${s.id}" (${engine.pipeline.model.ctx.backend.name}) on ${at}\n`
-        + `  chat ${at}/   API ${at}/v1   context ${s.context} tokens, batch ${o.maxBatch}${o.run ? `   dashboard ${at}/dashboard` : ''}\n`);
+        + `  chat ${at}/   API ${at}/v1   context ${s.context} tokens, batch ${o.maxBatch}${o.run ? `   dashboard ${at}/dashboard` : ''}`
+        + `${apiKey ? '   API key required' : ''}\n`);
+      warnIfExposed(a, o.host, apiKey, 'use the model, and read /metrics');
       await untilSignal(server, o.shutdownGrace * 1000);
     });
 
-  program.command('dashboard')
+  const dashboard = program.command('dashboard')
     .description('plot a training run\'s metrics (loss, bits per byte, learning rate, tokens/s, expert load) live in the browser')
-    .requiredOption('--run <dir>', 'the training run folder (the --out of qiusuo train)')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'port (0 = any free port)', intOption('--port', 0, 65535), 8001)
-    .action(async (o) => {
+    .requiredOption('--run <dir>', 'the training run folder (the --out of qiusuo train)');
+  listenOptions(dashboard, 8001)
+    .action(async (o, cmd: Command) => {
       checkRunDir(o.run);
-      const server = new QiusuoServer({ runDir: o.run });
-      const at = await listen(server, o.port, o.host, async () => {});
-      process.stdout.write(`qiusuo dashboard: ${o.run} on ${at}/dashboard\n`);
+      const apiKey = apiKeyOf(o, cmd);
+      const server = new QiusuoServer({ runDir: o.run, apiKey, limits: limitsOf(o) });
+      const a = await listen(server, o.port, o.host, async () => {});
+      process.stdout.write(`qiusuo dashboard: ${o.run} on ${urlOf(a)}/dashboard${apiKey ? '   API key required' : ''}\n`);
+      warnIfExposed(a, o.host, apiKey, 'read the training run\'s metrics, and /metrics');
       await untilSignal(server, 0);
     });
 }
 
+/** Where to listen, the API key, and the limits against slow or hostile clients (seconds on the command line). */
+function listenOptions(c: Command, port: number): Command {
+  const s = (ms: number): number => ms / 1000;
+  return c
+    .option('--host <host>', 'address to listen on (beyond loopback, give --api-key)', '127.0.0.1')
+    .option('--port <n>', 'port (0 = any free port)', intOption('--port', 0, 65535), port)
+    .addOption(new Option('--api-key <key>', 'require "Authorization: Bearer KEY" on every route but /health and the page files').env('QIUSUO_API_KEY'))
+    .option('--header-timeout <s>', 'seconds a client has to send a request\'s headers', floatOption('--header-timeout', 0, 3600, true), s(DEFAULT_LIMITS.headerTimeoutMs))
+    .option('--read-timeout <s>', 'seconds a client has to send a whole request, headers and body', floatOption('--read-timeout', 0, 3600, true), s(DEFAULT_LIMITS.readTimeoutMs))
+    .option('--keep-alive-timeout <s>', 'seconds an idle kept-alive connection stays open', floatOption('--keep-alive-timeout', 0, 3600, true), s(DEFAULT_LIMITS.keepAliveTimeoutMs))
+    .option('--max-connections <n>', 'open connections; more are closed at once', intOption('--max-connections', 1, 1_000_000), DEFAULT_LIMITS.maxConnections)
+    .option('--max-request-time <s>', 'seconds a request may run (waiting, generating, streaming) before it is stopped with 504',
+      floatOption('--max-request-time', 0, 7 * 86400, true), s(DEFAULT_LIMITS.maxRequestMs));
+}
+
+/** The key from --api-key or QIUSUO_API_KEY, checked; its value is never printed. */
+function apiKeyOf(o: { apiKey?: string }, cmd: Command): string | undefined {
+  if (o.apiKey === undefined) return undefined;
+  return validateApiKey(o.apiKey, cmd.getOptionValueSource('apiKey') === 'env' ? 'QIUSUO_API_KEY' : '--api-key');
+}
+
+function limitsOf(o: { headerTimeout: number; readTimeout: number; keepAliveTimeout: number; maxConnections: number; maxRequestTime: number }): ServerLimits {
+  const ms = (s: number): number => Math.max(1, Math.round(s * 1000));
+  if (o.headerTimeout > o.readTimeout) throw new Error(`--header-timeout (${o.headerTimeout} s) must be at most --read-timeout (${o.readTimeout} s): the headers are part of the request`);
+  return {
+    headerTimeoutMs: ms(o.headerTimeout), readTimeoutMs: ms(o.readTimeout), keepAliveTimeoutMs: ms(o.keepAliveTimeout),
+    maxConnections: o.maxConnections, maxRequestMs: ms(o.maxRequestTime),
+  };
+}
+
+/** Listening beyond loopback with no key: say who can do what. */
+function warnIfExposed(a: AddressInfo, host: string, apiKey: string | undefined, what: string): void {
+  const loopback = /^127\./.test(a.address) || a.address === '::1' || /^::ffff:127\./i.test(a.address);
+  if (apiKey || loopback) return;
+  process.stderr.write(`qiusuo: warning: listening on ${host} (${a.address}), which is not a loopback address, with no API key: anyone who can `
+    + `reach this machine's port ${a.port} can ${what}. Give --api-key KEY (or QIUSUO_API_KEY), or --host 127.0.0.1.\n`);
+}
+
 function logLine(line: string): void { process.stderr.write(`${new Date().toISOString()} ${line}\n`); }
 
+const urlOf = (a: AddressInfo): string => `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+
 /** Binds the port, naming it in the error when taken; frees the model if it cannot. */
-async function listen(server: QiusuoServer, port: number, host: string, cleanup: () => Promise<void>): Promise<string> {
+async function listen(server: QiusuoServer, port: number, host: string, cleanup: () => Promise<void>): Promise<AddressInfo> {
   try {
-    const a = await server.listen(port, host);
-    return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    return await server.listen(port, host);
   } catch (e) {
     await cleanup();
     const code = (e as NodeJS.ErrnoException).code;

@@ -1,11 +1,15 @@
-// The HTTP layer of `qiusuo serve` and `qiusuo dashboard`: routes, request bodies with a size limit, JSON and
-// Server-Sent Events responses in OpenAI's format, the web pages, /health and /metrics, and a graceful close.
-// Everything about generation is the Engine's; a bad request is always a 4xx with an OpenAI error body.
+// The HTTP layer of `qiusuo serve` and `qiusuo dashboard`: routes, the API key, request bodies with a size limit,
+// a wall-time limit per request, JSON and Server-Sent Events responses in OpenAI's format, the web pages, /health
+// and /metrics, and a graceful close. Everything about generation is the Engine's; a bad request is always a 4xx
+// with an OpenAI error body, also when Node's parser refuses it (limits.ts).
 
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Engine } from './engine.js';
 import { ApiError, invalid } from './protocol.js';
+import { ApiKey } from './auth.js';
+import { clientErrorAnswer, limitedServer, rawErrorResponse, resolveLimits, type ServerLimits } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { readRunLog } from './run-log.js';
 import { staticAsset, type Asset } from './static.js';
@@ -14,6 +18,8 @@ export interface ServerOptions {
   engine?: Engine;           // the model served under /v1 (absent for a dashboard-only server)
   runDir?: string;           // a training run shown at /dashboard
   maxBodyBytes?: number;     // request bodies above this get 413 (default 1 MiB)
+  apiKey?: string;           // when set, every route but /health and the page files needs `Authorization: Bearer KEY`
+  limits?: Partial<ServerLimits>;   // timeouts and caps against slow or hostile clients (defaults in limits.ts)
   log?: (line: string) => void;
 }
 
@@ -21,6 +27,8 @@ export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 /** A body over the limit is read to its end (so the client sees the 413) up to this many bytes, then cut off. */
 const DRAIN_LIMIT = 64 << 20;
 const CLIENT_CLOSED = 499;
+/** Served without the API key: the health check, and the page files (the same as in the npm package, no data). */
+const isOpen = (pathname: string): boolean => pathname === '/health' || pathname === '/' || pathname === '/dashboard' || pathname.startsWith('/static/');
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
 interface Route { method: 'GET' | 'POST'; handler: Handler }
@@ -30,13 +38,31 @@ export class QiusuoServer {
   readonly metrics = new ServerMetrics();
   private readonly routes = new Map<string, Route>();
   private readonly maxBody: number;
+  private readonly limits: ServerLimits;
+  private readonly key: ApiKey | null;
+  /** The response being written on each connection, so an error Node's parser raises there is answered through it. */
+  private readonly responses = new WeakMap<Duplex, http.ServerResponse>();
   private closing = false;
 
   constructor(private readonly o: ServerOptions) {
     if (!o.engine && !o.runDir) throw new Error('a server needs a model (engine) or a run folder (runDir)');
     this.maxBody = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.http = http.createServer((req, res) => { void this.handle(req, res); });
-    this.http.keepAliveTimeout = 5000;
+    this.limits = resolveLimits(o.limits);
+    this.key = o.apiKey !== undefined ? new ApiKey(o.apiKey) : null;
+    this.http = limitedServer(this.limits, (req, res) => { void this.handle(req, res); });
+    this.http.on('clientError', (err: Error, socket: Duplex) => this.clientError(err, socket));
+    this.http.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const expect = String(req.headers.expect).slice(0, 100);
+      void this.handle(req, res, new ApiError(417, `The Expect header ${JSON.stringify(expect)} is not supported (only "100-continue").`, 'invalid_request_error', null, 'expectation_failed'));
+    });
+    this.http.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+      socket.end(rawErrorResponse(new ApiError(405, 'The CONNECT method is not supported: this server is not a proxy.', 'invalid_request_error', null, 'method_not_allowed')));
+    });
+    this.http.on('connection', (socket: Duplex) => {
+      this.metrics.openConnections += 1;
+      socket.once('close', () => { this.metrics.openConnections -= 1; });
+    });
+    this.http.on('drop', () => { this.metrics.droppedConnections += 1; });
 
     this.get('/health', (_q, res) => this.health(res));
     this.get('/metrics', (_q, res) => send(res, 200, this.metrics.render(o.engine?.stats() ?? null), 'text/plain; version=0.0.4; charset=utf-8'));
@@ -86,13 +112,16 @@ export class QiusuoServer {
   private get(path: string, handler: Handler): void { this.routes.set(path, { method: 'GET', handler }); }
   private post(path: string, handler: Handler): void { this.routes.set(path, { method: 'POST', handler }); }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /** Answers one request; with `refusal`, that error whatever the route (a request Node flagged before routing). */
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse, refusal?: ApiError): Promise<void> {
     const t0 = performance.now();
     const url = requestUrl(req.url ?? '/');
     const route = url ? this.routeFor(url.pathname) : null;
     this.metrics.inFlight += 1;
+    this.responses.set(req.socket, res);
     res.on('error', () => {});   // writing to a client that left fails; the 'close' handler below accounts for it
     res.once('close', () => {
+      if (this.responses.get(req.socket) === res) this.responses.delete(req.socket);
       // A response that never finished: the client went away first (counted as 499, nginx's "client closed request").
       const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED;
       this.metrics.inFlight -= 1;
@@ -100,7 +129,12 @@ export class QiusuoServer {
       this.o.log?.(`${req.method} ${url?.pathname ?? req.url} ${status} ${(performance.now() - t0).toFixed(0)}ms`);
     });
     try {
+      if (refusal) throw refusal;
       if (!url) throw invalid(`The request target ${JSON.stringify(req.url)} is not a valid path.`, null, 'invalid_url');
+      if (this.key && !isOpen(url.pathname)) {
+        const unauthorized = this.key.refusal(req.headers.authorization);
+        if (unauthorized) throw unauthorized;
+      }
       if (!route) throw new ApiError(404, `Invalid URL (${req.method} ${url.pathname})`, 'not_found_error', null, 'unknown_url');
       if (req.method !== route.route.method && !(req.method === 'HEAD' && route.route.method === 'GET')) {
         res.setHeader('allow', route.route.method);
@@ -145,12 +179,21 @@ export class QiusuoServer {
     send(res, 200, a.body, a.type, { 'cache-control': 'no-cache' });
   }
 
-  /** A completion request: JSON in; a JSON response, or an SSE stream that a client disconnect cancels. */
+  /**
+   * A completion request: JSON in; a JSON response, or an SSE stream. A client disconnect cancels it, and so does
+   * running past --max-request-time (counted from its arrival, reading the body included), with a 504 error.
+   */
   private async complete(req: http.IncomingMessage, res: http.ServerResponse, create: (body: unknown, signal: AbortSignal) => Promise<object>): Promise<void> {
-    const body = await this.readJson(req);
-    const abort = new AbortController();
-    res.once('close', () => { if (!res.writableFinished) abort.abort(new Error('the client disconnected')); });
-    const result = await create(body, abort.signal);
+    const stop = new AbortController();
+    const seconds = this.limits.maxRequestMs / 1000;
+    const timer = setTimeout(() => stop.abort(new ApiError(504, `The request ran longer than this server allows (${seconds} s, --max-request-time) and was stopped; `
+      + 'ask for fewer tokens, or retry when the server is less busy.', 'server_error', null, 'request_timeout')), this.limits.maxRequestMs);
+    res.once('close', () => {
+      clearTimeout(timer);
+      if (!res.writableFinished) stop.abort(new Error('the client disconnected'));
+    });
+    const body = await this.readJson(req, stop.signal);
+    const result = await create(body, stop.signal);
     if (!(Symbol.asyncIterator in result)) return json(res, 200, result);
 
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -159,19 +202,28 @@ export class QiusuoServer {
       for await (const chunk of result as AsyncIterable<unknown>) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
       res.end('data: [DONE]\n\n');
     } catch (e) {
-      if (abort.signal.aborted) return;   // the client went away: nobody to tell
+      if (res.destroyed) return;   // the client went away: nobody to tell
       res.end(`data: ${JSON.stringify(asApiError(e).toJSON())}\n\n`);
     }
   }
 
-  private async readJson(req: http.IncomingMessage): Promise<unknown> {
+  /** The body as JSON; stopping with `signal`'s reason when it aborts before the body is in. */
+  private async readJson(req: http.IncomingMessage, signal: AbortSignal): Promise<unknown> {
     const declared = Number(req.headers['content-length'] ?? NaN);
     const chunks: Buffer[] = [];
     let total = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      total += c.length;
-      if (total > DRAIN_LIMIT) { req.destroy(); break; }
-      if (total <= this.maxBody) chunks.push(c);
+    let onAbort = (): void => {};
+    const aborted = new Promise<never>((_, reject) => { onAbort = () => reject(signal.reason); });
+    signal.addEventListener('abort', onAbort, { once: true });
+    const body = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    try {
+      for (let c = await Promise.race([body.next(), aborted]); !c.done; c = await Promise.race([body.next(), aborted])) {
+        total += c.value.length;
+        if (total > DRAIN_LIMIT) { req.destroy(); break; }
+        if (total <= this.maxBody) chunks.push(c.value);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
     if (total > this.maxBody || declared > this.maxBody) {
       throw new ApiError(413, `The request body is ${total > DRAIN_LIMIT ? `over ${DRAIN_LIMIT}` : Math.max(total, declared || 0)} bytes; the limit is ${this.maxBody}.`, 'invalid_request_error', null, 'request_too_large');
@@ -190,7 +242,19 @@ export class QiusuoServer {
     if (err.status >= 500 && !(e instanceof ApiError)) this.o.log?.(`internal error: ${(e as Error)?.stack ?? String(e)}`);
     if (res.headersSent) { res.end(); return; }
     if (err.status === 429) res.setHeader('retry-after', '1');
+    if (err.status === 401) res.setHeader('www-authenticate', 'Bearer realm="qiusuo"');
+    if (err.status === 504) res.setHeader('x-should-retry', 'false');   // the same request would run as long again
+    if (!res.req.complete) res.setHeader('connection', 'close');       // its body was not read to the end
     json(res, err.status, err.toJSON());
+  }
+
+  /** A request Node's parser refused or timed out: answered on its response when it has one, else on the socket. */
+  private clientError(err: Error, socket: Duplex): void {
+    const answer = clientErrorAnswer(err, this.limits);
+    const res = this.responses.get(socket);
+    if (answer && res && !res.headersSent) this.fail(res, answer);
+    else if (answer && !res && socket.writable) socket.end(rawErrorResponse(answer));
+    else socket.destroy();
   }
 }
 

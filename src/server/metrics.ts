@@ -6,6 +6,8 @@ import type { SchedulerStats } from './scheduler.js';
 export class ServerMetrics {
   private readonly requests = new Map<string, number>();   // `route\u0000status` → count
   inFlight = 0;
+  openConnections = 0;
+  droppedConnections = 0;    // refused at once: --max-connections were open
 
   countRequest(route: string, status: number): void {
     const key = `${route}\u0000${status}`;
@@ -20,6 +22,9 @@ export class ServerMetrics {
     metric('qiusuo_requests_total', 'counter', 'HTTP requests answered, by route and status.',
       [...this.requests].sort().map(([k, n]) => { const [route, status] = k.split('\u0000'); return `qiusuo_requests_total{route="${route}",status="${status}"} ${n}`; }));
     metric('qiusuo_requests_in_flight', 'gauge', 'HTTP requests being answered now.', [`qiusuo_requests_in_flight ${this.inFlight}`]);
+    metric('qiusuo_open_connections', 'gauge', 'Client connections open now.', [`qiusuo_open_connections ${this.openConnections}`]);
+    metric('qiusuo_dropped_connections_total', 'counter', 'Connections closed unread because the connection limit was reached.',
+      [`qiusuo_dropped_connections_total ${this.droppedConnections}`]);
     if (s) {
       metric('qiusuo_prompt_tokens_total', 'counter', 'Prompt tokens prefilled.', [`qiusuo_prompt_tokens_total ${s.promptTokens}`]);
       metric('qiusuo_completion_tokens_total', 'counter', 'Completion tokens generated.', [`qiusuo_completion_tokens_total ${s.completionTokens}`]);

@@ -39,11 +39,12 @@ export function addServeCommands(program: Command): void {
       const a = await listen(server, o.port, o.host, () => engine.close());
       const at = urlOf(a);
       const s = engine.served;
+      const stopped = untilSignal(server, o.shutdownGrace * 1000);   // before announcing: a signal right after is handled
       process.stdout.write(`qiusuo serve: model "${s.id}" (${engine.pipeline.model.ctx.backend.name}) on ${at}\n`
         + `  chat ${at}/   API ${at}/v1   context ${s.context} tokens, batch ${o.maxBatch}${o.run ? `   dashboard ${at}/dashboard` : ''}`
         + `${apiKey ? '   API key required' : ''}\n`);
       warnIfExposed(a, o.host, apiKey, 'use the model, and read /metrics');
-      await untilSignal(server, o.shutdownGrace * 1000);
+      await stopped;
     });
 
   const dashboard = program.command('dashboard')
@@ -55,9 +56,10 @@ export function addServeCommands(program: Command): void {
       const apiKey = apiKeyOf(o, cmd);
       const server = new QiusuoServer({ runDir: o.run, apiKey, limits: limitsOf(o) });
       const a = await listen(server, o.port, o.host, async () => {});
+      const stopped = untilSignal(server, 0);
       process.stdout.write(`qiusuo dashboard: ${o.run} on ${urlOf(a)}/dashboard${apiKey ? '   API key required' : ''}\n`);
       warnIfExposed(a, o.host, apiKey, 'read the training run\'s metrics, and /metrics');
-      await untilSignal(server, 0);
+      await stopped;
     });
 }
 

@@ -1,13 +1,16 @@
 // `qiusuo serve` as a user runs it: greedy text served (chat and completions, streaming or not, alone or batched
 // with other requests) equals `qiusuo generate` for the same prompt; SIGTERM lets a running stream finish and exits
-// 0, or with --shutdown-grace 0 ends it with a shutting_down error; bad flags fail with a clear message.
+// 0, or with --shutdown-grace 0 ends it with a shutting_down error; --api-key / QIUSUO_API_KEY and the limits reach
+// the server; listening beyond loopback without a key warns; bad flags fail with a clear message.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TempRoot } from '../generate/fixtures.js';
 import { BIN, startServer, type ServerProcess } from './server-process.js';
+import { exchange, onlyResponse } from '../server/raw-http.js';
 
 let tmp: TempRoot;
 let dir: string;
@@ -105,10 +108,61 @@ test('SIGTERM with --shutdown-grace 0: a running stream ends with a shutting_dow
   assert.equal(await s.exit, 0, s.stderr());
 });
 
+test('--api-key and QIUSUO_API_KEY: requests need the key; listening beyond loopback without one warns', async () => {
+  const run = fs.mkdtempSync(path.join(tmp.dir, 'run-'));
+  const stop = async (s: ServerProcess): Promise<string> => { s.child.kill('SIGTERM'); assert.equal(await s.exit, 0); return s.stderr(); };
+  for (const [args, env] of [[['--api-key', 'k-flag'], {}], [[], { QIUSUO_API_KEY: 'k-env' }]] as const) {
+    const key = args.length ? 'k-flag' : 'k-env';
+    const s = await startServer(['dashboard', '--run', run, '--port', '0', ...args], env);
+    assert.equal((await fetch(`${s.base}/api/run`)).status, 401, `${key}: no key`);
+    assert.equal((await fetch(`${s.base}/api/run`, { headers: { authorization: 'Bearer wrong' } })).status, 401, `${key}: a wrong key`);
+    assert.equal((await fetch(`${s.base}/api/run`, { headers: { authorization: `Bearer ${key}` } })).status, 200, `${key}: the key`);
+    assert.equal((await fetch(`${s.base}/health`)).status, 200);
+    assert.doesNotMatch(await stop(s), /warning/);
+  }
+  const exposed = await startServer(['dashboard', '--run', run, '--port', '0', '--host', '0.0.0.0']);
+  const port = new URL(exposed.base).port;
+  assert.match(await stop(exposed), new RegExp(`warning: listening on 0\\.0\\.0\\.0 \\(0\\.0\\.0\\.0\\), which is not a loopback address, with no API key: anyone who can reach this machine's port ${port} can read the training run's metrics`));
+  const keyed = await startServer(['serve', '--model', dir, '--port', '0', '--quiet', '--host', '0.0.0.0'], { QIUSUO_API_KEY: 'k' });
+  assert.doesNotMatch(await stop(keyed), /warning/, 'with a key, no warning');
+});
+
+test('the limits reach the server: --header-timeout and --max-request-time', async () => {
+  const s = await serve(['--header-timeout', '0.3', '--max-request-time', '0.5', '--max-tokens', '4000', '--kernels', 'ref']);
+  try {
+    const stalled = await exchange(Number(new URL(s.base).port), ['GET /health HTTP/1.1\r\n'], 5000);
+    assert.equal(onlyResponse(stalled).status, 408);
+    assert.ok(stalled.closedMs >= 280 && stalled.closedMs < 1500, `closed after ${stalled.closedMs.toFixed(0)} ms`);
+    const t0 = performance.now();
+    const r = await fetch(`${s.base}/v1/chat/completions`, { method: 'POST', body: longChat(4000).replace('"stream":true', '"stream":false') });
+    assert.equal(r.status, 504);
+    assert.equal(((await r.json()) as any).error.code, 'request_timeout');
+    assert.ok(performance.now() - t0 < 3000, 'stopped after about half a second');
+  } finally {
+    s.child.kill('SIGTERM');
+    await s.exit;
+  }
+});
+
 test('bad flags and a taken port fail with a message naming them', async () => {
   const bad = spawnSync(process.execPath, [BIN, 'serve', '--model', dir, '--max-batch', '0'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /--max-batch must be an integer in \[1, 1024\], got "0"/);
+  const env = { ...process.env, QIUSUO_API_KEY: undefined };
+  const flags: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [['--api-key', ''], env, /--api-key is empty/],
+    [[], { ...env, QIUSUO_API_KEY: 'my secret' }, /QIUSUO_API_KEY must be visible ASCII characters without spaces .*character 3 of the key is not/],
+    [['--header-timeout', '5', '--read-timeout', '2'], env, /--header-timeout \(5 s\) must be at most --read-timeout \(2 s\)/],
+    [['--max-connections', '0'], env, /--max-connections must be an integer in \[1, 1000000\], got "0"/],
+    [['--keep-alive-timeout', '0'], env, /--keep-alive-timeout must be a number in \(0, 3600\], got "0"/],
+    [['--max-request-time', 'soon'], env, /--max-request-time must be a number in \(0, 604800\], got "soon"/],
+  ];
+  for (const [args, e, message] of flags) {
+    const r = spawnSync(process.execPath, [BIN, 'dashboard', '--run', tmp.dir, '--port', '0', ...args], { encoding: 'utf8', env: e });
+    assert.equal(r.status, 1, args.join(' '));
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /my secret/, 'the key is never printed');
+  }
   const missing = spawnSync(process.execPath, [BIN, 'dashboard', '--run', path.join(tmp.dir, 'nope')], { encoding: 'utf8' });
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /--run .*nope: no such folder/);

@@ -72,7 +72,7 @@ function requestObject(body: unknown, fields: Set<string>): Record<string, unkno
   const b = body as Record<string, unknown>;
   for (const [k, v] of Object.entries(b)) {
     if (fields.has(k) || IGNORED.has(k)) continue;
-    if (k in NEUTRAL) {
+    if (Object.hasOwn(NEUTRAL, k)) {   // own keys only: "toString" is not a field
       if (v === null || JSON.stringify(v) === JSON.stringify(NEUTRAL[k])) continue;
       throw invalid(`'${k}' is not supported by this server (only ${JSON.stringify(NEUTRAL[k])}).`, k, 'unsupported_parameter');
     }
@@ -131,7 +131,8 @@ function finish(b: Record<string, unknown>, m: ServedModel, prompt: number[], ma
 
   const room = m.context - prompt.length;
   if (room < 1) {
-    throw invalid(`This model's maximum context length is ${m.context} tokens, but the prompt has ${prompt.length} tokens.`, maxParam === 'max_tokens' && b.prompt !== undefined ? 'prompt' : 'messages', 'context_length_exceeded');
+    const field = b.prompt !== undefined ? 'prompt' : 'messages';
+    throw invalid(`This model's maximum context length is ${m.context} tokens, but the ${field} come${field === 'prompt' ? 's' : ''} to ${prompt.length} tokens.`, field, 'context_length_exceeded');
   }
   let maxTokens = optional(b, maxParam, 'integer');
   if (maxTokens === undefined) {
@@ -141,7 +142,7 @@ function finish(b: Record<string, unknown>, m: ServedModel, prompt: number[], ma
     if (maxTokens > m.maxTokens) throw invalid(`'${maxParam}' is ${maxTokens}; this server allows at most ${m.maxTokens}.`, maxParam, 'invalid_value');
     if (prompt.length + maxTokens > m.context) {
       throw invalid(`This model's maximum context length is ${m.context} tokens. However, you requested ${prompt.length + maxTokens} tokens `
-        + `(${prompt.length} in the prompt, ${maxTokens} in the completion).`, maxParam, 'context_length_exceeded');
+        + `(${prompt.length} in the prompt, ${maxTokens} asked for by '${maxParam}').`, maxParam, 'context_length_exceeded');
     }
   }
   return { prompt, stream, includeUsage, params: { maxTokens, temperature, topP, topK, seed: seed >>> 0, stop } };

@@ -44,7 +44,7 @@ export function exchange(port: number, parts: (string | Buffer | Pause)[], giveU
 
 export interface RawResponse { status: number; headers: Record<string, string>; body: string }
 
-/** The responses in `text`, in order (bodies by Content-Length, or chunked, or to the end). */
+/** The final responses in `text`, in order (bodies by Content-Length, or chunked, or to the end); 1xx are skipped. */
 export function responses(text: string): RawResponse[] {
   const out: RawResponse[] = [];
   let rest = Buffer.from(text, 'utf8');
@@ -56,6 +56,8 @@ export function responses(text: string): RawResponse[] {
     const headers: Record<string, string> = {};
     for (const l of lines) { const i = l.indexOf(':'); headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim(); }
     rest = rest.subarray(end + 4);
+    const status = Number(statusLine.split(' ')[1]);
+    if (status >= 100 && status < 200) continue;   // an interim response (100 Continue): no body
     const parts: Buffer[] = [];
     if (headers['content-length'] !== undefined) {
       const n = Number(headers['content-length']);
@@ -74,7 +76,7 @@ export function responses(text: string): RawResponse[] {
       parts.push(rest);
       rest = Buffer.alloc(0);
     }
-    out.push({ status: Number(statusLine.split(' ')[1]), headers, body: Buffer.concat(parts).toString('utf8') });
+    out.push({ status, headers, body: Buffer.concat(parts).toString('utf8') });
   }
   return out;
 }

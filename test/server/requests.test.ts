@@ -96,6 +96,9 @@ const BAD: [string, unknown, number, string | null, string | null][] = [
   ['seed not an integer', { model: 'tiny', messages: user, seed: 1.5 }, 400, 'seed', 'invalid_type'],
   ['an unknown field', { model: 'tiny', messages: user, temprature: 0 }, 400, 'temprature', 'unrecognized_parameter'],
   ['an unsupported feature', { model: 'tiny', messages: user, logprobs: true }, 400, 'logprobs', 'unsupported_parameter'],
+  // found by http.fuzz.test.ts: names inherited from Object.prototype were taken for neutral fields
+  ['a field named toString', { model: 'tiny', messages: user, toString: 5 }, 400, 'toString', 'unrecognized_parameter'],
+  ['a null field named constructor', { model: 'tiny', messages: user, constructor: null }, 400, 'constructor', 'unrecognized_parameter'],
   ['tools', { model: 'tiny', messages: user, tools: [{ type: 'function', function: { name: 'f' } }] }, 400, 'tools', 'unsupported_parameter'],
 ];
 
@@ -115,6 +118,10 @@ test('completion prompts that are refused', () => {
   refused(() => parseCompletionRequest({ model: 'tiny', prompt: ['a', 'b'] }, m), 400, 'prompt', null, /one prompt per request/);
   refused(() => parseCompletionRequest({ model: 'tiny', prompt: [1, 300] }, m), 400, 'prompt[1]', 'invalid_value', /\[0, 300\)/);
   refused(() => parseCompletionRequest({ model: 'tiny', prompt: 'x'.repeat(100) }, m), 400, 'prompt', 'context_length_exceeded', /maximum context length is 64/);
+  // found by http.fuzz.test.ts: these messages did not name the field they blame
+  refused(() => parseChatRequest({ model: 'tiny', messages: [{ role: 'user', content: 'x'.repeat(100) }] }, m), 400, 'messages', 'context_length_exceeded', /but the messages come to \d+ tokens/);
+  refused(() => parseCompletionRequest({ model: 'tiny', prompt: new Array(60).fill(1), max_tokens: 10 }, m), 400, 'max_tokens', 'context_length_exceeded', /\(60 in the prompt, 10 asked for by 'max_tokens'\)/);
+  refused(() => parseChatRequest({ model: 'tiny', messages: user, max_completion_tokens: 30 }, { ...m, context: 20 }), 400, 'max_completion_tokens', 'context_length_exceeded', /asked for by 'max_completion_tokens'/);
   refused(() => parseCompletionRequest({ model: 'tiny', prompt: 'hi', messages: user }, m), 400, 'messages', 'unrecognized_parameter');
 });
 

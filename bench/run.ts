@@ -178,6 +178,24 @@ if (sv) {
   lines.push('', `Best 16-client aggregate / best one-client: **${fmt(sv.speedup16, 2)}×** (target ≥ 3×).`, '');
 }
 
+const soak = read('soak');
+if (soak) {
+  const kinds: [string, string][] = [['stream', 'streaming'], ['whole', 'whole answer'], ['abort', 'stream aborted by the client'], ['bad', 'bad request'], ['burst', 'burst']];
+  const n = (kind: string, outcome: string) => soak.outcomes[kind]?.[outcome] ?? 0;
+  const m = soak.rssMiB;
+  lines.push(`## Soak (${meta(soak)})`, '',
+    `\`npm run soak\` (\`bench/soak.ts\`; not part of \`npm run bench\`, as it takes ${fmt(soak.seconds / 60, 0)} minutes): \`qiusuo serve --max-batch ${soak.maxBatch} --max-queue ${soak.maxQueue}\``,
+    `on a random \`${soak.preset}\` checkpoint in its own process; in another, ${soak.steadyClients} clients in a loop (40% streaming, 25% whole answers, 15% streams`,
+    `aborted after 1–6 chunks, 20% bad requests) and every ${soak.burstEverySec} s a burst of ${soak.burst} requests at once, more than batch + queue hold.`,
+    'Server and clients share the VM\'s 2 cores with other work, so tokens/s and times to first token are low and noisy.', '',
+    '| requests | ok | aborted by the client | refused (4xx) | busy (429) | lost | hung |', '|---|---:|---:|---:|---:|---:|---:|');
+  for (const [k, label] of kinds) lines.push(`| ${label} | ${n(k, 'ok')} | ${n(k, 'aborted')} | ${n(k, 'refused')} | ${n(k, 'busy')} | ${n(k, 'lost')} | ${n(k, 'hung')} |`);
+  lines.push('', `${soak.requests} requests in ${fmt(soak.wallS, 0)} s: **${soak.lost} lost, ${soak.hung} hung**; ${fmt(soak.tokS)} completion tokens/s; time to first token `
+    + `(streaming) p50 ${fmt(soak.ttftP50Ms, 0)} ms, p99 ${fmt(soak.ttftP99Ms, 0)} ms. Server RSS: ${fmt(m.start, 0)} MiB at start, ${fmt(m.afterWarmup, 0)} MiB under load `
+    + `after the ${fmt(soak.warmupS, 0)}-s warm-up, ${fmt(m.end, 0)} MiB under load at the end (**${m.growthPct >= 0 ? '+' : ''}${fmt(m.growthPct)}%**, target < 5%), `
+    + `${fmt(m.endIdle, 0)} MiB idle 5 s later, peak ${fmt(m.peak, 0)} MiB. Target ${soak.targetMet ? 'met' : '**not met**'}.`, '');
+}
+
 const tok = read('tokenizer');
 if (tok) {
   lines.push(`## Tokenizer: DeepSeek-V3's tokenizer.json (${meta(tok)})`, '',

@@ -16,16 +16,18 @@ const REPEATS = 3;
 
 interface Run { clients: number; requests: number; completionTokens: number; wallSec: number; tokS: number; meanTtftMs: number; lost: number }
 
-/** Starts the server and resolves with its address once it prints it. */
-function startServer(dir: string, maxBatch: number): Promise<{ base: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['bin/qiusuo.js', 'serve', '--model', dir, '--port', '0', '--quiet', '--max-batch', String(maxBatch), '--context', '512'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+export interface ServeProcess { base: string; pid: number; stop: () => Promise<number | null> }
+
+/** Starts `qiusuo serve --model dir ...args` and resolves with its address once it prints it; stop() resolves with its exit code. */
+export function startServer(dir: string, args: string[]): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['bin/qiusuo.js', 'serve', '--model', dir, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
       const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve({ base: m[1], stop: async () => { child.kill('SIGTERM'); await exited; } });
+      if (m) resolve({ base: m[1], pid: child.pid!, stop: async () => { child.kill('SIGTERM'); return exited; } });
     });
     void exited.then(() => reject(new Error(`serve exited: ${out}`)));
   });
@@ -73,7 +75,7 @@ export async function runServeBench(): Promise<Run[]> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-bench-serve-'));
   const dir = path.join(tmp, 'small');
   initCheckpoint({ preset: 'small', out: dir, dtype: 'f32', seed: 0 });
-  const server = await startServer(dir, Math.max(...CLIENTS));
+  const server = await startServer(dir, ['--max-batch', String(Math.max(...CLIENTS)), '--context', '512']);
   const runs: Run[] = [];
   try {
     await load(server.base, 2, 1000);   // warm-up: JIT, workers

@@ -236,7 +236,8 @@ export class QiusuoServer {
     }
   }
 
-  private fail(res: http.ServerResponse, e: unknown): void {
+  /** Answers with `e`'s error body; `closeConnection` when the connection cannot carry another request. */
+  private fail(res: http.ServerResponse, e: unknown, closeConnection = false): void {
     if (res.destroyed) return;                  // the client is gone (and its request was cancelled): nobody to answer
     const err = asApiError(e);
     if (err.status >= 500 && !(e instanceof ApiError)) this.o.log?.(`internal error: ${(e as Error)?.stack ?? String(e)}`);
@@ -244,7 +245,8 @@ export class QiusuoServer {
     if (err.status === 429) res.setHeader('retry-after', '1');
     if (err.status === 401) res.setHeader('www-authenticate', 'Bearer realm="qiusuo"');
     if (err.status === 504) res.setHeader('x-should-retry', 'false');   // the same request would run as long again
-    if (!res.req.complete) res.setHeader('connection', 'close');       // its body was not read to the end
+    // A body cut off by the time limit is still arriving: the connection cannot carry another request.
+    if (closeConnection || (err.status === 504 && !res.req.complete)) res.setHeader('connection', 'close');
     json(res, err.status, err.toJSON());
   }
 
@@ -252,7 +254,7 @@ export class QiusuoServer {
   private clientError(err: Error, socket: Duplex): void {
     const answer = clientErrorAnswer(err, this.limits);
     const res = this.responses.get(socket);
-    if (answer && res && !res.headersSent) this.fail(res, answer);
+    if (answer && res && !res.headersSent) this.fail(res, answer, true);
     else if (answer && !res && socket.writable) socket.end(rawErrorResponse(answer));
     else socket.destroy();
   }

@@ -1,6 +1,7 @@
 // The API key on a server of the tiny model: the official `openai` client with the key completes requests and with a
 // wrong key raises AuthenticationError (401, invalid_api_key); every route but /health and the page files refuses a
-// request without `Authorization: Bearer KEY`, whatever the key's length; keys given by the user are checked.
+// request without `Authorization: Bearer KEY`, whatever the key's length, and keeps the connection for the next
+// request; keys given by the user are checked.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { Engine } from '../../src/server/engine.js';
 import { QiusuoServer } from '../../src/server/http.js';
 import { ApiKey, validateApiKey } from '../../src/server/auth.js';
 import { TempRoot } from '../generate/fixtures.js';
+import { exchange, responses } from './raw-http.js';
 
 const KEY = 'sk-qiusuo-test-0123456789';
 let tmp: TempRoot;
@@ -82,6 +84,13 @@ test('the Authorization header: only "Bearer KEY" (any case of Bearer) passes; e
     assert.equal(body.error?.code, 'invalid_api_key');
     assert.match(body.error!.message, refused, `"${header.slice(0, 40)}"`);
   }
+});
+
+test('a refused request leaves its connection open: the next request on it, with the key, is answered', async () => {
+  const x = await exchange(Number(new URL(base).port), ['GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n', { waitMs: 100 },
+    `POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}`, { waitMs: 100 },
+    `GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nConnection: close\r\n\r\n`], 5000);
+  assert.deepEqual(responses(x.text).map((r) => r.status), [401, 401, 200]);
 });
 
 test('ApiKey compares keys of every length without throwing (digests of equal length)', () => {

@@ -190,10 +190,13 @@ if (soak) {
     'Server and clients share the VM\'s 2 cores with other work, so tokens/s and times to first token are low and noisy.', '',
     '| requests | ok | aborted by the client | refused (4xx) | busy (429) | lost | hung |', '|---|---:|---:|---:|---:|---:|---:|');
   for (const [k, label] of kinds) lines.push(`| ${label} | ${n(k, 'ok')} | ${n(k, 'aborted')} | ${n(k, 'refused')} | ${n(k, 'busy')} | ${n(k, 'lost')} | ${n(k, 'hung')} |`);
+  const span = (r: [number, number] | null) => (r ? `${fmt(r[0], 0)}–${fmt(r[1], 0)}` : 'n/a');
   lines.push('', `${soak.requests} requests in ${fmt(soak.wallS, 0)} s: **${soak.lost} lost, ${soak.hung} hung**; ${fmt(soak.tokS)} completion tokens/s; time to first token `
-    + `(streaming) p50 ${fmt(soak.ttftP50Ms, 0)} ms, p99 ${fmt(soak.ttftP99Ms, 0)} ms. Server RSS: ${fmt(m.start, 0)} MiB at start, ${fmt(m.afterWarmup, 0)} MiB under load `
-    + `after the ${fmt(soak.warmupS, 0)}-s warm-up, ${fmt(m.end, 0)} MiB under load at the end (**${m.growthPct >= 0 ? '+' : ''}${fmt(m.growthPct)}%**, target < 5%), `
-    + `${fmt(m.endIdle, 0)} MiB idle 5 s later, peak ${fmt(m.peak, 0)} MiB. Target ${soak.targetMet ? 'met' : '**not met**'}.`, '');
+    + `(streaming) p50 ${fmt(soak.ttftP50Ms, 0)} ms, p99 ${fmt(soak.ttftP99Ms, 0)} ms.`, '',
+    `Server RSS: ${fmt(m.start, 0)} MiB at start. Under load it is a garbage-collection sawtooth (${span(m.loadedFirstFifth)} MiB in the fifth after the`,
+    `${fmt(soak.warmupS, 0)}-s warm-up, ${span(m.loadedLastFifth)} MiB in the last fifth; peak ${fmt(m.peak, 0)} MiB), so growth compares RSS at rest (the lowest over 10 s`,
+    `without requests): ${fmt(m.restAfterWarmup, 0)} MiB after the warm-up, ${fmt(m.restEnd, 0)} MiB at the end, **${m.growthPct >= 0 ? '+' : ''}${fmt(m.growthPct)}%** (target < 5%).`,
+    `Target ${soak.targetMet ? 'met' : '**not met**'}.`, '');
 }
 
 const tok = read('tokenizer');

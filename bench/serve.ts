@@ -18,7 +18,7 @@ interface Run { clients: number; requests: number; completionTokens: number; wal
 
 export interface ServeProcess { base: string; pid: number; stop: () => Promise<number | null> }
 
-/** Starts `qiusuo serve --model dir ...args` and resolves with its address once it prints it; stop() resolves with its exit code. */
+/** Starts `qiusuo serve --model dir ...args` and resolves with its address once it prints it; stop() resolves with its exit code (null if killed). */
 export function startServer(dir: string, args: string[]): Promise<ServeProcess> {
   const child = spawn(process.execPath, ['bin/qiusuo.js', 'serve', '--model', dir, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -27,7 +27,15 @@ export function startServer(dir: string, args: string[]): Promise<ServeProcess> 
     child.stdout!.on('data', (d) => {
       out += d;
       const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) resolve({ base: m[1], pid: child.pid!, stop: async () => { child.kill('SIGTERM'); return exited; } });
+      if (m) {
+        resolve({ base: m[1], pid: child.pid!, stop: async () => {
+          child.kill('SIGTERM');
+          const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);   // a server that hangs does not hang the benchmark
+          const code = await exited;
+          clearTimeout(kill);
+          return code;
+        } });
+      }
     });
     void exited.then(() => reject(new Error(`serve exited: ${out}`)));
   });

@@ -107,9 +107,14 @@ function percentile(xs: number[], p: number): number | null {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
+/** A figure from /metrics; NaN when the server does not answer within 10 s (a hung server must not hang the soak). */
 async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  try {
+    const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -206,7 +211,7 @@ function summarize(results: Result[], rss: { s: number; kib: number }[], restKiB
     },
     rssSeries: rss.map((x) => [Math.round(x.s), Math.round(x.kib / 1024)]),
     serverAfter, exitCode,
-    targetMet: count('lost') === 0 && count('hung') === 0 && growthPct < 5,
+    targetMet: count('lost') === 0 && count('hung') === 0 && growthPct < 5 && exitCode === 0,   // exit 0: it still stopped gracefully
   };
 }
 

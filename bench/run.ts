@@ -187,7 +187,7 @@ if (soak) {
     `\`npm run soak\` (\`bench/soak.ts\`; not part of \`npm run bench\`, as it takes ${fmt(soak.seconds / 60, 0)} minutes): \`qiusuo serve --max-batch ${soak.maxBatch} --max-queue ${soak.maxQueue}\``,
     `on a random \`${soak.preset}\` checkpoint in its own process; in another, ${soak.steadyClients} clients in a loop (40% streaming, 25% whole answers, 15% streams`,
     `aborted after 1–6 chunks, 20% bad requests) and every ${soak.burstEverySec} s a burst of ${soak.burst} requests at once, more than batch + queue hold.`,
-    'Server and clients share the VM\'s 2 cores with other work, so tokens/s and times to first token are low and noisy.', '',
+    'Server and clients share the VM\'s 2 cores with other work: tokens/s and times to first token move several-fold between runs.', '',
     '| requests | ok | aborted by the client | refused (4xx) | busy (429) | lost | hung |', '|---|---:|---:|---:|---:|---:|---:|');
   for (const [k, label] of kinds) lines.push(`| ${label} | ${n(k, 'ok')} | ${n(k, 'aborted')} | ${n(k, 'refused')} | ${n(k, 'busy')} | ${n(k, 'lost')} | ${n(k, 'hung')} |`);
   const span = (r: [number, number] | null) => (r ? `${fmt(r[0], 0)}–${fmt(r[1], 0)}` : 'n/a');

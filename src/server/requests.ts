@@ -172,7 +172,7 @@ function streamOptions(v: unknown, stream: boolean): boolean {
   if (!stream) throw invalid("'stream_options' is only allowed when 'stream' is true.", 'stream_options');
   if (typeof v !== 'object' || Array.isArray(v)) throw invalid("'stream_options' must be an object.", 'stream_options', 'invalid_type');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'include_usage') throw invalid(`Unrecognized stream option: ${k}`, `stream_options.${k}`, 'unrecognized_parameter');
+  for (const k of Object.keys(o)) if (k !== 'include_usage') throw invalid(`Unrecognized option in 'stream_options': ${k}`, `stream_options.${k}`, 'unrecognized_parameter');
   if (o.include_usage !== undefined && typeof o.include_usage !== 'boolean') {
     throw invalid("'stream_options.include_usage' must be a boolean.", 'stream_options.include_usage', 'invalid_type');
   }

@@ -20,6 +20,8 @@ before(() => {
 });
 after(() => tmp.remove());
 
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 function refused(f: () => unknown, status: number, param: string | null, code: string | null, text?: RegExp): void {
   assert.throws(f, (e: unknown) => {
     assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
@@ -99,11 +101,14 @@ const BAD: [string, unknown, number, string | null, string | null][] = [
   // found by http.fuzz.test.ts: names inherited from Object.prototype were taken for neutral fields
   ['a field named toString', { model: 'tiny', messages: user, toString: 5 }, 400, 'toString', 'unrecognized_parameter'],
   ['a null field named constructor', { model: 'tiny', messages: user, constructor: null }, 400, 'constructor', 'unrecognized_parameter'],
+  ['an unknown stream option', { model: 'tiny', messages: user, stream: true, stream_options: { x: 1 } }, 400, 'stream_options.x', 'unrecognized_parameter'],
   ['tools', { model: 'tiny', messages: user, tools: [{ type: 'function', function: { name: 'f' } }] }, 400, 'tools', 'unsupported_parameter'],
 ];
 
 for (const [what, body, status, param, code] of BAD) {
-  test(`chat request with ${what}: ${status} naming ${param ?? 'the body'}`, () => refused(() => parseChatRequest(body, m), status, param, code));
+  // The message names the field too (its top-level name), as http.fuzz.test.ts demands of every error.
+  const field = param?.replace(/[[.].*$/, '');
+  test(`chat request with ${what}: ${status} naming ${param ?? 'the body'}`, () => refused(() => parseChatRequest(body, m), status, param, code, field ? new RegExp(escape(field)) : undefined));
 }
 
 test('neutral values of unsupported features and fields that change nothing are accepted', () => {

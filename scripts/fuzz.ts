@@ -3,7 +3,7 @@
 // property to bench/results/fuzz.json for BENCHMARKS.md. Exits non-zero if any property or test file failed.
 // Leaves out: building (package.json's prefuzz does it) and the suite's fixed-seed sample (npm test runs that).
 //
-//   node --import tsx scripts/fuzz.ts [--seconds 300] [--seed N] [--runs 100000] [--jobs N] [files...]
+//   node --import tsx scripts/fuzz.ts [--seconds 600] [--seed N] [--runs 100000] [--jobs N] [files...]
 
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -29,7 +29,7 @@ function findFuzzFiles(dir: string): string[] {
   });
 }
 
-const seconds = option('seconds', 300);
+const seconds = option('seconds', 600);
 const seed = option('seed', randomInt(2 ** 31));
 const runs = option('runs', 100_000);
 const jobs = Math.max(1, option('jobs', os.availableParallelism()));

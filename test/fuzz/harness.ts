@@ -63,6 +63,21 @@ export async function fuzz<T>(name: string, arbitrary: fc.Arbitrary<T>, check: (
   }
 }
 
+/**
+ * The shape of a parser case: `parse()` either returns a value, which `accepted` checks against what the validator
+ * promises, or throws a clean error naming `mustName` (assertCleanError).
+ */
+export function parsedOrRefused<T>(parse: () => T, mustName: string | RegExp, accepted: (parsed: T) => void): void {
+  let parsed: T;
+  try {
+    parsed = parse();
+  } catch (e) {
+    assertCleanError(e, mustName);
+    return;
+  }
+  accepted(parsed);
+}
+
 const INTERNAL = /Cannot read propert|Cannot set propert|is not a function|is not iterable|is not defined|Maximum call stack|Invalid array length|Invalid typed array length|\[object Object\]/;
 
 /**

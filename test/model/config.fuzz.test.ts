@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertCleanError, fc, fuzz } from '../fuzz/harness.js';
+import { fc, fuzz, parsedOrRefused } from '../fuzz/harness.js';
 import { scratchDir } from '../fuzz/scratch-dir.js';
 import { mutatedJsonText, mutatedJsonValue, wrongValue } from '../fuzz/mutators.js';
 import { configToJson, parseConfig, type ModelConfig } from '../../src/model/config.js';
@@ -64,14 +64,7 @@ function checkAccepted(c: ModelConfig): void {
 
 function readCase(text: string): void {
   fs.writeFileSync(file, text);
-  let c: ModelConfig;
-  try {
-    c = readConfig(dir);
-  } catch (e) {
-    assertCleanError(e, file);
-    return;
-  }
-  checkAccepted(c);
+  parsedOrRefused(() => readConfig(dir), file, checkAccepted);
 }
 
 const stringify = (v: unknown): string => JSON.stringify(v) ?? 'null';

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertCleanError, fc, fuzz } from '../fuzz/harness.js';
+import { fc, fuzz, parsedOrRefused } from '../fuzz/harness.js';
 import { mutatedJsonValue, wrongValue } from '../fuzz/mutators.js';
 import { ChatTemplate, parseChatMessages, type ChatMessage } from '../../src/tokenizer/chat.js';
 import { Tokenizer } from '../../src/tokenizer/bpe.js';
@@ -28,14 +28,11 @@ function contentText(raw: unknown): string | null {
 }
 
 function messagesCase(input: unknown): void {
-  let messages: ChatMessage[];
-  try {
-    messages = parseChatMessages(input);
-  } catch (e) {
-    assertCleanError(e, /^messages/);
-    return;
-  }
-  // Accepted: one message per input element, as the validator documents them.
+  parsedOrRefused(() => parseChatMessages(input), /^messages/, (messages) => checkAccepted(input, messages));
+}
+
+/** Accepted: one message per input element, as the validator documents them, and the prompt renders. */
+function checkAccepted(input: unknown, messages: ChatMessage[]): void {
   assert.ok(Array.isArray(input) && messages.length === input.length && messages.length > 0);
   messages.forEach((m, i) => {
     assert.ok(['system', 'user', 'assistant', 'tool'].includes(m.role));

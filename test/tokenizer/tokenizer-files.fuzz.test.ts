@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertCleanError, fc, fuzz } from '../fuzz/harness.js';
+import { assertCleanError, fc, fuzz, parsedOrRefused } from '../fuzz/harness.js';
 import { scratchDir } from '../fuzz/scratch-dir.js';
 import { mutatedBytes, mutatedJsonText, mutatedJsonValue, pathsOf, wrongValue } from '../fuzz/mutators.js';
 import { Tokenizer } from '../../src/tokenizer/bpe.js';
@@ -40,20 +40,15 @@ const SEED = Tokenizer.fromJSON(TOKENIZER);
 /** `mergesOnly`: the file is the seed with other merges, so it must decode what it encodes as the seed does. */
 function tokenizerCase(text: string, mergesOnly = false): void {
   fs.writeFileSync(tokenizerFile, text);
-  let tok: Tokenizer;
-  try {
-    tok = Tokenizer.fromFile(tokenizerFile);
-  } catch (e) {
-    assertCleanError(e, tokenizerFile);
-    return;
-  }
-  for (const t of TEXTS) {
-    const ids = tok.encode(t, { addSpecialTokens: true });
-    for (const id of ids) assert.ok(Number.isInteger(id) && id >= 0 && id < tok.vocabSize && tok.idToToken(id) !== undefined, `id ${id}`);
-    const decoded = tok.decode(ids);
-    // Merges only change how text is split, never the text.
-    if (mergesOnly) assert.equal(decoded, SEED.decode(SEED.encode(t, { addSpecialTokens: true })));
-  }
+  parsedOrRefused(() => Tokenizer.fromFile(tokenizerFile), tokenizerFile, (tok) => {
+    for (const t of TEXTS) {
+      const ids = tok.encode(t, { addSpecialTokens: true });
+      for (const id of ids) assert.ok(Number.isInteger(id) && id >= 0 && id < tok.vocabSize && tok.idToToken(id) !== undefined, `id ${id}`);
+      const decoded = tok.decode(ids);
+      // Merges only change how text is split, never the text.
+      if (mergesOnly) assert.equal(decoded, SEED.decode(SEED.encode(t, { addSpecialTokens: true })));
+    }
+  });
 }
 
 /** Paths to mutate: every one outside the vocab (the pipeline), plus a few vocab entries. */
@@ -111,26 +106,21 @@ const MESSAGES = [{ role: 'system' as const, content: 's' }, { role: 'user' as c
 
 function configCase(text: string): void {
   fs.writeFileSync(configFile, text);
-  let chat: ChatTemplate;
-  try {
-    chat = ChatTemplate.fromFile(configFile);
-  } catch (e) {
-    assertCleanError(e, configFile);
-    return;
-  }
-  try {
-    assert.equal(typeof chat.render(MESSAGES, { addGenerationPrompt: true }), 'string');
-  } catch (e) {
-    // The Jinja engine's runtime errors ("'UndefinedValue' object is not iterable", "Cannot call something that is
-    // not a function") read like JS internals but are its reports on the template; its real internal failures
-    // (TypeError, RangeError) chat.ts names as a malformed template, which assertCleanError checks.
-    const jinja = /^Cannot call something that is not a function|object is not iterable\)$/;
-    if (e instanceof Error && !(e instanceof TypeError) && jinja.test(e.message.slice(e.message.indexOf('(') + 1))) {
-      assert.ok(e.message.startsWith(`${configFile}: chat_template failed to render (`) && !e.message.includes('\n'), e.message);
-    } else {
-      assertCleanError(e, configFile);
+  parsedOrRefused(() => ChatTemplate.fromFile(configFile), configFile, (chat) => {
+    try {
+      assert.equal(typeof chat.render(MESSAGES, { addGenerationPrompt: true }), 'string');
+    } catch (e) {
+      // The Jinja engine's runtime errors ("'UndefinedValue' object is not iterable", "Cannot call something that is
+      // not a function") read like JS internals but are its reports on the template; its real internal failures
+      // (TypeError, RangeError) chat.ts names as a malformed template, which assertCleanError checks.
+      const jinja = /^Cannot call something that is not a function|object is not iterable\)$/;
+      if (e instanceof Error && !(e instanceof TypeError) && jinja.test(e.message.slice(e.message.indexOf('(') + 1))) {
+        assert.ok(e.message.startsWith(`${configFile}: chat_template failed to render (`) && !e.message.includes('\n'), e.message);
+      } else {
+        assertCleanError(e, configFile);
+      }
     }
-  }
+  });
 }
 
 test('tokenizer_config.json: mutated values and text', async () => {

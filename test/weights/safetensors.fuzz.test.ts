@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertCleanError, fc, fuzz } from '../fuzz/harness.js';
+import { fc, fuzz, parsedOrRefused } from '../fuzz/harness.js';
 import { scratchDir } from '../fuzz/scratch-dir.js';
 import { mutatedBytes, mutatedJsonText, mutatedJsonValue, wrongValue } from '../fuzz/mutators.js';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../src/weights/safetensors.js';
@@ -50,14 +50,9 @@ function checkOpened(st: SafetensorsFile, bytes: Uint8Array): void {
 
 function openCase(bytes: Uint8Array): void {
   fs.writeFileSync(file, bytes);
-  let st: SafetensorsFile;
-  try {
-    st = SafetensorsFile.open(file);
-  } catch (e) {
-    assertCleanError(e, file);
-    return;
-  }
-  try { checkOpened(st, bytes); } finally { st.close(); }
+  parsedOrRefused(() => SafetensorsFile.open(file), file, (st) => {
+    try { checkOpened(st, bytes); } finally { st.close(); }
+  });
 }
 
 /** A file: u64 LE header length (or `declaredLength`), the header text, the data bytes. */
@@ -117,21 +112,16 @@ const VALID_INDEX = fs.readFileSync(INDEX, 'utf8');
 
 function storeCase(indexText: string): void {
   fs.writeFileSync(INDEX, indexText);
-  let store: WeightStore;
-  try {
-    store = WeightStore.open(shardDir);
-  } catch (e) {
-    assertCleanError(e, shardDir);
-    return;
-  }
-  try {
-    // The index can only have opened the folder if it maps exactly the shards' tensors, each to its own shard.
-    const map = (JSON.parse(indexText) as { weight_map: Record<string, string> }).weight_map;
-    assert.deepEqual(store.names().sort(), Object.keys(map).sort());
-    for (const name of store.names()) assert.equal(path.basename(store.entry(name).file), map[name]);
-  } finally {
-    store.close();
-  }
+  parsedOrRefused(() => WeightStore.open(shardDir), shardDir, (store) => {
+    try {
+      // The index can only have opened the folder if it maps exactly the shards' tensors, each to its own shard.
+      const map = (JSON.parse(indexText) as { weight_map: Record<string, string> }).weight_map;
+      assert.deepEqual(store.names().sort(), Object.keys(map).sort());
+      for (const name of store.names()) assert.equal(path.basename(store.entry(name).file), map[name]);
+    } finally {
+      store.close();
+    }
+  });
 }
 
 test('shard index: mutated model.safetensors.index.json, and weight maps built from scratch', async () => {

@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { Engine } from '../../src/server/engine.js';
 import { QiusuoServer } from '../../src/server/http.js';
 import { TempRoot } from '../generate/fixtures.js';
-import { launchChromium } from './browser.js';
+import { launchChromium, strictPage } from './browser.js';
 
 const KEY = 'sk-page-test-42';
 let tmp: TempRoot;
@@ -34,8 +34,7 @@ after(async () => { await browser?.close(); await server.close(0); tmp.remove();
 
 /** A page that counts how often a dialog is opened (window.asks). */
 async function countingPage(): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => assert.fail(`page error: ${e.message}`));
+  const page = await strictPage(browser);
   // A string, not a function: tsx would add helpers the page does not have.
   await page.addInitScript(`window.asks = 0;
     const showModal = HTMLDialogElement.prototype.showModal;

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { Engine } from '../../src/server/engine.js';
 import { QiusuoServer } from '../../src/server/http.js';
 import { TempRoot } from '../generate/fixtures.js';
-import { launchChromium } from './browser.js';
+import { launchChromium, strictPage } from './browser.js';
 
 let tmp: TempRoot;
 let engine: Engine;
@@ -28,8 +28,7 @@ before(async () => {
 after(async () => { await browser?.close(); await server.close(0); tmp.remove(); });
 
 async function openChat(): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => assert.fail(`page error: ${e.message}`));
+  const page = await strictPage(browser);
   await page.goto(base + '/');
   await page.waitForSelector('#model:text("tiny")');
   return page;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from './browser.js';
+import { launchChromium, strictPage } from './browser.js';
 import { BIN, startServer, type ServerProcess } from '../cli/server-process.js';
 
 const STEPS = 8;
@@ -46,8 +46,7 @@ test('the dashboard draws every chart and one expert-load heatmap per MoE layer 
   assert.equal(lines.length, STEPS);
   const layers = lines[0].expertLoads.length;
 
-  const page = await browser.newPage();
-  page.on('pageerror', (e) => assert.fail(`page error: ${e.message}`));
+  const page = await strictPage(browser);
   await page.goto(base + '/');                                  // redirects to /dashboard
   await page.waitForSelector(`body[data-steps="${STEPS}"]`);
   assert.equal(await page.getAttribute('body', 'data-run'), 'run');

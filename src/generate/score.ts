@@ -1,6 +1,6 @@
 // Teacher-forced logits for a token sequence (what `qiusuo forward` prints): one prefill over all tokens, or the
 // same tokens fed one at a time through the absorbed latent cache (`decode`), which must agree within 1e-4.
-// Optionally the first MTP module's logits, which need the pre-norm hidden state of every position.
+// Optionally the first MTP module's logits, from model.norm of every position's last hidden state.
 
 import type { DeepSeekModel } from '../model/transformer.js';
 import { Scope, f32, rows } from '../tensor/tensor.js';
@@ -14,7 +14,7 @@ export function scoreTokens(model: DeepSeekModel, tokens: readonly number[], opt
   const T = tokens.length, D = model.cfg.hiddenSize, V = model.cfg.vocabSize;
   if (T === 0) throw new Error('no tokens to score');
   if (opts.mtp && T < 2) throw new Error('--mtp needs at least 2 tokens');
-  if (opts.mtp && !model.hasMtp) throw new Error('this checkpoint has no MTP module (num_nextn_predict_layers is 0 or its tensors are absent)');
+  if (opts.mtp) model.requireMtp();
   const s = new Scope(model.ctx.heap);
   const cache = model.newCache(1, T);
   try {
@@ -26,11 +26,12 @@ export function scoreTokens(model: DeepSeekModel, tokens: readonly number[], opt
     } else {
       h = model.prefill(s, tokens, cache, slot);
     }
-    const all = f32(model.logits(s, h, T));
+    const normed = model.norm(s, h, T);
+    const all = f32(model.head(s, normed, T));
     const logits = Array.from({ length: T }, (_, i) => all.slice(i * V, (i + 1) * V));
     let mtpLogits: Float32Array[] | null = null;
     if (opts.mtp) {
-      const m = f32(model.mtpLogits(s, h, tokens));
+      const m = f32(model.mtpLogits(s, normed, tokens));
       mtpLogits = Array.from({ length: T - 1 }, (_, i) => m.slice(i * V, (i + 1) * V));
     }
     return { logits, mtpLogits };

@@ -17,7 +17,7 @@ import type { ModelWeights } from './weights.js';
 import { loadWeights, disposeWeights } from './weights.js';
 import { blockForward } from './block.js';
 import type { AttentionStep } from './mla.js';
-import { mtpForward } from './mtp.js';
+import { mtpBlock, mtpHead } from './mtp.js';
 import { LatentCache } from '../generate/latent-cache.js';
 import { WeightStore } from '../weights/shards.js';
 import { parseJson } from '../util/json.js';
@@ -84,49 +84,133 @@ export class DeepSeekModel {
    */
   prefill(s: Scope, tokens: readonly number[], cache: LatentCache, slot: number): Tensor {
     this.checkTokens(tokens);
-    const T = tokens.length, past = cache.lengths[slot], start = cache.start(slot);
+    const h = this.run(s, tokens, cache, this.prefillStep(s, cache, slot, tokens.length));
+    cache.lengths[slot] += tokens.length;
+    return h;
+  }
+
+  /** Positions and cache rows for T new tokens of the sequence in `slot` after its cached ones; checks room. */
+  private prefillStep(s: Scope, cache: LatentCache, slot: number, T: number): AttentionStep {
+    const past = cache.lengths[slot], start = cache.start(slot);
     if (past + T > this.cfg.maxPositionEmbeddings) {
       throw new Error(`sequence of ${past + T} tokens exceeds max_position_embeddings (${this.cfg.maxPositionEmbeddings})`);
     }
     cache.reserve(slot, T);
     const positions = s.i32(Array.from({ length: T }, (_, i) => past + i));
     const cacheRows = s.i32(Array.from({ length: T }, (_, i) => start + past + i));
-    const h = this.run(s, tokens, cache, { T, positions, cacheRows, mode: { kind: 'prefill', poolStart: start, past } });
-    cache.lengths[slot] += T;
-    return h;
+    return { T, positions, cacheRows, mode: { kind: 'prefill', poolStart: start, past } };
   }
 
-  /** One decode step for B sequences (one new token each) through the absorbed latent cache. Returns [B, D]. */
+  /**
+   * One decode step through the absorbed latent cache: row i feeds tokens[i] to the sequence in slots[i]. A slot may
+   * take several rows (a verify pass of speculative decoding): its j-th row sits j positions after what the cache
+   * held, and attends to the rows before it. Returns [rows, D] (before model.norm).
+   */
   decode(s: Scope, tokens: readonly number[], cache: LatentCache, slots: readonly number[]): Tensor {
     this.checkTokens(tokens);
-    if (tokens.length !== slots.length) throw new Error('decode: one token per slot');
-    const past = slots.map((slot) => cache.lengths[slot]);
-    past.forEach((p, i) => {
-      if (p + 1 > this.cfg.maxPositionEmbeddings) throw new Error(`sequence of ${p + 1} tokens exceeds max_position_embeddings (${this.cfg.maxPositionEmbeddings})`);
-      cache.reserve(slots[i], 1);
-    });
-    const B = tokens.length;
-    const positions = s.i32(past);
-    const cacheRows = s.i32(slots.map((slot, i) => cache.start(slot) + past[i]));
-    const rows = { start: s.i32(slots.map((slot) => cache.start(slot))), length: s.i32(past.map((p) => p + 1)) };
-    const h = this.run(s, tokens, cache, { T: B, positions, cacheRows, mode: { kind: 'decode', rows } });
+    if (tokens.length !== slots.length) throw new Error('decode: one slot per token');
+    const step = this.decodeStep(s, cache, slots);
+    const h = this.run(s, tokens, cache, step);
     for (const slot of slots) cache.lengths[slot] += 1;
     return h;
   }
 
-  /** logits [T, V] = lm_head(norm(h)). */
-  logits(s: Scope, h: Tensor, T: number): Tensor {
-    const b = this.ctx.backend, D = this.cfg.hiddenSize, V = this.cfg.vocabSize;
-    const n = s.tensor([T, D]), out = s.tensor([T, V]);
-    b.rmsnorm(n, h, this.weights.norm, T, D, this.cfg.rmsNormEps);
-    b.matmul(out, n, this.weights.head, T, D, V);
+  /** Positions, cache rows and visible lengths for decode rows of `slots` (repeats allowed, in order); checks room. */
+  decodeStep(s: Scope, cache: LatentCache, slots: readonly number[]): AttentionStep {
+    const seen = new Map<number, number>();
+    const past = slots.map((slot) => {
+      const j = seen.get(slot) ?? 0;
+      seen.set(slot, j + 1);
+      return cache.lengths[slot] + j;
+    });
+    for (const [slot, n] of seen) {
+      const len = cache.lengths[slot] + n;
+      if (len > this.cfg.maxPositionEmbeddings) throw new Error(`sequence of ${len} tokens exceeds max_position_embeddings (${this.cfg.maxPositionEmbeddings})`);
+      cache.reserve(slot, n);
+    }
+    const positions = s.i32(past);
+    const cacheRows = s.i32(slots.map((slot, i) => cache.start(slot) + past[i]));
+    const rows = { start: s.i32(slots.map((slot) => cache.start(slot))), length: s.i32(past.map((p) => p + 1)) };
+    return { T: slots.length, positions, cacheRows, mode: { kind: 'decode', rows } };
+  }
+
+  /** model.norm(h) [T, D]: the state that feeds lm_head and the first MTP module. */
+  norm(s: Scope, h: Tensor, T: number): Tensor {
+    const D = this.cfg.hiddenSize, n = s.tensor([T, D]);
+    this.ctx.backend.rmsnorm(n, h, this.weights.norm, T, D, this.cfg.rmsNormEps);
+    return n;
+  }
+
+  /** lm_head(n) [T, V] for normed states n [T, D]. */
+  head(s: Scope, n: Tensor, T: number): Tensor {
+    const out = s.tensor([T, this.cfg.vocabSize]);
+    this.ctx.backend.matmul(out, n, this.weights.head, T, this.cfg.hiddenSize, this.cfg.vocabSize);
     return out;
   }
 
-  /** First MTP module's logits [T-1, V] for the T tokens whose pre-norm hidden states are hPre. */
-  mtpLogits(s: Scope, hPre: Tensor, tokens: readonly number[]): Tensor {
-    if (!this.hasMtp) throw new Error('this checkpoint has no MTP module (num_nextn_predict_layers is 0 or its tensors are absent)');
-    return mtpForward(this.ctx, s, this.weights.mtp[0], hPre, tokens).logits;
+  /** logits [T, V] = lm_head(norm(h)). */
+  logits(s: Scope, h: Tensor, T: number): Tensor {
+    return this.head(s, this.norm(s, h, T), T);
+  }
+
+  /** Throws, naming what is missing, unless the checkpoint has an MTP module. */
+  requireMtp(): void {
+    if (this.hasMtp) return;
+    const L = this.cfg.numHiddenLayers;
+    throw new Error(this.cfg.numNextnPredictLayers === 0
+      ? 'this checkpoint has no MTP module: config.json num_nextn_predict_layers is 0'
+      : `this checkpoint has no MTP module: config.json sets num_nextn_predict_layers = ${this.cfg.numNextnPredictLayers} but the model.layers.${L}.* tensors are absent`);
+  }
+
+  /**
+   * A latent cache for drafting with the first MTP module (which every draft depth chains, as SGLang does), with the
+   * slots and capacity of `main`: row i holds the module's latent at input position i.
+   */
+  newMtpCache(main: LatentCache): LatentCache {
+    this.requireMtp();
+    const c = this.cfg;
+    return new LatentCache(this.ctx.heap, 1, main.slots, main.capacity, c.kvLoraRank + c.qkRopeHeadDim);
+  }
+
+  /**
+   * The first MTP module over T new input positions of `slot` (after those its cache holds), as one prefill:
+   * normed [T, D] the previous stage's states, next the token after each position. Returns the output after
+   * shared_head.norm [T, D].
+   */
+  mtpPrefill(s: Scope, normed: Tensor, next: readonly number[], cache: LatentCache, slot: number): Tensor {
+    this.checkTokens(next);
+    const n = mtpBlock(this.ctx, s, this.weights.mtp[0], normed, next, cache.pools[0], this.prefillStep(s, cache, slot, next.length));
+    cache.lengths[slot] += next.length;
+    return n;
+  }
+
+  /** The first MTP module's decode step: rows as in decode(), over the MTP cache. Returns its output after shared_head.norm. */
+  mtpDecode(s: Scope, normed: Tensor, next: readonly number[], cache: LatentCache, slots: readonly number[]): Tensor {
+    this.checkTokens(next);
+    const n = mtpBlock(this.ctx, s, this.weights.mtp[0], normed, next, cache.pools[0], this.decodeStep(s, cache, slots));
+    for (const slot of slots) cache.lengths[slot] += 1;
+    return n;
+  }
+
+  /** Draft logits [T, V] of the first MTP module from its normed output n [T, D]. */
+  mtpLogitsOf(s: Scope, n: Tensor, T: number): Tensor {
+    return mtpHead(this.ctx, s, this.weights.mtp[0], n, T);
+  }
+
+  /**
+   * First MTP module's logits [T-1, V] over a whole sequence: `normed` [T, D] is model.norm of the main model's last
+   * hidden states, tokens the T input ids (row i predicts token i+2).
+   */
+  mtpLogits(s: Scope, normed: Tensor, tokens: readonly number[]): Tensor {
+    this.requireMtp();
+    const T = tokens.length - 1;
+    if (T < 1) throw new Error('mtp: needs at least 2 tokens');
+    const c = this.cfg, cache = new LatentCache(this.ctx.heap, 1, 1, T, c.kvLoraRank + c.qkRopeHeadDim);
+    try {
+      return this.mtpLogitsOf(s, this.mtpPrefill(s, normed, tokens.slice(1), cache, cache.acquire()), T);
+    } finally {
+      cache.dispose();
+    }
   }
 
   /** Frees the weights, and the backend's threads if load() made it. */

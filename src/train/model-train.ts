@@ -1,5 +1,6 @@
 // One training forward + backward pass over a batch: the main next-token loss, the MTP losses (depth k predicts
-// token i+k+1 from the depth-(k−1) hidden state and the embedding of token i+k; weight λ/D), and the balance loss
+// token i+k+1 from the embedding of token i+k and the previous stage's normed state: model.norm(h_L) for depth 1,
+// depth k−1's shared_head.norm output beyond; weight λ/D), and the balance loss
 // of every MoE layer. Gradients accumulate into `grads` (call zeroGrads first); returns the losses and each MoE
 // layer's expert counts for auxiliary-loss-free balancing.
 
@@ -72,7 +73,7 @@ export function trainForwardBackward(ctx: ModelContext, bw: BackwardKernels, w: 
     interface MtpRun { st: TrainStep; hPrev: Tensor; e: Tensor; en: Tensor; hn: Tensor; cat: Tensor; x: Tensor; tape: BlockTape; head: Head; ids: Tensor }
     const mtpRuns: MtpRun[] = [];
     const mtpCe: number[] = [];
-    let hPrevFull = h, prevRows = T;
+    let hPrevFull = mainHead.n, prevRows = T; // depth 1 takes model.norm(h_L), the state that feeds lm_head
     w.mtp.forEach((m, k0) => {
       const k = k0 + 1, n = T - k, stk = step(n), Nk = B * n;
       const hPrev = s.tensor([Nk, D]);
@@ -88,7 +89,7 @@ export function trainForwardBackward(ctx: ModelContext, bw: BackwardKernels, w: 
       const hd = head(stk, r.h, m.norm, m.head, k + 1);
       mtpCe.push(ceMean(hd));
       mtpRuns.push({ st: stk, hPrev, e, en, hn, cat, x, tape: r.tape, head: hd, ids: eIds });
-      hPrevFull = r.h; prevRows = n;
+      hPrevFull = hd.n; prevRows = n;         // a deeper module takes this one's output after shared_head.norm
     });
 
     const moeTapes = [...tapes, ...mtpRuns.map((r) => r.tape)];
@@ -97,20 +98,21 @@ export function trainForwardBackward(ctx: ModelContext, bw: BackwardKernels, w: 
     const mtpScale = depth > 0 ? opts.mtpWeight / depth : 0;
     const loss = ce + mtpScale * mtpCe.reduce((a, x) => a + x, 0) + balance;
 
-    // Backward: heads and MTP modules first (MTP sends gradient into the main model's last hidden state).
-    const headBackward = (hd: Head, normW: Tensor, headW: Tensor, gNorm: Tensor, gHead: Tensor, scale: number, dh: Tensor) => {
+    // Backward: heads and MTP modules first (each MTP depth sends gradient into the normed state it took: the main
+    // head's model.norm output, or the previous depth's shared_head.norm output). dnIn: that gradient, or null.
+    const headBackward = (hd: Head, normW: Tensor, headW: Tensor, gNorm: Tensor, gHead: Tensor, scale: number, dh: Tensor, dnIn: Tensor | null) => {
       const dlogits = s.tensor([hd.count, V]), dn = s.tensor([hd.count, D]);
+      if (dnIn) b.copy(dn, dnIn, hd.count * D);
       bw.crossEntropyBackward(dlogits, hd.logits, hd.targets, scale / hd.count, hd.count, V);
       bw.matmulBackward(dn, gHead, dlogits, hd.n, headW, hd.count, D, V);
       bw.rmsnormBackward(dh, gNorm, dn, hd.h, normW, hd.count, D, eps);
     };
-    const dhMain = s.tensor([N, D]);
-    let dhNext: Tensor | null = null; // ∂L/∂(output of MTP depth k) from depth k+1
+    const dnMain = s.tensor([N, D]);  // ∂L/∂model.norm(h_L) from MTP depth 1
+    let dnNext: Tensor | null = null; // ∂L/∂(depth k's shared_head.norm output) from depth k+1
     for (let k0 = depth - 1; k0 >= 0; k0--) {
       const m = w.mtp[k0], gm = g.mtp[k0], r = mtpRuns[k0], n = r.st.T, Nk = B * n;
       const dh = s.tensor([Nk, D]);
-      if (dhNext) b.add(dh, dh, dhNext, Nk * D);
-      headBackward(r.head, m.norm, m.head, gm.norm, gm.head, mtpScale, dh);
+      headBackward(r.head, m.norm, m.head, gm.norm, gm.head, mtpScale, dh, dnNext);
       const dx = s.tensor([Nk, D]);
       blockTrainBackward(r.st, dx, dh, m.layer, gm.layer, r.tape, opts.balance, 1);
       const dcat = s.tensor([Nk, 2 * D]), den = s.tensor([Nk, D]), dhn = s.tensor([Nk, D]), de = s.tensor([Nk, D]), dhPrev = s.tensor([Nk, D]);
@@ -120,11 +122,12 @@ export function trainForwardBackward(ctx: ModelContext, bw: BackwardKernels, w: 
       bw.embeddingBackward(gm.embed, de, r.ids, Nk, D);
       bw.rmsnormBackward(dhPrev, gm.hnorm, dhn, r.hPrev, m.hnorm, Nk, D, eps);
       // Scatter the first n rows of each sequence back to the previous stage's layout (T − k + 1 rows per sequence).
-      const prevN = n + 1, target = k0 === 0 ? dhMain : s.tensor([B * prevN, D]);
+      const prevN = n + 1, target = k0 === 0 ? dnMain : s.tensor([B * prevN, D]);
       for (let i = 0; i < B; i++) b.add(rows(target, i * prevN, n), rows(target, i * prevN, n), rows(dhPrev, i * n, n), n * D);
-      dhNext = k0 === 0 ? null : target;
+      dnNext = k0 === 0 ? null : target;
     }
-    headBackward(mainHead, w.norm, w.head, g.norm, g.head, 1, dhMain);
+    const dhMain = s.tensor([N, D]);
+    headBackward(mainHead, w.norm, w.head, g.norm, g.head, 1, dhMain, depth > 0 ? dnMain : null);
     let dh = dhMain;
     for (let i = w.layers.length - 1; i >= 0; i--) {
       const dPrev = s.tensor([N, D]);

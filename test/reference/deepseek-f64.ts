@@ -529,12 +529,11 @@ export function refForward(m: RefModel, tokens: number[], opts?: { mtp?: boolean
   // 1. embeddings (no scaling), decoder layers
   let hs = tokens.map((t) => row(embed, t, D));
   for (let l = 0; l < L; l++) hs = decoderLayer(ctx, l, hs);
-  const lastHidden = hs; // last decoder layer output, BEFORE model.norm (fed to MTP)
-
-  // 2. final norm + head
+  // 2. final norm + head; the normed states also feed the MTP module
   const normW = vec(m, "model.norm.weight", D);
   const head = lmHead(m, cfg);
-  const logits = hs.map((h) => Array.from(linear(head, V, D, refRmsNorm(h, normW, eps))));
+  const normed = hs.map((h) => refRmsNorm(h, normW, eps));
+  const logits = normed.map((n) => Array.from(linear(head, V, D, n)));
 
   // 3. MTP (first module only; layer index L)
   let mtpLogits: number[][] | null = null;
@@ -550,9 +549,9 @@ export function refForward(m: RefModel, tokens: number[], opts?: { mtp?: boolean
     const xs: Float64Array[] = [];
     for (let i = 0; i + 1 < tokens.length; i++) {
       const concat = new Float64Array(2 * D);
-      // EMBEDDING FIRST: [enorm(E[t_{i+1}]) | hnorm(h_i)], h_i taken before model.norm
+      // EMBEDDING FIRST: [enorm(E[t_{i+1}]) | hnorm(model.norm(h_i))]
       concat.set(refRmsNorm(row(mtpEmbed, tokens[i + 1]!, D), enorm, eps), 0);
-      concat.set(refRmsNorm(lastHidden[i]!, hnorm, eps), D);
+      concat.set(refRmsNorm(normed[i]!, hnorm, eps), D);
       xs.push(linear(ehProj, D, 2 * D, concat));
     }
     mtpLogits = [];

@@ -196,17 +196,17 @@ test("MTP: the embedding comes FIRST in the concat", () => {
   assert.ok(Number.isFinite(out.minTieGap), "Number.isFinite(out.minTieGap)");
 });
 
-test("MTP: h_i is the last decoder output BEFORE model.norm", () => {
+test("MTP: h_i is model.norm of the last decoder output (the state that feeds lm_head)", () => {
   const dir = writeModelDir(configA({ num_nextn_predict_layers: 1 }), { ...tensorsA(), ...mtpTensors(EH_HIDDEN) });
   const out = refForward(loadRefModel(dir), [0, 1], { mtp: true });
-  // eh_proj = [0 | I] picks hnorm(h_0) = RMSNorm(h_0); decoder identity; shared_head.norm(RMSNorm(h_0))
-  //   = [4,3,2,1] * RMSNorm(h_0) with h_0 = [2 + 2c, 0, 0, 2 silu(2)] from the hand derivation above.
-  // (Feeding the post-norm state would give [4,3,2,1] * RMSNorm([1,2,3,4] * RMSNorm(h_0)) instead.)
+  // eh_proj = [0 | I] picks hnorm(model.norm(h_0)) = RMSNorm([1,2,3,4] * RMSNorm(h_0)); decoder identity; then
+  //   shared_head.norm -> [4,3,2,1] * RMSNorm([1,2,3,4] * RMSNorm(h_0)), h_0 = [2 + 2c, 0, 0, 2 silu(2)] as derived above.
+  // (Feeding the pre-norm state would give [4,3,2,1] * RMSNorm(h_0) instead.)
   const h0 = handHiddenA(-4 * Math.sin(1))[0]!;
   assert.equal(out.mtpLogits!.length, 1);
-  close(out.mtpLogits![0]!, mul(HEAD_NORM_W, rmsNormUnit(h0)), 1e-12, "mtp row 0");
-  const postNorm = mul(HEAD_NORM_W, rmsNormUnit(mul(NORM_W, rmsNormUnit(h0))));
-  assert.ok(Math.abs(out.mtpLogits![0]![0]! - postNorm[0]!) > 1e-3, "Math.abs(out.mtpLogits![0]![0]! - postNorm[0]!) > 1e-3");
+  close(out.mtpLogits![0]!, mul(HEAD_NORM_W, rmsNormUnit(mul(NORM_W, rmsNormUnit(h0)))), 1e-12, "mtp row 0");
+  const preNorm = mul(HEAD_NORM_W, rmsNormUnit(h0));
+  assert.ok(Math.abs(out.mtpLogits![0]![0]! - preNorm[0]!) > 1e-3, "the pre-norm choice differs measurably");
   // a single token has no MTP rows
   assert.deepEqual(refForward(loadRefModel(dir), [3], { mtp: true }).mtpLogits, []);
 });

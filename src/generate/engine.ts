@@ -1,15 +1,24 @@
 // The generation loop: each sequence is prefilled on its own, then every step decodes all active sequences together
 // through the latent cache (one batched forward), samples each one's next token and streams its text. Sequences
 // finish on EOS, a stop string or max tokens, and leave at once, freeing their cache slot for new arrivals
-// (continuous batching). Leaves out: HTTP and scheduling policy (server/), speculative decoding.
+// (continuous batching).
+// With speculation, a step is a cycle: the MTP module drafts up to K tokens per sequence (drafter.ts), one batched
+// pass of the main model verifies each sequence's pending token plus its drafts, every sequence keeps its agreeing
+// prefix plus the main model's own next token (speculative.ts), and the cache rows of rejected drafts are dropped.
+// Greedy output is the main model's argmax at every position, as without speculation; sampled output follows the
+// main model's distribution exactly (rejection sampling), though not the same draws for a seed.
+// Leaves out: HTTP and scheduling policy (server/).
 
 import type { DeepSeekModel } from '../model/transformer.js';
 import type { Tokenizer } from '../tokenizer/bpe.js';
-import { Scope, f32 } from '../tensor/tensor.js';
+import { Scope, f32, rows } from '../tensor/tensor.js';
 import type { LatentCache } from './latent-cache.js';
 import type { SamplerOptions } from './sampler.js';
-import { sampleToken, validateSampler } from './sampler.js';
+import { argmax, sampleToken, validateSampler } from './sampler.js';
 import { Rng } from '../util/random.js';
+import { Drafter } from './drafter.js';
+import type { DraftingSequence } from './drafter.js';
+import { AdaptiveDraft, FixedDraft, tokenDistribution, verifyGreedy, verifySampled } from './speculative.js';
 
 export interface GenerationParams extends SamplerOptions {
   maxTokens: number;
@@ -28,11 +37,25 @@ export interface Sequence {
   onText?: (delta: string) => void;
 }
 
-interface Active {
+interface Active extends DraftingSequence {
   seq: Sequence; slot: number; params: GenerationParams; rng: Rng;
   next: number;                       // sampled, not yet fed back
+  tokens: number[];                   // prompt and every token since, `next` last
   decoder: { push(id: number): string; flush(): string };
   pending: string;                    // decoded text held back while it could begin a stop string
+}
+
+/** Self-speculative decoding with the checkpoint's MTP module. */
+export interface SpeculativeOptions {
+  draftTokens: number;                // most tokens drafted per cycle (K ≥ 1; K > 1 chains the module)
+  adaptive?: boolean;                 // default true: draft fewer, or none, when it does not pay (measured)
+}
+
+/** Acceptance of drafted tokens so far. */
+export interface SpeculationStats {
+  acceptance: number[];               // per draft position: drafts kept / drafts that reached that position
+  acceptedPerStep: number | null;     // mean tokens a sequence gained per verify pass (kept drafts + 1)
+  draftMs: number; verifyMs: number; acceptMs: number; // where the time went
 }
 
 export const DEFAULT_PARAMS: GenerationParams = { maxTokens: 128, temperature: 0, topK: 0, topP: 1, seed: 0, stop: [] };
@@ -45,13 +68,34 @@ export class Generator {
   private readonly sampleVocab: number;  // ids past the tokenizer's vocabulary are padding rows: never sampled
   private readonly allowed: Uint8Array | undefined; // ids inside it that have no token (vocabulary gaps): never sampled
 
+  private readonly drafter: Drafter | null = null;
+
   /** Room for `maxBatch` concurrent sequences of up to `context` tokens (prompt + completion) each. */
-  constructor(readonly model: DeepSeekModel, readonly tokenizer: Tokenizer, readonly maxBatch: number, readonly context: number) {
+  constructor(readonly model: DeepSeekModel, readonly tokenizer: Tokenizer, readonly maxBatch: number, readonly context: number,
+    opts: { speculative?: SpeculativeOptions } = {}) {
+    const spec = opts.speculative;
+    if (spec) {
+      model.requireMtp();
+      const K = spec.draftTokens;
+      if (!Number.isInteger(K) || K < 1 || K > context - 2) {
+        throw new Error(`draft tokens must be an integer from 1 to ${context - 2} (a verify pass of K drafts needs K + 2 positions of the ${context}-token context), got ${K}`);
+      }
+    }
     this.cache = model.newCache(maxBatch, context);
     this.eos = new Set(model.cfg.eosTokenId);
     this.sampleVocab = Math.min(model.cfg.vocabSize, tokenizer.vocabSize);
     const known = Uint8Array.from({ length: this.sampleVocab }, (_, id) => (tokenizer.idToToken(id) === undefined ? 0 : 1));
     this.allowed = known.includes(0) ? known : undefined;
+    if (spec) {
+      const policy = spec.adaptive === false ? new FixedDraft(spec.draftTokens) : new AdaptiveDraft(spec.draftTokens);
+      this.drafter = new Drafter(model, this.cache, spec.draftTokens, policy, this.allowed, this.sampleVocab);
+    }
+  }
+
+  /** Acceptance and timing of speculation so far; null without it. */
+  speculation(): SpeculationStats | null {
+    const d = this.drafter;
+    return d && { acceptance: d.stats.rates(), acceptedPerStep: d.stats.acceptedPerStep(), ...d.timing };
   }
 
   get running(): number { return this.active.length; }
@@ -70,10 +114,17 @@ export class Generator {
     const seq: Sequence = { id: this.nextId++, promptTokens: prompt.length, generated: [], text: '', finish: null, onText };
     const s = new Scope(this.model.ctx.heap);
     try {
-      const h = this.model.prefill(s, prompt, this.cache, slot);
-      const last = f32(this.model.logits(s, rowOf(h, prompt.length - 1, this.model.cfg.hiddenSize), 1)).subarray(0, this.sampleVocab);
-      const a: Active = { seq, slot, params, rng: new Rng(params.seed), next: -1, decoder: this.tokenizer.streamDecoder({ skipSpecialTokens: true }), pending: '' };
+      const P = prompt.length, h = this.model.prefill(s, prompt, this.cache, slot);
+      // Only the last row's logits are needed; the MTP module takes every row's normed state.
+      const normed = this.model.norm(s, this.drafter ? h : rows(h, P - 1, 1), this.drafter ? P : 1);
+      const last = f32(this.model.head(s, rows(normed, this.drafter ? P - 1 : 0, 1), 1)).subarray(0, this.sampleVocab);
+      const a: Active = {
+        seq, slot, params, rng: new Rng(params.seed), next: -1, tokens: [...prompt], budget: params.maxTokens, drafts: [], draftDists: [],
+        decoder: this.tokenizer.streamDecoder({ skipSpecialTokens: true }), pending: '',
+      };
       a.next = sampleToken(last, params, a.rng, this.allowed);
+      a.tokens.push(a.next);
+      this.drafter?.start(s, slot, normed, a.tokens);
       this.active.push(a);
       this.accept(a);
     } catch (e) {
@@ -85,22 +136,71 @@ export class Generator {
     return seq;
   }
 
-  /** One batched decode step over every active sequence. */
+  /**
+   * One batched step over every active sequence: a decode step, or with speculation a draft–verify cycle in which
+   * each sequence gains one or more tokens.
+   */
   step(): void {
     const live = this.active.filter((a) => a.seq.finish === null);
     if (live.length === 0) return;
+    const t0 = performance.now();
+    const d = this.drafter, V = this.model.cfg.vocabSize;
     const s = new Scope(this.model.ctx.heap);
+    let k = 0;
     try {
-      const h = this.model.decode(s, live.map((a) => a.next), this.cache, live.map((a) => a.slot));
-      const logits = f32(this.model.logits(s, h, live.length));
-      const V = this.model.cfg.vocabSize;
+      if (d) {
+        k = d.choose(live);
+        if (k > 0) d.draft(s, live, k, this.context);
+      }
+      const t1 = performance.now();
+      // The verify pass: each sequence's pending token, then its drafts, at consecutive positions.
+      const tokens: number[] = [], slots: number[] = [], first: number[] = [];
+      for (const a of live) {
+        first.push(tokens.length);
+        for (const t of [a.next, ...a.drafts]) { tokens.push(t); slots.push(a.slot); }
+      }
+      const cached = live.map((a) => this.cache.lengths[a.slot]);
+      const h = this.model.decode(s, tokens, this.cache, slots);
+      const normed = this.model.norm(s, h, tokens.length);
+      const logits = f32(this.model.head(s, normed, tokens.length));
+      const t2 = performance.now();
       live.forEach((a, i) => {
-        a.next = sampleToken(logits.subarray(i * V, i * V + this.sampleVocab), a.params, a.rng, this.allowed);
-        this.accept(a);
+        const row = (j: number) => logits.subarray((first[i] + j) * V, (first[i] + j) * V + this.sampleVocab);
+        const emitted = this.verify(a, row);
+        const kept = emitted.length - 1;
+        this.cache.lengths[a.slot] = cached[i] + kept + 1;    // rejected drafts' cache rows are dropped
+        if (d) {
+          d.stats.record(a.drafts.length, kept);
+          d.policy.recordVerify(a.drafts.length, kept);
+          d.keep(a.slot, rows(normed, first[i], kept + 1), kept + 1);
+        }
+        a.drafts = [];
+        a.draftDists = [];
+        for (const t of emitted) {
+          a.next = t;
+          a.tokens.push(t);
+          a.budget--;
+          this.accept(a);
+          if (a.seq.finish !== null) break;
+        }
       });
+      if (d) {
+        d.timing.verifyMs += t2 - t1;
+        d.timing.acceptMs += performance.now() - t2;
+      }
     } finally {
       s.release();
     }
+    d?.policy.recordCycle(k, live.length, performance.now() - t0);
+  }
+
+  /** The tokens a sequence emits this step: its next token, or with drafts the kept ones plus the main model's own. */
+  private verify(a: Active, row: (j: number) => Float32Array): number[] {
+    const n = a.drafts.length;
+    if (n === 0) return [sampleToken(row(0), a.params, a.rng, this.allowed)];
+    if (a.params.temperature === 0) return verifyGreedy(Array.from({ length: n + 1 }, (_, j) => argmax(row(j), this.allowed)), a.drafts);
+    const p = Array.from({ length: n + 1 }, (_, j) => tokenDistribution(row(j), a.params, this.allowed));
+    return verifySampled(p, a.drafts, a.draftDists, a.rng);
   }
 
   /** Cancels a sequence (e.g. its client went away) and frees its slot. */
@@ -115,7 +215,10 @@ export class Generator {
   /** Runs until every added sequence has finished. */
   runToCompletion(): void { while (this.active.length > 0) this.step(); }
 
-  dispose(): void { this.cache.dispose(); }
+  dispose(): void {
+    this.drafter?.dispose();
+    this.cache.dispose();
+  }
 
   /** Records the sampled token: emits its text, checks EOS, stop strings and the token budget. */
   private accept(a: Active): void {
@@ -151,10 +254,6 @@ export class Generator {
     a.seq.finish = reason;
     this.cancel(a.seq);
   }
-}
-
-function rowOf<T extends { ptr: number; shape: readonly number[] }>(h: T, row: number, D: number): T {
-  return { ...h, ptr: h.ptr + row * D * 4, shape: [1, D], owner: false };
 }
 
 function firstStop(text: string, stops: readonly string[]): number {

@@ -1,0 +1,177 @@
+// The pieces of self-speculative decoding that are plain arithmetic on logits: the exact distribution the sampler
+// draws from, the verification of drafted tokens (greedy: keep drafts while they equal the main model's argmax;
+// sampling: rejection sampling, so every emitted token follows the main model's distribution exactly), and the
+// controller that picks how many tokens to draft from the measured acceptance and cycle times.
+
+import type { Rng } from '../util/random.js';
+import type { SamplerOptions } from './sampler.js';
+import { argmax } from './sampler.js';
+
+/**
+ * The probabilities sampleToken draws ids with, for temperature > 0: temperature, then top-k (ties: lower id), then
+ * the nucleus of top-p, restricted to `allowed`. Returned dense (one entry per id) and normalised.
+ */
+export function tokenDistribution(logits: ArrayLike<number>, o: SamplerOptions, allowed?: Uint8Array): Float64Array {
+  const V = logits.length, p = new Float64Array(V);
+  const best = argmax(logits, allowed), max = logits[best];
+  const weight = (i: number): number => Math.exp((logits[i] - max) / o.temperature);
+  const ok = (i: number): boolean => !allowed || allowed[i] === 1;
+  if (o.topK === 0 && o.topP >= 1) {
+    let total = 0;
+    for (let i = 0; i < V; i++) if (ok(i)) total += (p[i] = weight(i));
+    if (total === 0) { p[best] = 1; return p; }
+    for (let i = 0; i < V; i++) p[i] /= total;
+    return p;
+  }
+  // Ranked ids (decreasing logit, lower id first on ties), as far as top-k reaches.
+  const ids = Array.from({ length: V }, (_, i) => i).filter(ok)
+    .sort((a, b) => (logits[b] - logits[a]) || (a - b));
+  if (ids.length === 0) { p[best] = 1; return p; }
+  const kept = o.topK > 0 ? ids.slice(0, o.topK) : ids;
+  const probs = kept.map(weight);
+  let n = probs.length;
+  if (o.topP < 1) {
+    const mass = probs.reduce((a, b) => a + b, 0);
+    let cum = 0;
+    n = 0;
+    while (cum < o.topP * mass && n < probs.length) cum += probs[n++];
+    n = Math.max(1, n);
+  }
+  let total = 0;
+  for (let k = 0; k < n; k++) total += probs[k];
+  for (let k = 0; k < n; k++) p[kept[k]] = probs[k] / total;
+  return p;
+}
+
+/** Draws an id from a normalised dense distribution (in id order). */
+export function sampleFrom(p: Float64Array, rng: Rng): number {
+  let u = rng.uniform(), last = -1;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] <= 0) continue;
+    last = i;
+    u -= p[i];
+    if (u < 0) return i;
+  }
+  return last;
+}
+
+/**
+ * Rejection sampling over k drafted tokens (Leviathan et al. 2023; Chen et al. 2023): draft j, drawn from q[j], is
+ * kept with probability min(1, p[j][x] / q[j][x]); the first rejected one is replaced by a draw from
+ * norm(max(0, p[j] − q[j])) and ends the run; if all are kept, one more token is drawn from p[k]. Each emitted
+ * token is then distributed exactly as p. p has k + 1 rows (the main model at the pending token and each draft).
+ */
+export function verifySampled(p: readonly Float64Array[], drafts: readonly number[], q: readonly Float64Array[], rng: Rng): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < drafts.length; j++) {
+    const x = drafts[j], px = p[j][x], qx = q[j][x];
+    if (qx > 0 && rng.uniform() * qx < px) { out.push(x); continue; }
+    const r = new Float64Array(p[j].length);
+    let total = 0;
+    for (let i = 0; i < r.length; i++) total += (r[i] = Math.max(0, p[j][i] - q[j][i]));
+    if (total > 0) { for (let i = 0; i < r.length; i++) r[i] /= total; out.push(sampleFrom(r, rng)); } else out.push(sampleFrom(p[j], rng));
+    return out;
+  }
+  out.push(sampleFrom(p[drafts.length], rng));
+  return out;
+}
+
+/** Greedy verification: drafts are kept while each equals the main model's choice; then the main model's own token. */
+export function verifyGreedy(choices: readonly number[], drafts: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < drafts.length; j++) {
+    out.push(choices[j]);
+    if (choices[j] !== drafts[j]) return out;
+  }
+  out.push(choices[drafts.length]);
+  return out;
+}
+
+/** Acceptance counts per draft position (1-based position j counts drafts that reached it). */
+export class AcceptanceStats {
+  readonly proposed: number[] = [];
+  readonly accepted: number[] = [];
+  verifySteps = 0;     // sequence-steps that verified at least one draft
+  emitted = 0;         // tokens those steps produced (accepted drafts + the main model's own token)
+
+  record(drafted: number, kept: number): void {
+    if (drafted === 0) return;
+    for (let j = 0; j < drafted && j <= kept; j++) {
+      this.proposed[j] = (this.proposed[j] ?? 0) + 1;
+      if (j < kept) this.accepted[j] = (this.accepted[j] ?? 0) + 1;
+    }
+    this.verifySteps++;
+    this.emitted += kept + 1;
+  }
+
+  /** Acceptance rate at each draft position (drafts kept / drafts that reached it). */
+  rates(): number[] { return this.proposed.map((n, j) => (this.accepted[j] ?? 0) / n); }
+
+  /** Mean tokens a sequence gained per verify pass (1 + accepted drafts); null before any. */
+  acceptedPerStep(): number | null { return this.verifySteps ? this.emitted / this.verifySteps : null; }
+}
+
+/** How many tokens to draft next cycle, from measured acceptance and measured cycle times. */
+export interface DraftPolicy {
+  /** Draft tokens for the next cycle of `batch` sequences (0 = a plain decode step). */
+  choose(batch: number): number;
+  /** A finished cycle: drafts chosen, sequences, and its wall time. */
+  recordCycle(k: number, batch: number, ms: number): void;
+  /** One sequence's verification: drafts offered and kept. */
+  recordVerify(drafted: number, kept: number): void;
+}
+
+/** Always drafts the maximum (tests, and for measuring the pure effect of speculation). */
+export class FixedDraft implements DraftPolicy {
+  constructor(readonly k: number) {}
+  choose(): number { return this.k; }
+  recordCycle(): void {}
+  recordVerify(): void {}
+}
+
+/**
+ * Picks k ∈ 0..maxK maximising expected tokens per second: with measured per-position acceptance α_j, a cycle of k
+ * drafts yields 1 + α_1 + α_1α_2 + … tokens per sequence and costs its measured time (an EMA per k and batch size).
+ * k = 0 is plain decoding. A k never timed at this batch size is tried once; every PROBE_EVERY cycles the runner-up
+ * is retried so that estimates follow the load.
+ */
+export class AdaptiveDraft implements DraftPolicy {
+  static readonly PROBE_EVERY = 16;
+  private readonly alpha: number[];
+  private readonly times = new Map<string, number>();
+  private cycles = 0;
+
+  constructor(readonly maxK: number) {
+    this.alpha = Array.from({ length: maxK }, () => 0.5);
+  }
+
+  private key(k: number, batch: number): string { return `${k}/${batch}`; }
+
+  expectedTokens(k: number): number {
+    let e = 1, run = 1;
+    for (let j = 0; j < k; j++) { run *= this.alpha[j]; e += run; }
+    return e;
+  }
+
+  choose(batch: number): number {
+    this.cycles++;
+    const rated: { k: number; rate: number }[] = [];
+    for (let k = 0; k <= this.maxK; k++) {
+      const t = this.times.get(this.key(k, batch));
+      if (t === undefined) return k;                   // not yet timed at this batch size: try it
+      rated.push({ k, rate: this.expectedTokens(k) / t });
+    }
+    rated.sort((a, b) => b.rate - a.rate);
+    if (this.cycles % AdaptiveDraft.PROBE_EVERY === 0 && rated.length > 1) return rated[1].k;
+    return rated[0].k;
+  }
+
+  recordCycle(k: number, batch: number, ms: number): void {
+    const key = this.key(k, batch), old = this.times.get(key);
+    this.times.set(key, old === undefined ? ms : 0.8 * old + 0.2 * ms);
+  }
+
+  recordVerify(drafted: number, kept: number): void {
+    for (let j = 0; j < drafted && j <= kept; j++) this.alpha[j] = 0.95 * this.alpha[j] + 0.05 * (j < kept ? 1 : 0);
+  }
+}

@@ -5,13 +5,13 @@ import * as readline from 'node:readline/promises';
 import type { Pipeline } from '../generate/pipeline.js';
 import { encodeChat } from '../generate/pipeline.js';
 import type { ChatMessage } from '../tokenizer/chat.js';
-import type { GenerationParams } from '../generate/engine.js';
+import type { GenerationParams, SpeculativeOptions } from '../generate/engine.js';
 import { Generator } from '../generate/engine.js';
 
-export async function chatLoop(p: Pipeline, params: GenerationParams, system: string | undefined, context: number): Promise<void> {
+export async function chatLoop(p: Pipeline, params: GenerationParams, system: string | undefined, context: number, speculative?: SpeculativeOptions): Promise<void> {
+  const gen = new Generator(p.model, p.tokenizer, 1, context, { speculative }); // first: it refuses bad settings
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
   const history: ChatMessage[] = system ? [{ role: 'system', content: system }] : [];
-  const gen = new Generator(p.model, p.tokenizer, 1, context);
   process.stdout.write(`qiusuo chat — ${p.dir}. /reset clears the history, /exit leaves.\n> `);
   try {
     // Iterating the lines (rather than rl.question) keeps lines that arrive together, e.g. from a pipe.

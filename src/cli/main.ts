@@ -3,14 +3,14 @@
 
 import * as fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { intOption, floatOption, tokenList, setOption, computeOptions, backendOptions, warnUnknownKeys } from './options.js';
+import { intOption, floatOption, tokenList, setOption, computeOptions, backendOptions, warnUnknownKeys, speculativeOptions, speculativeSettings } from './options.js';
 import { initCheckpoint } from '../model/init.js';
 import type { InitDType } from '../model/init.js';
 import { DeepSeekModel, readConfig } from '../model/transformer.js';
 import { scoreTokens } from '../generate/score.js';
 import { loadPipeline, loadTokenizer, loadChatTemplate, encodeText, encodeChat } from '../generate/pipeline.js';
 import { parseChatMessages } from '../tokenizer/chat.js';
-import type { GenerationParams } from '../generate/engine.js';
+import type { GenerationParams, SpeculativeOptions } from '../generate/engine.js';
 import { Generator } from '../generate/engine.js';
 import { chatLoop } from './chat.js';
 import { modelInfo, formatInfo } from '../model/info.js';
@@ -19,7 +19,7 @@ import { parseConfig } from '../model/config.js';
 import { WeightStore } from '../weights/shards.js';
 import { benchMatmul } from '../bench/matmul.js';
 import type { BenchDType } from '../bench/matmul.js';
-import { benchGenerate, benchGenerateMedian } from '../bench/generate.js';
+import { benchGenerate, benchGenerateMedian, benchGenerator, randomPrompts, type GeneratorBenchResult } from '../bench/generate.js';
 import { addTrainCommands } from './train.js';
 import { addServeCommands } from './serve.js';
 
@@ -110,7 +110,7 @@ export function buildProgram(): Command {
       process.stdout.write(JSON.stringify({ ids }) + '\n');
     });
 
-  samplingOptions(computeOptions(program.command('generate')), 128, 0)
+  speculativeOptions(samplingOptions(computeOptions(program.command('generate')), 128, 0))
     .description('generate text from a prompt, streamed to stdout')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--prompt <s>', 'prompt text')
@@ -124,7 +124,7 @@ export function buildProgram(): Command {
       if (context > p.model.cfg.maxPositionEmbeddings) {
         throw new Error(`prompt (${ids.length} tokens) + --max-tokens (${params.maxTokens}) exceed max_position_embeddings (${p.model.cfg.maxPositionEmbeddings})`);
       }
-      const gen = new Generator(p.model, p.tokenizer, 1, context);
+      const gen = new Generator(p.model, p.tokenizer, 1, context, { speculative: speculativeSettings(o) });
       gen.add(ids, params, (d) => process.stdout.write(d));
       gen.runToCompletion();
       process.stdout.write('\n');
@@ -132,7 +132,7 @@ export function buildProgram(): Command {
       await p.model.dispose();
     });
 
-  samplingOptions(computeOptions(program.command('chat')), 512, 0.7)
+  speculativeOptions(samplingOptions(computeOptions(program.command('chat')), 512, 0.7))
     .description('interactive chat in the terminal')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .option('--system <s>', 'system prompt')
@@ -141,7 +141,7 @@ export function buildProgram(): Command {
       const p = loadPipeline(o.model, backendOptions(o));
       warnUnknownKeys(o.model, p.model.cfg);
       const context = Math.min(o.context ?? 4096, p.model.cfg.maxPositionEmbeddings);
-      await chatLoop(p, generationParams(o), o.system, context);
+      await chatLoop(p, generationParams(o), o.system, context, speculativeSettings(o));
       await p.model.dispose();
     });
 
@@ -178,15 +178,17 @@ export function buildProgram(): Command {
       process.stdout.write(o.json ? JSON.stringify({ gflops: r.gflops }) + '\n'
         : `${r.backend} ${o.dtype} ${o.size}³: ${r.gflops.toFixed(2)} GFLOP/s (${r.ms.toFixed(3)} ms)\n`);
     });
-  computeOptions(bench.command('generate'))
+  speculativeOptions(computeOptions(bench.command('generate')))
     .description('prefill and decode tokens/s of a checkpoint on random prompts')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .option('--prompt-tokens <n>', 'prompt length', intOption('--prompt-tokens', 1), 128)
     .option('--new-tokens <n>', 'decode steps', intOption('--new-tokens', 1), 32)
     .option('--batch <n>', 'sequences decoded together', intOption('--batch', 1, 1024), 1)
     .option('--repeat <n>', 'runs; each figure is their median', intOption('--repeat', 1, 1000), 3)
-    .option('--json', 'print {"prefill_tok_s": X, "decode_tok_s": Y} only')
+    .option('--json', 'print {"prefill_tok_s": X, "decode_tok_s": Y} only (with --speculative also acceptance and more)')
     .action(async (o) => {
+      const speculative = speculativeSettings(o);
+      if (speculative) return benchSpeculativeCommand(o, speculative);
       const model = DeepSeekModel.load(o.model, backendOptions(o));
       benchGenerate(model, Math.min(o.promptTokens, 8), 2, 1); // warm-up
       const r = benchGenerateMedian(model, o.promptTokens, o.newTokens, o.batch, o.repeat);
@@ -196,6 +198,40 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/**
+ * `bench generate --speculative`: greedy generation through the Generator from random prompts, plain and speculative
+ * runs alternating (this VM's speed drifts), each figure the median over the runs.
+ */
+async function benchSpeculativeCommand(o: { model: string; promptTokens: number; newTokens: number; batch: number; repeat: number; json?: boolean; threads?: number; kernels?: string },
+  speculative: SpeculativeOptions): Promise<void> {
+  const p = loadPipeline(o.model, backendOptions(o));
+  try {
+    p.model.requireMtp();
+    const prompts = (seed: number) => randomPrompts(p.tokenizer, p.model.cfg.vocabSize, o.batch, o.promptTokens, seed);
+    benchGenerator(p, prompts(0).map((x) => x.slice(0, 8)), 4, speculative); // warm-up
+    const plain: GeneratorBenchResult[] = [], spec: GeneratorBenchResult[] = [];
+    for (let i = 0; i < o.repeat; i++) {
+      plain.push(benchGenerator(p, prompts(i + 1), o.newTokens));
+      spec.push(benchGenerator(p, prompts(i + 1), o.newTokens, speculative));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+    const m = (rs: GeneratorBenchResult[], f: (r: GeneratorBenchResult) => number) => median(rs.map(f));
+    const last = spec[spec.length - 1];
+    const r = {
+      prefill_tok_s: m(spec, (x) => x.prefill_tok_s), decode_tok_s: m(spec, (x) => x.decode_tok_s),
+      plain_decode_tok_s: m(plain, (x) => x.decode_tok_s),
+      acceptance: m(spec, (x) => x.acceptance!), accepted_per_step: m(spec, (x) => x.accepted_per_step ?? 0),
+      acceptance_by_position: last.acceptance_by_position, draft_tokens: speculative.draftTokens, batch: o.batch,
+    };
+    process.stdout.write(o.json ? JSON.stringify(r) + '\n'
+      : `${p.model.ctx.backend.name}: decode ${r.decode_tok_s.toFixed(1)} tok/s speculative vs ${r.plain_decode_tok_s.toFixed(1)} plain `
+        + `(${(r.decode_tok_s / r.plain_decode_tok_s).toFixed(2)}×), acceptance ${(100 * r.acceptance).toFixed(1)}%, `
+        + `${r.accepted_per_step.toFixed(2)} tokens per verify pass (batch ${o.batch}, up to ${speculative.draftTokens} drafts, median of ${o.repeat})\n`);
+  } finally {
+    await p.model.dispose();
+  }
 }
 
 /** Refuses to instantiate presets far beyond this machine (the real V3 is for `info`). */

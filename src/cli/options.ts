@@ -59,3 +59,16 @@ export function backendOptions(o: { threads?: number; kernels?: string }): { thr
 export function warnUnknownKeys(dir: string, cfg: { unknownKeys: string[] }): void {
   for (const k of cfg.unknownKeys) process.stderr.write(`qiusuo: warning: ${dir}/config.json: ignoring unknown key "${k}"\n`);
 }
+
+/** --speculative and --draft-tokens, for every command that generates. */
+export function speculativeOptions(c: Command): Command {
+  return c
+    .option('--speculative', 'self-speculative decoding: the MTP module drafts, the main model verifies (same output when greedy)')
+    .option('--draft-tokens <n>', 'most tokens drafted per step with --speculative (more than 1 chains the MTP module; default 1)', intOption('--draft-tokens', 1));
+}
+
+/** The Generator's speculative settings from those flags (undefined without --speculative). */
+export function speculativeSettings(o: { speculative?: boolean; draftTokens?: number }): { draftTokens: number } | undefined {
+  if (o.draftTokens !== undefined && !o.speculative) throw new Error('--draft-tokens needs --speculative');
+  return o.speculative ? { draftTokens: o.draftTokens ?? 1 } : undefined;
+}

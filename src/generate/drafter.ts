@@ -16,6 +16,9 @@ import type { Rng } from '../util/random.js';
 import type { DraftPolicy } from './speculative.js';
 import { AcceptanceStats, tokenDistribution, sampleFrom } from './speculative.js';
 
+/** Main states a sequence may queue for the module while plain steps run (then it stops drafting for good). */
+const WAITING_ROWS = 64;
+
 /** What the drafter needs to know of a sequence. */
 export interface DraftingSequence {
   readonly slot: number;
@@ -38,14 +41,11 @@ export class Drafter {
   private readonly count: Int32Array;      // rows waiting per slot
   private readonly lost: Uint8Array;       // 1: the slot's module state fell behind for good (no more drafts)
   private readonly room: number;
-  /** A draft phase is forced once this many rows wait (plain steps add one per sequence). */
-  readonly probeAt: number;
 
   constructor(private readonly model: DeepSeekModel, main: LatentCache, readonly maxDraft: number, readonly policy: DraftPolicy,
     private readonly allowed: Uint8Array | undefined, private readonly sampleVocab: number) {
     this.cache = model.newMtpCache(main);
-    this.probeAt = 32;
-    this.room = this.probeAt + maxDraft + 1;
+    this.room = WAITING_ROWS + maxDraft + 1;
     this.waiting = empty(model.ctx.heap, [main.slots * this.room, model.cfg.hiddenSize]);
     this.count = new Int32Array(main.slots);
     this.lost = new Uint8Array(main.slots);
@@ -53,18 +53,20 @@ export class Drafter {
 
   /**
    * A new sequence in `slot` whose prompt (P tokens, then the sampled next one in `tokens`) gave main states
-   * normed [P, D]: the module runs over positions 0..P-2 now; row P-1 waits for the first draft phase.
+   * normed [P, D]: the module runs over positions 0..P-2 now; row P-1 waits for the first draft phase. When the
+   * policy does not draft at this batch size, the sequence keeps no MTP state and never drafts.
    */
-  start(s: Scope, slot: number, normed: Tensor, tokens: readonly number[]): void {
+  start(s: Scope, slot: number, normed: Tensor, tokens: readonly number[], batch: number): void {
     const P = tokens.length - 1;
     this.cache.lengths[slot] = 0;
     this.count[slot] = 0;
-    this.lost[slot] = 0;
+    this.lost[slot] = this.policy.drafting(batch) ? 0 : 1;
+    if (this.lost[slot]) return;
     if (P >= 2) this.model.mtpPrefill(s, normed, tokens.slice(1, P), this.cache, slot);
     this.keep(slot, rows(normed, P - 1, 1), 1);
   }
 
-  /** Queues n normed main states (consecutive positions) of `slot` for the module. */
+  /** Queues n normed main states (consecutive positions) of `slot` for the module; too many and it stops drafting. */
   keep(slot: number, normed: Tensor, n: number): void {
     if (this.lost[slot]) return;
     if (this.count[slot] + n > this.room) { this.lost[slot] = 1; return; }
@@ -73,10 +75,9 @@ export class Drafter {
     this.count[slot] += n;
   }
 
-  /** Drafts this cycle: the policy's choice, at least 1 once some sequence's waiting rows reach probeAt. */
+  /** Drafts this cycle, as the policy says. */
   choose(live: readonly DraftingSequence[]): number {
-    const k = Math.min(this.policy.choose(live.length), this.maxDraft);
-    return k === 0 && live.some((a) => !this.lost[a.slot] && this.count[a.slot] >= this.probeAt) ? 1 : k;
+    return Math.min(this.policy.choose(live.length), this.maxDraft);
   }
 
   /**

@@ -124,7 +124,7 @@ export class Generator {
       };
       a.next = sampleToken(last, params, a.rng, this.allowed);
       a.tokens.push(a.next);
-      this.drafter?.start(s, slot, normed, a.tokens);
+      this.drafter?.start(s, slot, normed, a.tokens, this.active.length + 1);
       this.active.push(a);
       this.accept(a);
     } catch (e) {
@@ -146,10 +146,10 @@ export class Generator {
     const t0 = performance.now();
     const d = this.drafter, V = this.model.cfg.vocabSize;
     const s = new Scope(this.model.ctx.heap);
-    let k = 0;
+    let drafted = 0;
     try {
       if (d) {
-        k = d.choose(live);
+        const k = d.choose(live);
         if (k > 0) d.draft(s, live, k, this.context);
       }
       const t1 = performance.now();
@@ -160,6 +160,7 @@ export class Generator {
         for (const t of [a.next, ...a.drafts]) { tokens.push(t); slots.push(a.slot); }
       }
       const cached = live.map((a) => this.cache.lengths[a.slot]);
+      drafted = Math.max(0, ...live.map((a) => a.drafts.length));   // what this cycle really verified
       const h = this.model.decode(s, tokens, this.cache, slots);
       const normed = this.model.norm(s, h, tokens.length);
       const logits = f32(this.model.head(s, normed, tokens.length));
@@ -191,7 +192,7 @@ export class Generator {
     } finally {
       s.release();
     }
-    d?.policy.recordCycle(k, live.length, performance.now() - t0);
+    d?.policy.recordCycle(drafted, live.length, performance.now() - t0);
   }
 
   /** The tokens a sequence emits this step: its next token, or with drafts the kept ones plus the main model's own. */

@@ -115,7 +115,9 @@ export class AcceptanceStats {
 export interface DraftPolicy {
   /** Draft tokens for the next cycle of `batch` sequences (0 = a plain decode step). */
   choose(batch: number): number;
-  /** A finished cycle: drafts chosen, sequences, and its wall time. */
+  /** Whether drafting is currently expected at this batch size (a new sequence then keeps its MTP state up to date). */
+  drafting(batch: number): boolean;
+  /** A finished cycle: the most drafts any sequence verified, sequences, and its wall time. */
   recordCycle(k: number, batch: number, ms: number): void;
   /** One sequence's verification: drafts offered and kept. */
   recordVerify(drafted: number, kept: number): void;
@@ -125,6 +127,7 @@ export interface DraftPolicy {
 export class FixedDraft implements DraftPolicy {
   constructor(readonly k: number) {}
   choose(): number { return this.k; }
+  drafting(): boolean { return true; }
   recordCycle(): void {}
   recordVerify(): void {}
 }
@@ -132,13 +135,17 @@ export class FixedDraft implements DraftPolicy {
 /**
  * Picks k ∈ 0..maxK maximising expected tokens per second: with measured per-position acceptance α_j, a cycle of k
  * drafts yields 1 + α_1 + α_1α_2 + … tokens per sequence and costs its measured time (an EMA per k and batch size).
- * k = 0 is plain decoding. A k never timed at this batch size is tried once; every PROBE_EVERY cycles the runner-up
- * is retried so that estimates follow the load.
+ * k = 0 is plain decoding. A k never timed at this batch size is tried once; then the runner-up is retried now and
+ * then so that estimates follow the load: every PROBE_EVERY cycles while drafting wins, and at doubling intervals
+ * while plain decoding wins (a sequence whose MTP state falls that far behind stops drafting, so a batch where
+ * speculation does not pay ends up decoding plainly at no extra cost).
  */
 export class AdaptiveDraft implements DraftPolicy {
   static readonly PROBE_EVERY = 16;
   private readonly alpha: number[];
   private readonly times = new Map<string, number>();
+  private readonly probes = new Map<number, { next: number; every: number }>();
+  private readonly best = new Map<number, number>();
   private cycles = 0;
 
   constructor(readonly maxK: number) {
@@ -156,15 +163,22 @@ export class AdaptiveDraft implements DraftPolicy {
   choose(batch: number): number {
     this.cycles++;
     const rated: { k: number; rate: number }[] = [];
-    for (let k = 0; k <= this.maxK; k++) {
+    for (let k = this.maxK; k >= 0; k--) {
       const t = this.times.get(this.key(k, batch));
       if (t === undefined) return k;                   // not yet timed at this batch size: try it
       rated.push({ k, rate: this.expectedTokens(k) / t });
     }
     rated.sort((a, b) => b.rate - a.rate);
-    if (this.cycles % AdaptiveDraft.PROBE_EVERY === 0 && rated.length > 1) return rated[1].k;
-    return rated[0].k;
+    this.best.set(batch, rated[0].k);
+    const probe = this.probes.get(batch) ?? { next: this.cycles + AdaptiveDraft.PROBE_EVERY, every: AdaptiveDraft.PROBE_EVERY };
+    this.probes.set(batch, probe);
+    if (this.cycles < probe.next) return rated[0].k;
+    probe.every = rated[0].k === 0 ? probe.every * 2 : AdaptiveDraft.PROBE_EVERY;
+    probe.next = this.cycles + probe.every;
+    return rated[1].k;
   }
+
+  drafting(batch: number): boolean { return this.best.get(batch) !== 0; }
 
   recordCycle(k: number, batch: number, ms: number): void {
     const key = this.key(k, batch), old = this.times.get(key);

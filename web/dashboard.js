@@ -24,12 +24,14 @@ const LINE_CHARTS = [
     { label: 'MTP CE', color: '--c-mtp', value: (r) => r.mtpLoss },
     { label: 'val loss', color: '--c-val', value: (r) => r.valLoss, sparse: true },
   ] },
-  { id: 'val-bpb', emptyText: 'no evaluation yet', series: [{ label: 'val bpb', color: '--c-bpb', value: (r) => r.valBpb, sparse: true }] },
+  { id: 'val-bpb', emptyText: 'no evaluation yet', series: [
+    { label: 'val bpb', color: '--c-bpb', value: (r) => r.valBpb, sparse: true },
+    { label: 'MTP agree', color: '--c-mtp', value: (r) => percent(r.valMtpAgreement), scale: '%', dash: [5, 4], sparse: true, fmt: fmtPercent },
+  ] },
   { id: 'lr', tick: fmtSci, series: [{ label: 'lr', color: '--c-lr', value: (r) => r.lr, fmt: fmtSci }] },
   { id: 'throughput', series: [
     { label: 'tokens/s', color: '--c-tps', value: (r) => r.tokensPerSec },
-    { label: 'MFU', color: '--c-mfu', value: (r) => percent(r.mfu), scale: '%', dash: [5, 4],
-      fmt: (v) => (v === null ? '–' : `${fmtNum(v, 3)}%`) },
+    { label: 'MFU', color: '--c-mfu', value: (r) => percent(r.mfu), scale: '%', dash: [5, 4], fmt: fmtPercent },
   ] },
   { id: 'grad-norm', series: [{ label: 'grad norm', color: '--c-grad', value: (r) => r.gradNorm }] },
   { id: 'maxvio', perLayer: (k) => ({ label: `layer ${k}`, value: (r) => r.maxVio?.[k] }) },
@@ -40,6 +42,7 @@ const LINE_CHARTS = [
 /** A finite number or null: JSON turns NaN into null, and skipped steps carry them. */
 function num(v) { return typeof v === 'number' && Number.isFinite(v) ? v : null; }
 function percent(v) { return num(v) === null ? null : v * 100; }
+function fmtPercent(v) { return v === null ? '–' : `${fmtNum(v, 3)}%`; }
 
 /** Short human number: 1392, 12.5k, 0.0015, 3e-4; '–' for missing. */
 function fmtNum(v, digits = 4) {

@@ -20,6 +20,7 @@ export function parseDuration(v: string): number {
 }
 
 const fmt = (x: number | undefined, d = 3) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
+const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function addTrainCommands(program: Command): void {
   const d = DEFAULT_TRAIN;
@@ -95,7 +96,7 @@ export function addTrainCommands(program: Command): void {
 async function runTrainCommand(opts: TrainOptions): Promise<void> {
   const tty = process.stdout.isTTY === true;
   const bar = tty ? new cliProgress.SingleBar({
-    format: 'step {value}/{total} |{bar}| loss {loss} | val bpb {bpb} | {tps} tok/s | MFU {mfu} of matmul peak, {mfuFma} of FMA ceiling | ETA {eta_formatted}',
+    format: 'step {value}/{total} |{bar}| loss {loss} | val bpb {bpb}{agree} | {tps} tok/s | MFU {mfu} of matmul peak, {mfuFma} of FMA ceiling | ETA {eta_formatted}',
     hideCursor: true, etaBuffer: 20,
   }, cliProgress.Presets.shades_classic) : null;
   const controller = new AbortController();
@@ -105,7 +106,7 @@ async function runTrainCommand(opts: TrainOptions): Promise<void> {
     process.stderr.write('\nqiusuo: stopping: saving a checkpoint (Ctrl-C again to quit without saving)\n');
   };
   process.on('SIGINT', onSigint);
-  let lastBpb: number | undefined;
+  let lastBpb: number | undefined, lastAgree: number | undefined;
   const say = (m: string) => { if (bar) bar.stop(); process.stdout.write(m + '\n'); };
   try {
     const r = await train(opts, {
@@ -114,19 +115,20 @@ async function runTrainCommand(opts: TrainOptions): Promise<void> {
       start: (i) => {
         process.stdout.write(`model: ${(i.params / 1e6).toFixed(2)}M parameters, ${(i.activeParams / 1e6).toFixed(2)}M active; ${i.backend}; run folder ${opts.out}\n`);
         process.stdout.write(`MFU against (${i.peaks.threads} thread${i.peaks.threads === 1 ? '' : 's'}, measured now): start-up 256³ f32 matmul peak ${i.peaks.matmul.toFixed(1)} GFLOP/s, f32x4 FMA ceiling ${i.peaks.fma.toFixed(1)} GFLOP/s\n`);
-        bar?.start(i.totalSteps || 1, i.startStep, { loss: '–', bpb: '–', tps: '–', mfu: '–', mfuFma: '–' });
+        bar?.start(i.totalSteps || 1, i.startStep, { loss: '–', bpb: '–', agree: '', tps: '–', mfu: '–', mfuFma: '–' });
       },
       step: (m: StepMetrics) => {
         if (m.valBpb !== undefined) lastBpb = m.valBpb;
-        const payload = { loss: fmt(m.loss), bpb: fmt(lastBpb), tps: m.tokensPerSec.toFixed(0), mfu: `${(m.mfu * 100).toFixed(1)}%`, mfuFma: `${(m.mfuFma * 100).toFixed(1)}%` };
+        if (m.valMtpAgreement !== undefined) lastAgree = m.valMtpAgreement;
+        const payload = { loss: fmt(m.loss), bpb: fmt(lastBpb), agree: lastAgree === undefined ? '' : ` mtp agree ${percent(lastAgree)}`, tps: m.tokensPerSec.toFixed(0), mfu: `${(m.mfu * 100).toFixed(1)}%`, mfuFma: `${(m.mfuFma * 100).toFixed(1)}%` };
         if (bar) { bar.setTotal(m.totalSteps || m.step + 1); bar.update(m.step, payload); }
         else if (m.valBpb !== undefined || m.step === 1) {
-          process.stdout.write(`step ${m.step}/${m.totalSteps || '?'} loss ${payload.loss} val bpb ${payload.bpb} ${payload.tps} tok/s MFU ${payload.mfu} of matmul peak, ${payload.mfuFma} of FMA ceiling maxvio ${m.maxVio.map((x) => x.toFixed(2)).join(',')}\n`);
+          process.stdout.write(`step ${m.step}/${m.totalSteps || '?'} loss ${payload.loss} val bpb ${payload.bpb}${payload.agree} ${payload.tps} tok/s MFU ${payload.mfu} of matmul peak, ${payload.mfuFma} of FMA ceiling maxvio ${m.maxVio.map((x) => x.toFixed(2)).join(',')}\n`);
         }
       },
     }, controller.signal);
     bar?.stop();
-    say(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps: val loss ${fmt(r.valLoss)} nats/token, val ${fmt(r.valBpb)} bits/byte (unigram model of the same text: ${fmt(r.unigramBpb)})`);
+    say(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps: val loss ${fmt(r.valLoss)} nats/token, val ${fmt(r.valBpb)} bits/byte${r.valMtpAgreement === null ? '' : `, mtp agree ${percent(r.valMtpAgreement)}`} (unigram model of the same text: ${fmt(r.unigramBpb)})`);
     if (opts.sample && !r.interrupted) {
       const tpl = ChatTemplate.fromJSON(r.data.tokenizerConfig);
       const gen = new Generator(r.model, r.data.tokenizer, 1, 256);

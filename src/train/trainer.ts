@@ -34,6 +34,7 @@ export interface StepMetrics {
   mfuFma: number;   // model FLOPs per second over the measured f32x4 multiply-add ceiling (same threads)
   expertLoads: number[][]; maxVio: number[];   // per MoE layer: fraction of routed slots per expert; max load/mean − 1
   valLoss?: number; valBpb?: number; skipped?: boolean;
+  valMtpAgreement?: number;  // at evaluations, with an MTP module: its greedy agreement with the main model
 }
 
 /** The two denominators of MFU, measured at start-up with the run's threads, in GFLOP/s. */
@@ -46,7 +47,10 @@ export interface TrainEvents {
   step(m: StepMetrics): void;
 }
 
-export interface TrainResult { dir: string; steps: number; valLoss: number; valBpb: number; unigramBpb: number; interrupted: boolean; model: DeepSeekModel; data: RunData }
+export interface TrainResult {
+  dir: string; steps: number; valLoss: number; valBpb: number; valMtpAgreement: number | null; unigramBpb: number;
+  interrupted: boolean; model: DeepSeekModel; data: RunData;
+}
 
 const MAX_BAD_STEPS = 5;
 
@@ -132,7 +136,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   let schedule: LrSchedule | null = totalSteps > 0 ? scheduleFor(o, totalSteps) : null;
-  let bad = 0, interrupted = false, lastVal = { loss: NaN, bpb: NaN };
+  let bad = 0, interrupted = false, lastVal = { loss: NaN, bpb: NaN, mtpAgreement: null as number | null };
   const save = () => saveCheckpoint(o.out, step, {
     cfg, model: modelTensors(cfg, weights, params),
     optimizer: params.flatMap((p, i) => [tensorToWrite(`${p.name}.exp_avg`, opt.m[i]), tensorToWrite(`${p.name}.exp_avg_sq`, opt.v[i])]),
@@ -141,7 +145,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   });
   const evaluate = () => {
     const r = validationLoss(model, bw, data.val, o.seqLen, o.evalWindows);
-    lastVal = { loss: r.loss, bpb: bitsPerByte(r.loss, tokensPerByte) };
+    lastVal = { loss: r.loss, bpb: bitsPerByte(r.loss, tokensPerByte), mtpAgreement: r.mtpAgreement };
     return lastVal;
   };
 
@@ -204,7 +208,11 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
       mfu: (tokens / dt) * flopsPerToken / (peaks.matmul * 1e9), mfuFma: (tokens / dt) * flopsPerToken / (peaks.fma * 1e9),
       expertLoads: loads, maxVio: loads.map((l) => Math.max(...l) * l.length - 1), skipped,
     };
-    if (step % o.evalEvery === 0 || step === totalSteps) { const v = evaluate(); m.valLoss = v.loss; m.valBpb = v.bpb; }
+    if (step % o.evalEvery === 0 || step === totalSteps) {
+      const v = evaluate();
+      m.valLoss = v.loss; m.valBpb = v.bpb;
+      if (v.mtpAgreement !== null) m.valMtpAgreement = v.mtpAgreement;
+    }
     fs.appendFileSync(metricsFile, JSON.stringify(m) + '\n');
     ev.step(m);
     if (step % o.checkpointEvery === 0 && step !== totalSteps) save();
@@ -212,7 +220,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   if (Number.isNaN(lastVal.loss) || step % o.evalEvery !== 0) evaluate();
   const dir = save();
   ev.log(`${tokensSeen} tokens in ${elapsed().toFixed(0)} s`);
-  return { dir, steps: step, valLoss: lastVal.loss, valBpb: lastVal.bpb, unigramBpb, interrupted, model, data };
+  return { dir, steps: step, valLoss: lastVal.loss, valBpb: lastVal.bpb, valMtpAgreement: lastVal.mtpAgreement, unigramBpb, interrupted, model, data };
 }
 
 function scheduleFor(o: TrainOptions, total: number): LrSchedule {

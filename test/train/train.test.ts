@@ -80,6 +80,12 @@ test('a short run lowers the loss, writes metrics and a checkpoint that loads he
       assert.ok(Math.abs(l.mfuFma * peaks.fma - flops) <= 1e-9 * flops, `step ${l.step}: mfu ${l.mfu} × ${peaks.matmul} vs mfuFma ${l.mfuFma} × ${peaks.fma}`);
     }
     assert.ok(lines.some((l) => typeof l.valBpb === 'number'), 'validation bits per byte are logged');
+    // The MTP agreement rides on every evaluation line and no other (its value is checked in evaluate.test.ts).
+    for (const l of lines) {
+      if (typeof l.valBpb === 'number') assert.ok(l.valMtpAgreement >= 0 && l.valMtpAgreement <= 1, `step ${l.step}: valMtpAgreement ${l.valMtpAgreement}`);
+      else assert.ok(!('valMtpAgreement' in l), `step ${l.step}: no agreement without an evaluation`);
+    }
+    assert.equal(r.valMtpAgreement, lines.at(-1).valMtpAgreement, 'the result carries the last agreement');
     // The checkpoint: standard HF names and keys, so our strict loader and the independent float64 reference both
     // load it, and they agree on its logits and MTP logits.
     const tokens = [5, 9, 11, 300, 42, 7, 256, 99];
@@ -260,6 +266,19 @@ test('a non-finite loss skips the step and stops after repeated ones; an unwrita
   const blocker = path.join(root, 'a-file');
   fs.writeFileSync(blocker, 'x');
   await assert.rejects(train(opts('unused', { out: path.join(blocker, 'run') }), recorder().ev), /a-file/);
+});
+
+test('a model without an MTP module logs no MTP agreement', async () => {
+  const r = await train(opts('no-mtp', { set: { ...opts('').set, num_nextn_predict_layers: 0 }, mtpWeight: 0, maxSteps: 3 }), recorder().ev);
+  try {
+    assert.equal(r.model.hasMtp, false);
+    const lines = fs.readFileSync(path.join(root, 'no-mtp', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(typeof lines.at(-1).valBpb === 'number', 'the last step evaluates');
+    assert.ok(lines.every((l) => !('valMtpAgreement' in l)), 'no valMtpAgreement field');
+    assert.equal(r.valMtpAgreement, null);
+  } finally {
+    await r.model.dispose();
+  }
 });
 
 test('--dense trains the dense baseline: no routed experts, FFN width = (top-k + shared) × expert width', async () => {

@@ -34,7 +34,8 @@ test('train prints the summary, a sample of the trained checkpoint and that chec
   const out = path.join(root, 'run');
   const r = spawnSync(process.execPath, [BIN, 'train', '--data', data, '--out', out, '--max-steps', '3', '--eval-every', '3', '--seed', '7', ...small], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /done after 3 steps: val loss [\d.]+ nats\/token, val [\d.]+ bits\/byte \(unigram model of the same text: [\d.]+\)/);
+  assert.match(r.stdout, /done after 3 steps: val loss [\d.]+ nats\/token, val [\d.]+ bits\/byte, mtp agree [\d.]+% \(unigram model of the same text: [\d.]+\)/);
+  assert.match(r.stdout, /step 3\/3 loss [\d.]+ val bpb [\d.]+ mtp agree [\d.]+% /, 'the evaluation line gives the MTP agreement');
   const sample = /\nsample: The([\s\S]*)\ncheckpoint: /.exec(r.stdout)?.[1];
   assert.ok(sample, `a sample line before the checkpoint line: ${r.stdout}`);
   // Both MFU denominators, named, measured with the run's threads; each step line gives both shares.

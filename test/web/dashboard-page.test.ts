@@ -54,6 +54,7 @@ test('the dashboard draws every chart and one expert-load heatmap per MoE layer 
     assert.equal(await page.locator(`[data-chart="${chart}"] .uplot canvas`).count() > 0, true, `chart ${chart} is drawn`);
   }
   assert.equal(await page.locator('canvas.heatmap').count(), layers, 'a heatmap per MoE layer');
+  assert.match(await page.locator('[data-chart="val-bpb"] .u-legend').innerText(), /MTP agree/, 'the MTP agreement is charted by val bpb');
   const painted = await page.evaluate(() => [...document.querySelectorAll<HTMLCanvasElement>('canvas.heatmap')].map((c) => {
     const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
     const colours = new Set<number>();

@@ -49,7 +49,8 @@ test('greedy: speculative output equals plain output for every prompt and draft 
     const st = gen.speculation()!;
     gen.dispose();
     assert.equal(st.acceptance.length, K);
-    assert.ok(st.acceptance[0] > 0.6, `K=${K}: position-1 acceptance ${st.acceptance[0]}`);
+    // Kept drafts at every depth: a chained draft is as good as the module's state is right (rolled back each cycle).
+    st.acceptance.forEach((a, j) => assert.ok(a > 0.6, `K=${K}: position-${j + 1} acceptance ${a}`));
     assert.ok(st.acceptedPerStep! > 1.5 && st.acceptedPerStep! <= K + 1, `K=${K}: ${st.acceptedPerStep} tokens per verify pass`);
     lowest = Math.min(lowest, ...st.acceptance);
   }

@@ -1,12 +1,13 @@
-// `qiusuo serve` (the OpenAI-compatible API, the web chat, optionally a run's dashboard) and `qiusuo dashboard`
-// (a training run's charts alone). Both take the API key and the limits against slow clients; listening beyond
-// loopback without a key prints a warning. SIGTERM or Ctrl-C closes gracefully: stop accepting, let running
-// requests finish within --shutdown-grace, exit 0; a second signal stops at once.
+// `qiusuo serve` (the OpenAI-compatible API, the web chat, optionally a run's dashboard and speculative decoding)
+// and `qiusuo dashboard` (a training run's charts alone). Both take the API key and the limits against slow clients;
+// listening beyond loopback without a key prints a warning. SIGTERM or Ctrl-C closes gracefully: stop accepting,
+// let running requests finish within --shutdown-grace, exit 0; a second signal stops at once.
 
 import { Option, type Command } from 'commander';
 import type { AddressInfo } from 'node:net';
 import { intOption, floatOption, computeOptions, backendOptions, warnUnknownKeys } from './options.js';
 import { Engine, ENGINE_DEFAULTS } from '../server/engine.js';
+import type { SpeculativeOptions } from '../generate/engine.js';
 import { QiusuoServer, DEFAULT_MAX_BODY_BYTES } from '../server/http.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../server/limits.js';
 import { validateApiKey } from '../server/auth.js';
@@ -23,6 +24,8 @@ export function addServeCommands(program: Command): void {
     .option('--max-queue <n>', 'requests waiting for a slot before answering 429', intOption('--max-queue', 0), d.maxQueue)
     .option('--context <n>', 'prompt + completion tokens per request (capped by max_position_embeddings)', intOption('--context', 2), d.context)
     .option('--max-tokens <n>', 'the most completion tokens a request may ask for', intOption('--max-tokens', 1), d.maxTokens)
+    .option('--speculative', 'self-speculative decoding: the checkpoint\'s MTP module drafts tokens that one batched pass verifies (same greedy text)')
+    .option('--draft-tokens <n>', 'most tokens drafted per step with --speculative', intOption('--draft-tokens', 1), 1)
     .option('--max-body-bytes <n>', 'largest request body', intOption('--max-body-bytes', 1024), DEFAULT_MAX_BODY_BYTES)
     .option('--run <dir>', 'also show this training run at /dashboard')
     .option('--shutdown-grace <s>', 'seconds running requests get to finish on SIGTERM', floatOption('--shutdown-grace', 0, 3600), 10)
@@ -31,8 +34,9 @@ export function addServeCommands(program: Command): void {
       if (o.run) checkRunDir(o.run);
       const apiKey = apiKeyOf(o, cmd);
       const limits = limitsOf(o);
+      const speculative = speculativeOf(o, cmd);
       const engine = Engine.load(o.model, {
-        ...backendOptions(o), maxBatch: o.maxBatch, maxQueue: o.maxQueue, context: o.context, maxTokens: o.maxTokens, modelName: o.modelName,
+        ...backendOptions(o), maxBatch: o.maxBatch, maxQueue: o.maxQueue, context: o.context, maxTokens: o.maxTokens, modelName: o.modelName, speculative,
       });
       warnUnknownKeys(o.model, engine.pipeline.model.cfg);
       const server = new QiusuoServer({ engine, runDir: o.run, maxBodyBytes: o.maxBodyBytes, apiKey, limits, log: o.quiet ? undefined : logLine });
@@ -41,7 +45,8 @@ export function addServeCommands(program: Command): void {
       const s = engine.served;
       const stopped = untilSignal(server, o.shutdownGrace * 1000);   // before announcing: a signal right after is handled
       process.stdout.write(`qiusuo serve: model "${s.id}" (${engine.pipeline.model.ctx.backend.name}) on ${at}\n`
-        + `  chat ${at}/   API ${at}/v1   context ${s.context} tokens, batch ${o.maxBatch}${o.run ? `   dashboard ${at}/dashboard` : ''}`
+        + `  chat ${at}/   API ${at}/v1   context ${s.context} tokens, batch ${o.maxBatch}`
+        + `${speculative ? `, speculative (up to ${speculative.draftTokens} draft tokens)` : ''}${o.run ? `   dashboard ${at}/dashboard` : ''}`
         + `${apiKey ? '   API key required' : ''}\n`);
       warnIfExposed(a, o.host, apiKey, 'use the model, and read /metrics');
       await stopped;
@@ -82,6 +87,18 @@ function listenOptions(c: Command, port: number): Command {
 function apiKeyOf(o: { apiKey?: string }, cmd: Command): string | undefined {
   if (o.apiKey === undefined) return undefined;
   return validateApiKey(o.apiKey, cmd.getOptionValueSource('apiKey') === 'env' ? 'QIUSUO_API_KEY' : '--api-key');
+}
+
+/** --speculative and --draft-tokens; the checkpoint's MTP module and the model's context are checked on loading. */
+function speculativeOf(o: { speculative?: boolean; draftTokens: number; context: number }, cmd: Command): SpeculativeOptions | undefined {
+  if (!o.speculative) {
+    if (cmd.getOptionValueSource('draftTokens') === 'cli') throw new Error('--draft-tokens only applies with --speculative: give both, or neither');
+    return undefined;
+  }
+  if (o.draftTokens > o.context - 2) {
+    throw new Error(`--draft-tokens (${o.draftTokens}) must be at most --context - 2 (${o.context - 2}): a verify pass of K drafts needs K + 2 positions`);
+  }
+  return { draftTokens: o.draftTokens };
 }
 
 function limitsOf(o: { headerTimeout: number; readTimeout: number; keepAliveTimeout: number; maxConnections: number; maxRequestTime: number }): ServerLimits {

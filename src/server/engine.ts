@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import type { LoadOptions } from '../model/transformer.js';
 import type { Pipeline } from '../generate/pipeline.js';
 import { loadPipeline } from '../generate/pipeline.js';
-import type { FinishReason, Sequence } from '../generate/engine.js';
+import type { FinishReason, Sequence, SpeculativeOptions } from '../generate/engine.js';
 import { Generator } from '../generate/engine.js';
 import { AsyncQueue } from './async-queue.js';
 import { Scheduler, type SchedulerStats } from './scheduler.js';
@@ -26,6 +26,16 @@ export interface EngineOptions extends LoadOptions {
   context?: number;     // prompt + completion tokens per request (default min(max_position_embeddings, 4096))
   maxTokens?: number;   // the most completion tokens a request may ask for (default min(context, 2048))
   modelName?: string;   // the id clients use (default: the checkpoint folder's name)
+  /**
+   * Self-speculative decoding with the checkpoint's MTP module: each step drafts up to `draftTokens` tokens per
+   * sequence and verifies them in one batched pass. Greedy text is unchanged, sampled text keeps its distribution;
+   * `adaptive` (default true) drafts fewer or none when that is measured to be faster. Throws when the checkpoint
+   * has no MTP module (num_nextn_predict_layers 0) or `draftTokens` is not in 1..context-2. Acceptance shows in
+   * stats().speculation and /metrics.
+   *
+   *   const engine = Engine.load(dir, { speculative: { draftTokens: 2 } });
+   */
+  speculative?: SpeculativeOptions;
 }
 
 export interface RequestOptions { signal?: AbortSignal }
@@ -101,7 +111,14 @@ export class Engine {
 
   /** Loads a checkpoint folder (config, weights, tokenizer, chat template) and makes room for the batch. */
   static load(dir: string, o: EngineOptions = {}): Engine {
-    return new Engine(loadPipeline(dir, o), o);
+    const pipeline = loadPipeline(dir, o);
+    try {
+      return new Engine(pipeline, o);
+    } catch (e) {
+      // An invalid option must not leave the loaded model's workers running; the option's error is the one to report.
+      pipeline.model.dispose().catch(() => {});
+      throw e;
+    }
   }
 
   constructor(readonly pipeline: Pipeline, o: EngineOptions = {}) {
@@ -113,8 +130,8 @@ export class Engine {
     const id = o.modelName ?? path.basename(path.resolve(pipeline.dir));
     if (!id) throw new Error('modelName must not be empty');
     this.served = { id, tokenizer: pipeline.tokenizer, chat: pipeline.chat, vocabSize: cfg.vocabSize, context, maxTokens };
-    this.gen = new Generator(pipeline.model, pipeline.tokenizer, maxBatch, context);
-    this.scheduler = new Scheduler(this.gen, maxQueue);
+    this.gen = new Generator(pipeline.model, pipeline.tokenizer, maxBatch, context, { speculative: o.speculative });
+    this.scheduler = new Scheduler(this.gen, maxQueue, o.speculative?.draftTokens);
   }
 
   get modelId(): string { return this.served.id; }

@@ -1,7 +1,7 @@
 // Prometheus text exposition for /metrics: request counts by route and status, token counters, and gauges of the
-// scheduler (queue depth, running batch, recent tokens/s).
+// scheduler (queue depth, running batch, recent tokens/s), and with speculative decoding how often drafts are kept.
 
-import type { SchedulerStats } from './scheduler.js';
+import type { SchedulerStats, SpeculationGauges } from './scheduler.js';
 
 export class ServerMetrics {
   private readonly requests = new Map<string, number>();   // `route\u0000status` → count
@@ -34,8 +34,18 @@ export class ServerMetrics {
       metric('qiusuo_last_step_batch_size', 'gauge', 'Sequences in the latest decode step.', [`qiusuo_last_step_batch_size ${s.lastBatch}`]);
       metric('qiusuo_tokens_per_second', 'gauge', 'Generated tokens per second over the last 10 seconds.', [`qiusuo_tokens_per_second ${round(s.tokensPerSec)}`]);
     }
+    if (s?.speculation) speculationMetrics(s.speculation, metric);
     return out.join('\n') + '\n';
   }
+}
+
+/** Acceptance per draft position and tokens per verify pass appear once measured; the configured K always. */
+function speculationMetrics(g: SpeculationGauges, metric: (name: string, type: 'gauge', help: string, lines: string[]) => void): void {
+  metric('qiusuo_speculative_draft_tokens', 'gauge', 'Most tokens the MTP module drafts per step (--draft-tokens).', [`qiusuo_speculative_draft_tokens ${g.draftTokens}`]);
+  metric('qiusuo_speculative_acceptance', 'gauge', 'Drafts kept / drafts that reached this draft position.',
+    g.acceptance.map((a, j) => `qiusuo_speculative_acceptance{position="${j + 1}"} ${round(a)}`));
+  metric('qiusuo_speculative_accepted_per_step', 'gauge', 'Mean tokens a sequence gains per verify pass (kept drafts + 1).',
+    g.acceptedPerStep === null ? [] : [`qiusuo_speculative_accepted_per_step ${round(g.acceptedPerStep)}`]);
 }
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;

@@ -23,6 +23,14 @@ export interface SchedulerStats {
   decodeSteps: number;
   lastBatch: number;          // sequences in the latest decode step
   tokensPerSec: number;       // generated tokens per second over the last few seconds
+  speculation: SpeculationGauges | null;   // null when the Generator does not speculate
+}
+
+/** How well self-speculative decoding pays off so far. */
+export interface SpeculationGauges {
+  draftTokens: number;              // the configured most drafts per step (K)
+  acceptance: number[];             // per draft position: drafts kept / drafts that reached it (empty before any)
+  acceptedPerStep: number | null;   // mean tokens a sequence gains per verify pass; null before any
 }
 
 const RATE_WINDOW_MS = 10_000;
@@ -35,7 +43,8 @@ export class Scheduler {
   private readonly recent: { t: number; n: number }[] = [];
   private readonly totals = { promptTokens: 0, completionTokens: 0, decodeSteps: 0, lastBatch: 0 };
 
-  constructor(private readonly gen: Generator, private readonly maxQueue: number) {}
+  /** `draftTokens`: the K the Generator was made with when it speculates (it reports acceptance, not K). */
+  constructor(private readonly gen: Generator, private readonly maxQueue: number, private readonly draftTokens?: number) {}
 
   /**
    * Queues a request; returns a function that cancels it. Throws 429 when every slot is taken and `maxQueue`
@@ -57,7 +66,13 @@ export class Scheduler {
     this.forget(now);
     const n = this.recent.reduce((a, r) => a + r.n, 0);
     const span = this.recent.length > 0 ? Math.max(now - this.recent[0].t, 1000) : RATE_WINDOW_MS;
-    return { queued: this.queue.length, running: this.running.length, ...this.totals, tokensPerSec: (n * 1000) / span };
+    return { queued: this.queue.length, running: this.running.length, ...this.totals, tokensPerSec: (n * 1000) / span, speculation: this.speculation() };
+  }
+
+  private speculation(): SpeculationGauges | null {
+    const spec = this.gen.speculation();
+    if (!spec || this.draftTokens === undefined) return null;
+    return { draftTokens: this.draftTokens, acceptance: spec.acceptance, acceptedPerStep: spec.acceptedPerStep };
   }
 
   /**
@@ -110,6 +125,7 @@ export class Scheduler {
 
   private step(): void {
     const batch = this.running.length;
+    const before = this.generatedSoFar();
     try {
       this.gen.step();
     } catch (e) {
@@ -118,9 +134,11 @@ export class Scheduler {
     }
     this.totals.decodeSteps += 1;
     this.totals.lastBatch = batch;
-    this.count(batch);
+    this.count(this.generatedSoFar() - before);   // with speculation a sequence may gain several tokens a step
     this.retire();
   }
+
+  private generatedSoFar(): number { return this.running.reduce((n, job) => n + job.seq!.generated.length, 0); }
 
   /** Hands finished sequences back to their requests. */
   private retire(): void {

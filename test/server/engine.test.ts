@@ -154,3 +154,22 @@ test('models.list names the served model with its limits', () => {
   assert.equal(list.data[0].context_length, CONTEXT);
   assert.equal(list.data[0].max_completion_tokens, 24);
 });
+
+test('speculative: { draftTokens: 2 } serves the same greedy text and reports acceptance; none without it; no MTP fails', async () => {
+  const spec = Engine.load(dir, { maxBatch: 2, context: CONTEXT, modelName: 'tiny', speculative: { draftTokens: 2 } });
+  try {
+    for (const text of ['Hello', 'The quick brown fox']) {
+      const r = await spec.chat.completions.create({ model: 'tiny', messages: msg(text), max_tokens: 16, temperature: 0 });
+      assert.equal(r.choices[0].message.content, alone(chatIds(text), 16).text, text);
+    }
+    const s = spec.stats().speculation!;
+    assert.equal(s.draftTokens, 2);
+    assert.ok(s.acceptance.length >= 1 && s.acceptedPerStep !== null, `drafts were verified: ${JSON.stringify(s)}`);
+  } finally {
+    await spec.close();
+  }
+  assert.equal(engine.stats().speculation, null);
+  const noMtp = tmp.tiny({ set: { num_nextn_predict_layers: 0 } });
+  assert.throws(() => Engine.load(noMtp, { speculative: { draftTokens: 1 } }), /num_nextn_predict_layers is 0/);
+  assert.throws(() => Engine.load(dir, { context: CONTEXT, speculative: { draftTokens: CONTEXT - 1 } }), /draft tokens must be an integer from 1 to 62/);
+});

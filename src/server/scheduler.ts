@@ -70,9 +70,9 @@ export class Scheduler {
   }
 
   private speculation(): SpeculationGauges | null {
+    if (this.draftTokens === undefined) return null;
     const spec = this.gen.speculation();
-    if (!spec || this.draftTokens === undefined) return null;
-    return { draftTokens: this.draftTokens, acceptance: spec.acceptance, acceptedPerStep: spec.acceptedPerStep };
+    return spec && { draftTokens: this.draftTokens, acceptance: spec.acceptance, acceptedPerStep: spec.acceptedPerStep };
   }
 
   /**

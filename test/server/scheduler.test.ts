@@ -1,21 +1,27 @@
 // The continuous-batching scheduler against a scripted generator (no model): admission in arrival order as slots
 // free up, never more running than the batch, the queue limit (429), a failing prefill or decode step failing only
-// the requests it concerns while serving goes on, draining with and without grace, and the token counters.
+// the requests it concerns while serving goes on, draining with and without grace, the token counters, and the
+// speculation gauges.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scheduler, type JobEvents } from '../../src/server/scheduler.js';
-import type { Generator, GenerationParams, Sequence } from '../../src/generate/engine.js';
+import type { Generator, GenerationParams, Sequence, SpeculationStats } from '../../src/generate/engine.js';
 import { DEFAULT_PARAMS } from '../../src/generate/engine.js';
 import { ApiError } from '../../src/server/protocol.js';
 
-/** Each step appends token 7 (text "x") to every running sequence; a sequence ends after maxTokens. */
+/**
+ * Each step appends token 7 (text "x") `tokensPerStep` times to every running sequence (more than once as a
+ * speculating Generator may); a sequence ends after maxTokens.
+ */
 class ScriptedGenerator {
   readonly active: { seq: Sequence; max: number; onText: (d: string) => void }[] = [];
   readonly admitted: number[] = [];     // prompt[0] of each sequence, in admission order
   peak = 0;
   failNextStep = false;
+  tokensPerStep = 1;
   constructor(readonly maxBatch: number) {}
+  speculation(): SpeculationStats { return { acceptance: [0.75, 0.5], acceptedPerStep: 2.25, draftMs: 0, verifyMs: 0, acceptMs: 0 }; }
   get hasRoom(): boolean { return this.active.length < this.maxBatch; }
   add(prompt: readonly number[], params: GenerationParams, onText: (d: string) => void): Sequence {
     if (prompt[0] < 0) throw new Error('bad prompt');
@@ -28,10 +34,12 @@ class ScriptedGenerator {
   step(): void {
     if (this.failNextStep) { this.failNextStep = false; throw new Error('decode failed'); }
     for (const a of [...this.active]) {
-      a.seq.generated.push(7);
-      a.seq.text += 'x';
-      a.onText('x');
-      if (a.seq.generated.length >= a.max) { a.seq.finish = 'length'; this.cancel(a.seq); }
+      for (let t = 0; t < this.tokensPerStep && a.seq.finish === null; t++) {
+        a.seq.generated.push(7);
+        a.seq.text += 'x';
+        a.onText('x');
+        if (a.seq.generated.length >= a.max) { a.seq.finish = 'length'; this.cancel(a.seq); }
+      }
     }
   }
   cancel(seq: Sequence): void {
@@ -51,9 +59,9 @@ function submit(s: Scheduler, id: number, maxTokens: number): { done: Promise<Ou
   return { done, cancel };
 }
 
-const make = (maxBatch: number, maxQueue: number) => {
+const make = (maxBatch: number, maxQueue: number, draftTokens?: number) => {
   const gen = new ScriptedGenerator(maxBatch);
-  return { gen, s: new Scheduler(gen as unknown as Generator, maxQueue) };
+  return { gen, s: new Scheduler(gen as unknown as Generator, maxQueue, draftTokens) };
 };
 
 test('requests are admitted in arrival order as slots free up, never more than the batch at once', async () => {
@@ -112,4 +120,15 @@ test('drain: with grace the running requests finish; without it they fail with 5
   for (const o of await Promise.all([running.done, waiting.done])) {
     assert.ok(o.error instanceof ApiError && o.error.status === 503 && o.error.code === 'shutting_down', String(o.error));
   }
+});
+
+test('speculating: tokens/s counts every token a step gave, and the gauges carry K and the Generator\'s acceptance', async () => {
+  const { gen, s } = make(1, 0, 3);
+  gen.tokensPerStep = 2;
+  assert.equal((await submit(s, 0, 4).done).text, 'xxxx');
+  const st = s.stats();
+  assert.equal(st.decodeSteps, 2);
+  assert.equal(st.tokensPerSec, 5, 'the prefill\'s token and four decoded, within the first second');
+  assert.deepEqual(st.speculation, { draftTokens: 3, acceptance: [0.75, 0.5], acceptedPerStep: 2.25 });
+  assert.equal(make(1, 0).s.stats().speculation, null, 'no K: not speculating');
 });

@@ -5,7 +5,7 @@
 
 import { Option, type Command } from 'commander';
 import type { AddressInfo } from 'node:net';
-import { intOption, floatOption, computeOptions, backendOptions, warnUnknownKeys } from './options.js';
+import { intOption, floatOption, computeOptions, backendOptions, warnUnknownKeys, speculativeOptions, speculativeSettings } from './options.js';
 import { Engine, ENGINE_DEFAULTS } from '../server/engine.js';
 import type { SpeculativeOptions } from '../generate/engine.js';
 import { QiusuoServer, DEFAULT_MAX_BODY_BYTES } from '../server/http.js';
@@ -15,7 +15,7 @@ import { checkRunDir } from '../server/run-log.js';
 
 export function addServeCommands(program: Command): void {
   const d = ENGINE_DEFAULTS;
-  const serve = computeOptions(program.command('serve'))
+  const serve = speculativeOptions(computeOptions(program.command('serve')))
     .description('serve a model behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions) with a web chat at /')
     .requiredOption('--model <dir>', 'checkpoint folder');
   listenOptions(serve, 8000)
@@ -24,8 +24,6 @@ export function addServeCommands(program: Command): void {
     .option('--max-queue <n>', 'requests waiting for a slot before answering 429', intOption('--max-queue', 0), d.maxQueue)
     .option('--context <n>', 'prompt + completion tokens per request (capped by max_position_embeddings)', intOption('--context', 2), d.context)
     .option('--max-tokens <n>', 'the most completion tokens a request may ask for', intOption('--max-tokens', 1), d.maxTokens)
-    .option('--speculative', 'self-speculative decoding: the checkpoint\'s MTP module drafts tokens that one batched pass verifies (same greedy text)')
-    .option('--draft-tokens <n>', 'most tokens drafted per step with --speculative', intOption('--draft-tokens', 1), 1)
     .option('--max-body-bytes <n>', 'largest request body', intOption('--max-body-bytes', 1024), DEFAULT_MAX_BODY_BYTES)
     .option('--run <dir>', 'also show this training run at /dashboard')
     .option('--shutdown-grace <s>', 'seconds running requests get to finish on SIGTERM', floatOption('--shutdown-grace', 0, 3600), 10)
@@ -34,7 +32,7 @@ export function addServeCommands(program: Command): void {
       if (o.run) checkRunDir(o.run);
       const apiKey = apiKeyOf(o, cmd);
       const limits = limitsOf(o);
-      const speculative = speculativeOf(o, cmd);
+      const speculative = speculativeOf(o);
       const engine = Engine.load(o.model, {
         ...backendOptions(o), maxBatch: o.maxBatch, maxQueue: o.maxQueue, context: o.context, maxTokens: o.maxTokens, modelName: o.modelName, speculative,
       });
@@ -89,16 +87,13 @@ function apiKeyOf(o: { apiKey?: string }, cmd: Command): string | undefined {
   return validateApiKey(o.apiKey, cmd.getOptionValueSource('apiKey') === 'env' ? 'QIUSUO_API_KEY' : '--api-key');
 }
 
-/** --speculative and --draft-tokens; the checkpoint's MTP module and the model's context are checked on loading. */
-function speculativeOf(o: { speculative?: boolean; draftTokens: number; context: number }, cmd: Command): SpeculativeOptions | undefined {
-  if (!o.speculative) {
-    if (cmd.getOptionValueSource('draftTokens') === 'cli') throw new Error('--draft-tokens only applies with --speculative: give both, or neither');
-    return undefined;
+/** --speculative and --draft-tokens, checked against --context; the checkpoint's MTP module is checked on loading. */
+function speculativeOf(o: { speculative?: boolean; draftTokens?: number; context: number }): SpeculativeOptions | undefined {
+  const spec = speculativeSettings(o);
+  if (spec && spec.draftTokens > o.context - 2) {
+    throw new Error(`--draft-tokens (${spec.draftTokens}) must be at most --context - 2 (${o.context - 2}): a verify pass of K drafts needs K + 2 positions`);
   }
-  if (o.draftTokens > o.context - 2) {
-    throw new Error(`--draft-tokens (${o.draftTokens}) must be at most --context - 2 (${o.context - 2}): a verify pass of K drafts needs K + 2 positions`);
-  }
-  return { draftTokens: o.draftTokens };
+  return spec;
 }
 
 function limitsOf(o: { headerTimeout: number; readTimeout: number; keepAliveTimeout: number; maxConnections: number; maxRequestTime: number }): ServerLimits {

@@ -82,7 +82,7 @@ test('--speculative on a checkpoint without MTP, and bad --draft-tokens, exit 1 
   const cases: [string, string[], RegExp][] = [
     [noMtp, ['--speculative'], /^qiusuo: error: this checkpoint has no MTP module: config\.json num_nextn_predict_layers is 0\n$/],
     [dir, ['--speculative', '--draft-tokens', '0'], /^qiusuo: error: .*--draft-tokens must be an integer in \[1, ∞\], got "0"\n$/],
-    [dir, ['--draft-tokens', '2'], /^qiusuo: error: --draft-tokens only applies with --speculative/],
+    [dir, ['--draft-tokens', '2'], /^qiusuo: error: --draft-tokens needs --speculative/],
     [dir, ['--speculative', '--draft-tokens', '31', '--context', '32'], /^qiusuo: error: --draft-tokens \(31\) must be at most --context - 2 \(30\)/],
     [dir, ['--speculative', '--draft-tokens', '127', '--context', '4096'], /^qiusuo: error: draft tokens must be an integer from 1 to 126 .*128-token context/],
   ];

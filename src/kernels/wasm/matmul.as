@@ -9,11 +9,11 @@
 //   scratchBase: threads × scratchBytes() bytes, 16-byte aligned; thread t uses the t-th area.
 //
 // Two forms of the work:
-// - T ≥ MR (prefill): C in blocks of KC; W in chunks of OB rows, widened to f32 (bf16, e4m3 decoded and scaled) into
+// - Prefill (see dotWins): C in blocks of KC; W in chunks of OB rows, widened to f32 (bf16, e4m3 decoded and scaled) into
 //   scratch as panels of NR rows stored column by column ([KC][NR] f32, 12 KiB), the chunk (192 KiB) sized for L2.
 //   Each group of MR = 3 tokens passes over every panel of the chunk with microkernel.as's 3 × 12 register tile.
-// - T < MR (decode): dot products along C over W in place, 4 rows at a time, each row streamed front to back, each
-//   read of W serving both tokens when T = 2; bf16 widened and e4m3 decoded in registers (e4m3: x copied to scratch,
+// - Decode, verify passes and small batches over cache-sized W: dot products along C over W in place, 4 rows at a time, each
+//   row streamed front to back, each read of W serving a pair of tokens; bf16 widened and e4m3 decoded in registers (e4m3: x copied to scratch,
 //   prescaled); horizontal sums once per K block (per scale block for e4m3).
 // V8 11 (Node 20) shapes the code: TurboFan hoists every load of a basic block to its top and has 15 vector registers,
 // so the tile loops are not unrolled (a step's loads plus the accumulators must fit), and it rebuilds a v128 constant
@@ -24,6 +24,16 @@ import { NR, put4, tile3p, packRows3, tile1 } from './microkernel';
 
 const KC: i32 = 256;     // C elements per K block
 const MR: i32 = 3;       // tokens per register tile
+const DOT_T: i32 = 16;   // up to this many tokens can take the dot form…
+const DOT_BYTES: i32 = 2 << 20; // …when the thread's share of W is cache-sized, so that reading it T/2 times is cheap
+
+/**
+ * The dot form for T < MR always; for T < DOT_T when this thread's rows of W fit in DOT_BYTES (packing W costs more
+ * than reading a cache-resident W once per pair of tokens: 2.5× at T = 3 for nano's 2 MiB lm_head, 1.8× at T = 8).
+ */
+@inline function dotWins(T: i32, rows: i32, rowBytes: usize): bool {
+  return T < MR || (T < DOT_T && <usize>rows * rowBytes <= <usize>DOT_BYTES);
+}
 const OB: i32 = 16 * NR; // W rows per chunk in the packed form: 192 rows × KC as f32 = 192 KiB
 const OD: i32 = 16;      // W rows per chunk in the dot form: 16 × KC as f32 = 16 KiB, for L1
 const PS: usize = NR * 4; // bytes from one packed column's element to the next column's
@@ -106,11 +116,18 @@ function dot1<W>(out: usize, x: usize, w: usize, kLen: i32, acc: bool): void {
 /** Dot form for one K block of oLen rows (ws bytes apart): out[t, o0 + o] (+)= Σ_k x[t, k]·w[o, k]. */
 function rowsDot<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, oLen: i32, o0: i32, OC: i32, xStride: i32, kLen: i32, acc: bool): void {
   const os = (<usize>OC) << 2, xs = (<usize>xStride) << 2, o4 = oLen & ~3, ot = out + ((<usize>o0) << 2);
-  // Two tokens share each read of W (decoding two sequences at once reads the weights once, not twice).
-  if (T == 2) for (let o = 0; o < o4; o += 4) tile24<W>(ot + ((<usize>o) << 2), os, x, xs, w + <usize>o * ws, ws, kLen, acc);
-  for (let t = 0; t < T; t++) {
+  // Tokens in pairs share each read of W (a verify pass or a batch reads the weights T/2 times, not T times).
+  let t = 0;
+  for (; t + 2 <= T; t += 2) {
     const ott = ot + <usize>t * os, xt = x + <usize>t * xs;
-    if (T != 2) for (let o = 0; o < o4; o += 4) tile14<W>(ott + ((<usize>o) << 2), xt, w + <usize>o * ws, ws, kLen, acc);
+    for (let o = 0; o < o4; o += 4) tile24<W>(ott + ((<usize>o) << 2), os, xt, xs, w + <usize>o * ws, ws, kLen, acc);
+  }
+  if (t < T) {
+    const ott = ot + <usize>t * os, xt = x + <usize>t * xs;
+    for (let o = 0; o < o4; o += 4) tile14<W>(ott + ((<usize>o) << 2), xt, w + <usize>o * ws, ws, kLen, acc);
+  }
+  for (t = 0; t < T; t++) {
+    const ott = ot + <usize>t * os, xt = x + <usize>t * xs;
     for (let o = o4; o < oLen; o++) dot1<W>(ott + ((<usize>o) << 2), xt, w + <usize>o * ws, kLen, acc);
   }
 }
@@ -204,7 +221,7 @@ function packPanel(scratch: usize, src: usize, ws: usize, oLen: i32, kLen: i32, 
 export function matmulF32(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
   scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
   const ws = (<usize>C) << 2, scratch = scratchAt(scratchBase, thread);
-  if (T < MR) { dotForm<f32>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
+  if (dotWins(T, oEnd - oStart, ws)) { dotForm<f32>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
   for (let k0 = 0; k0 < C; k0 += KC) {
     const kLen = min(KC, C - k0), xk = x + ((<usize>k0) << 2);
     for (let o0 = oStart; o0 < oEnd; o0 += OB) {
@@ -219,7 +236,7 @@ export function matmulF32(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i3
 export function matmulBF16(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
   scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
   const ws = (<usize>C) << 1, scratch = scratchAt(scratchBase, thread);
-  if (T < MR) { dotForm<u16>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
+  if (dotWins(T, oEnd - oStart, ws)) { dotForm<u16>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
   for (let k0 = 0; k0 < C; k0 += KC) {
     const kLen = min(KC, C - k0), xk = x + ((<usize>k0) << 2);
     for (let o0 = oStart; o0 < oEnd; o0 += OB) {
@@ -262,7 +279,7 @@ function dotForm<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, C: i32, O
 export function matmulE4M3(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
   scaleInv: usize, bm: i32, bn: i32, scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
   const scratch = scratchAt(scratchBase, thread);
-  if (T < MR) { dotE4M3(out, x, w, T, C, OC, xStride, scaleInv, bm, bn, oStart, oEnd, scratch); return; }
+  if (dotWins(T, oEnd - oStart, <usize>C)) { dotE4M3(out, x, w, T, C, OC, xStride, scaleInv, bm, bn, oStart, oEnd, scratch); return; }
   for (let k0 = 0; k0 < C; k0 += KC) {
     const kLen = min(KC, C - k0);
     for (let o0 = oStart; o0 < oEnd; o0 += OB) {
@@ -282,7 +299,7 @@ const XF: f32 = 1.152921504606846976e18;   // 2^60
 const XF_LIMIT: f32 = 1.8446744073709552e19; // 2^64
 
 /**
- * out[t, o] (+)= Σ_c x[t, c]·e4m3(w[o, c])·scaleInv[o / bm, c / bn] for T < MR tokens: x goes to scratch in chunks of
+ * out[t, o] (+)= Σ_c x[t, c]·e4m3(w[o, c])·scaleInv[o / bm, c / bn] for the few tokens dotWins lets through: x goes to scratch in chunks of
  * columns (times its factor), then 4 rows at a time are streamed front to back, one run of columns per scale block
  * (summed unscaled, then times the four rows' scales).
  */
@@ -304,8 +321,9 @@ function dotE4M3(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStrid
           sv = f32x4.replace_lane(sv, 1, scaleAt(scaleInv, o0 + 1, sc, bm, sCols) * back);
           sv = f32x4.replace_lane(sv, 2, scaleAt(scaleInv, o0 + 2, sc, bm, sCols) * back);
           sv = f32x4.replace_lane(sv, 3, scaleAt(scaleInv, o0 + 3, sc, bm, sCols) * back);
-          if (T == 2) tile24E4M3(ot, os, xk, xs, wk, <usize>C, n, sv, acc, keep, mag);
-          else tile14E4M3(ot, xk, wk, <usize>C, n, sv, acc, keep, mag);
+          let t = 0;
+          for (; t + 2 <= T; t += 2) tile24E4M3(ot + <usize>t * os, os, xk + <usize>t * xs, xs, wk, <usize>C, n, sv, acc, keep, mag);
+          if (t < T) tile14E4M3(ot + <usize>t * os, xk + <usize>t * xs, wk, <usize>C, n, sv, acc, keep, mag);
         } else {
           for (let r = 0; r < rows; r++) {
             const s = scaleAt(scaleInv, o0 + r, sc, bm, sCols) * back, wr = wk + <usize>r * <usize>C;

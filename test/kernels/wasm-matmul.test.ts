@@ -104,6 +104,39 @@ for (const flavour of flavours) {
     });
   }
 
+  test(`wasm ${flavour} matmul: each token's row is bit for bit the same alone as among up to 15 tokens (the dot form)`, async () => {
+    // Speculative decoding's verify pass computes several tokens at once; greedy output equals plain decoding's only
+    // if a token's logits do not depend on its company. Shapes: a row tail (OC % 4), a column tail (C % 4), two K
+    // blocks, weights split between two threads.
+    const heap = new Heap(16 << 20);
+    const k = createWasmBackend(heap, { flavour, threads: 2, minWork: 1 });
+    try {
+      for (const kind of ['f32', 'bf16', 'e4m3/128'] as const) {
+        for (const [C, OC] of [[130, 37], [515, 70]]) {
+          const r = rng(C + OC);
+          const w = randomWeight(heap, kind, OC, C, r);
+          const x = empty(heap, [15, C]);
+          f32(x).forEach((_, i, a) => { a[i] = r() * 2 - 1; });
+          const alone = empty(heap, [15, OC]), one = empty(heap, [1, OC]);
+          for (let t = 0; t < 15; t++) {
+            k.matmul(one, { ...x, ptr: x.ptr + t * C * 4, shape: [1, C], owner: false }, w, 1, C, OC);
+            f32(alone).set(f32(one), t * OC);
+          }
+          for (const T of [2, 3, 4, 7, 15]) {
+            const out = empty(heap, [T, OC]);
+            k.matmul(out, x, w, T, C, OC);
+            const got = f32(out), want = f32(alone);
+            for (let i = 0; i < T * OC; i++) {
+              assert.ok(Object.is(got[i], want[i]), `${kind} C=${C} OC=${OC} T=${T}: token ${Math.floor(i / OC)} output ${i % OC}: ${got[i]} among ${T}, ${want[i]} alone`);
+            }
+          }
+        }
+      }
+    } finally {
+      await k.close();
+    }
+  });
+
   test(`wasm ${flavour} e4m3 decoding matches E4M3_TABLE for all 256 codes (SIMD and scalar paths, NaN included)`, async () => {
     const heap = new Heap(1 << 20);
     const k = createWasmBackend(heap, { flavour, threads: 1 });

@@ -78,28 +78,22 @@ export function scratchBytes(): i32 { return OB * KC * 4 + MR * KC * 4; }
   return f32x4.replace_lane(v, 3, ws1<W>(w + 3 * ws, kb));
 }
 
-/** 1 token × 4 rows over kLen elements, two accumulators per row (the decode shape). W rows ws bytes apart. */
+/**
+ * 1 token × 4 rows over kLen elements, one accumulator per row (the decode shape). W rows ws bytes apart. The same
+ * arithmetic as each token of tile24, so a row's result does not depend on how many tokens share the call.
+ */
 function tile14<W>(out: usize, x: usize, w: usize, ws: usize, kLen: i32, acc: bool): void {
-  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0, d0 = c0, d1 = c0, d2 = c0, d3 = c0;
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0;
   const w1 = w + ws, w2 = w1 + ws, w3 = w2 + ws;
-  const k8 = (<usize>(kLen & ~7)) << 2, kv = (<usize>(kLen & ~3)) << 2;
+  const kv = (<usize>(kLen & ~3)) << 2;
   let kb: usize = 0;
-  for (; kb < k8; kb += 32) {
-    const a = v128.load(x + kb), e = v128.load(x + kb, 16);
-    c0 = madd(a, wlo<W>(w, kb), c0); d0 = madd(e, whi<W>(w, kb), d0);
-    c1 = madd(a, wlo<W>(w1, kb), c1); d1 = madd(e, whi<W>(w1, kb), d1);
-    c2 = madd(a, wlo<W>(w2, kb), c2); d2 = madd(e, whi<W>(w2, kb), d2);
-    c3 = madd(a, wlo<W>(w3, kb), c3); d3 = madd(e, whi<W>(w3, kb), d3);
-  }
-  if (kb < kv) {
+  for (; kb < kv; kb += 16) {
     const a = v128.load(x + kb);
     c0 = madd(a, wv<W>(w, kb), c0); c1 = madd(a, wv<W>(w1, kb), c1);
     c2 = madd(a, wv<W>(w2, kb), c2); c3 = madd(a, wv<W>(w3, kb), c3);
   }
-  let r = hsum4(f32x4.add(c0, d0), f32x4.add(c1, d1), f32x4.add(c2, d2), f32x4.add(c3, d3));
-  for (kb = kv; kb < (<usize>kLen) << 2; kb += 4) {
-    r = f32x4.add(r, f32x4.mul(f32x4.splat(load<f32>(x + kb)), column4<W>(w, ws, kb)));
-  }
+  let r = hsum4(c0, c1, c2, c3);
+  for (; kb < (<usize>kLen) << 2; kb += 4) r = f32x4.add(r, f32x4.mul(v128.load32_splat(x + kb), column4<W>(w, ws, kb)));
   put4(out, r, acc);
 }
 

@@ -75,9 +75,11 @@ export class Drafter {
     this.count[slot] += n;
   }
 
-  /** Drafts this cycle, as the policy says. */
+  /** Drafts this cycle, as the policy says; where it has settled on plain decoding, the MTP state is dropped. */
   choose(live: readonly DraftingSequence[]): number {
-    return Math.min(this.policy.choose(live.length), this.maxDraft);
+    const k = Math.min(this.policy.choose(live.length), this.maxDraft);
+    if (!this.policy.drafting(live.length)) for (const a of live) { this.lost[a.slot] = 1; this.count[a.slot] = 0; }
+    return k;
   }
 
   /**

@@ -135,16 +135,16 @@ export class FixedDraft implements DraftPolicy {
 /**
  * Picks k ∈ 0..maxK maximising expected tokens per second: with measured per-position acceptance α_j, a cycle of k
  * drafts yields 1 + α_1 + α_1α_2 + … tokens per sequence and costs its measured time (an EMA per k and batch size).
- * k = 0 is plain decoding. A k never timed at this batch size is tried once; then the runner-up is retried now and
- * then so that estimates follow the load: every PROBE_EVERY cycles while drafting wins, and at doubling intervals
- * while plain decoding wins (a sequence whose MTP state falls that far behind stops drafting, so a batch where
- * speculation does not pay ends up decoding plainly at no extra cost).
+ * k = 0 is plain decoding. Each k is first timed SAMPLES times at a batch size (taking turns); then the best one
+ * runs, and while that is a drafting k the runner-up is retried every PROBE_EVERY cycles so that estimates follow
+ * the load. Once plain decoding wins at a batch size it stays (drafting() turns false there, and the drafter drops
+ * the sequences' MTP state, which would cost to keep).
  */
 export class AdaptiveDraft implements DraftPolicy {
   static readonly PROBE_EVERY = 16;
+  static readonly SAMPLES = 3;
   private readonly alpha: number[];
-  private readonly times = new Map<string, number>();
-  private readonly probes = new Map<number, { next: number; every: number }>();
+  private readonly times = new Map<string, { ms: number; n: number }>();
   private readonly best = new Map<number, number>();
   private cycles = 0;
 
@@ -162,27 +162,22 @@ export class AdaptiveDraft implements DraftPolicy {
 
   choose(batch: number): number {
     this.cycles++;
-    const rated: { k: number; rate: number }[] = [];
-    for (let k = this.maxK; k >= 0; k--) {
-      const t = this.times.get(this.key(k, batch));
-      if (t === undefined) return k;                   // not yet timed at this batch size: try it
-      rated.push({ k, rate: this.expectedTokens(k) / t });
-    }
-    rated.sort((a, b) => b.rate - a.rate);
+    if (this.best.get(batch) === 0) return 0;
+    let fewest = this.maxK;
+    for (let k = this.maxK; k >= 0; k--) if ((this.times.get(this.key(k, batch))?.n ?? 0) < (this.times.get(this.key(fewest, batch))?.n ?? 0)) fewest = k;
+    if ((this.times.get(this.key(fewest, batch))?.n ?? 0) < AdaptiveDraft.SAMPLES) return fewest;
+    const rated = Array.from({ length: this.maxK + 1 }, (_, k) => ({ k, rate: this.expectedTokens(k) / this.times.get(this.key(k, batch))!.ms }))
+      .sort((a, b) => b.rate - a.rate);
     this.best.set(batch, rated[0].k);
-    const probe = this.probes.get(batch) ?? { next: this.cycles + AdaptiveDraft.PROBE_EVERY, every: AdaptiveDraft.PROBE_EVERY };
-    this.probes.set(batch, probe);
-    if (this.cycles < probe.next) return rated[0].k;
-    probe.every = rated[0].k === 0 ? probe.every * 2 : AdaptiveDraft.PROBE_EVERY;
-    probe.next = this.cycles + probe.every;
-    return rated[1].k;
+    if (rated[0].k === 0) return 0;
+    return this.cycles % AdaptiveDraft.PROBE_EVERY === 0 ? rated[1].k : rated[0].k;
   }
 
   drafting(batch: number): boolean { return this.best.get(batch) !== 0; }
 
   recordCycle(k: number, batch: number, ms: number): void {
     const key = this.key(k, batch), old = this.times.get(key);
-    this.times.set(key, old === undefined ? ms : 0.8 * old + 0.2 * ms);
+    this.times.set(key, old === undefined ? { ms, n: 1 } : { ms: 0.8 * old.ms + 0.2 * ms, n: old.n + 1 });
   }
 
   recordVerify(drafted: number, kept: number): void {

@@ -217,22 +217,24 @@ const sp = read('speculative');
 if (sp) {
   interface SRow { model: string; batch: number; arm: string; decode_tok_s: number; speedup: number; ratios: number[];
     acceptance: number | null; acceptance_by_position: number[] | null; accepted_per_step: number | null;
-    time_share: { draft: number; verify: number; accept: number } | null }
+    time_share: { draft: number; verify: number; accept: number } | null; plain_step_ms: number; draft_ms: number | null; verify_ms: number | null }
   const pct = (x: number | null | undefined) => (x === null || x === undefined ? '' : `${(100 * x).toFixed(0)}%`);
   lines.push(`## Speculative decoding with the MTP module (${meta(sp)}${steal(sp)})`, '',
     `\`bench/speculative.ts\`: greedy generation of ${sp.newTokens} tokens from ${sp.promptTokens}-token prompts of held-out Brown documents, on`,
     'the model `npx qiusuo train` produces (nano) and the small preset trained for the same time. Plain decoding and each',
-    `speculative setting are timed alternately in ${sp.rounds} rounds (the tokens are the same in every arm: greedy speculation`,
-    'is exact); decode tok/s is the median, the speed-up is over plain decoding. Acceptance: drafts kept at each draft',
-    'position; tok/verify: tokens a sequence gains per verify pass. Time split of the speculative runs: MTP draft phase /',
-    'main-model verify pass / acceptance, rollback and streaming.', '',
-    '| model | batch | decoding | decode tok/s | speed-up (rounds: min–max) | acceptance by position | tok/verify | draft / verify / accept |',
-    '|---|---:|---|---:|---:|---|---:|---|');
+    `speculative setting are timed alternately in ${sp.rounds} rounds after warm-up ones (the tokens are the same in every arm:`,
+    'greedy speculation is exact); decode tok/s is the median, the speed-up the median of the per-round ratios to plain',
+    'decoding. Acceptance: drafts kept at each draft position; tok/verify: tokens a sequence gains per verify pass. Time',
+    'split of the speculative runs: MTP draft phase / main-model verify pass / acceptance, rollback and streaming. Cycle',
+    'cost (fixed K): one draft phase plus one verify pass, in plain decode steps; speculation pays when tok/verify exceeds it.', '',
+    '| model | batch | decoding | decode tok/s | speed-up (rounds: min–max) | acceptance by position | tok/verify | draft / verify / accept | cycle cost: draft + verify |',
+    '|---|---:|---|---:|---:|---|---:|---|---|');
   for (const r of sp.results as SRow[]) {
     const range = r.arm === 'plain' ? '' : ` (${Math.min(...r.ratios).toFixed(2)}–${Math.max(...r.ratios).toFixed(2)})`;
     lines.push(`| ${r.model} | ${r.batch} | ${r.arm} | ${fmt(r.decode_tok_s)} | ${r.arm === 'plain' ? '1.00×' : `**${r.speedup.toFixed(2)}×**${range}`} | `
       + `${(r.acceptance_by_position ?? []).map(pct).join(', ')} | ${fmt(r.accepted_per_step, 2)} | `
-      + `${r.time_share ? `${pct(r.time_share.draft)} / ${pct(r.time_share.verify)} / ${pct(r.time_share.accept)}` : ''} |`);
+      + `${r.time_share ? `${pct(r.time_share.draft)} / ${pct(r.time_share.verify)} / ${pct(r.time_share.accept)}` : ''} | `
+      + `${r.draft_ms !== null && r.verify_ms !== null ? `${fmt(r.draft_ms / r.plain_step_ms, 2)} + ${fmt(r.verify_ms / r.plain_step_ms, 2)}` : ''} |`);
   }
   lines.push('');
 }

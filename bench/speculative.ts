@@ -1,6 +1,6 @@
 // Speculative decoding benchmark: greedy generation from Brown held-out text on trained models, plain and
 // speculative (fixed 1 and 2 drafts, and the adaptive default) timed alternately in rounds (this VM drifts), at
-// batch 1 and 8. Reports decode tokens/s (median over rounds), the speed-up, acceptance per draft position, tokens
+// batch 1 and 8. Reports decode tokens/s (median over rounds), the speed-up (median of the per-round ratios), acceptance per draft position, tokens
 // per verify pass, and where a speculative run's time goes (draft phase, verify pass, acceptance and rollback).
 // Models: `--nano DIR` (what `npx qiusuo train` produces) and `--small DIR` (the small preset trained for the same
 // time); without them, both are trained first (about 20 minutes). Writes bench/results/speculative.json.
@@ -18,7 +18,7 @@ import { splitDocuments } from '../src/train/data.js';
 import { DEFAULT_TRAIN } from '../src/train/options.js';
 import { stealMeter } from './steal.js';
 
-const PROMPT_TOKENS = 32, NEW_TOKENS = 96, ROUNDS = 7;
+const PROMPT_TOKENS = 32, NEW_TOKENS = 128, ROUNDS = 9, WARMUP_ROUNDS = 2;
 const ARMS: { arm: string; spec?: SpeculativeOptions }[] = [
   { arm: 'plain' },
   { arm: 'K=1', spec: { draftTokens: 1, adaptive: false } },
@@ -43,26 +43,34 @@ function brownPrompts(p: Pipeline, count: number): number[][] {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
 
+
 function benchModel(name: string, dir: string) {
   const p = loadPipeline(dir);
   const rows = [];
   for (const batch of [1, 8]) {
-    const prompts = brownPrompts(p, 8 * ROUNDS + batch);
-    benchGenerator(p, prompts.slice(0, batch).map((x) => x.slice(0, 8)), 8, { draftTokens: 2, adaptive: false }); // warm-up
+    const prompts = brownPrompts(p, (ROUNDS + WARMUP_ROUNDS) * batch);
     const runs = new Map<string, GeneratorBenchResult[]>(ARMS.map((a) => [a.arm, []]));
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < ROUNDS + WARMUP_ROUNDS; r++) {
       const round = prompts.slice(r * batch, r * batch + batch);
-      for (const a of ARMS) runs.get(a.arm)!.push(benchGenerator(p, round, NEW_TOKENS, a.spec));
+      for (const a of ARMS) {
+        const x = benchGenerator(p, round, NEW_TOKENS, a.spec);
+        if (r >= WARMUP_ROUNDS) runs.get(a.arm)!.push(x);   // the first rounds warm the JIT up
+      }
     }
-    const plain = median(runs.get('plain')!.map((x) => x.decode_tok_s));
+    const plainRuns = runs.get('plain')!;
+    const plainStepMs = median(plainRuns.map((x) => 1000 * batch / x.decode_tok_s));
     for (const a of ARMS) {
       const rs = runs.get(a.arm)!;
       const tokS = median(rs.map((x) => x.decode_tok_s));
+      const ratios = rs.map((x, i) => x.decode_tok_s / plainRuns[i].decode_tok_s);
       const split = a.spec ? rs.reduce((s, x) => ({ draft: s.draft + x.time_split_ms!.draft, verify: s.verify + x.time_split_ms!.verify, accept: s.accept + x.time_split_ms!.accept }), { draft: 0, verify: 0, accept: 0 }) : null;
       const total = split ? split.draft + split.verify + split.accept : 0;
+      // Verify passes, counted for the fixed-K arms (every cycle verifies drafts there).
+      const cycles = a.spec?.adaptive === false ? rs.reduce((n, x) => n + x.tokens / batch / (x.accepted_per_step ?? 1), 0) : 0;
       const row = {
-        model: name, batch, arm: a.arm, decode_tok_s: tokS, speedup: tokS / plain,
-        ratios: rs.map((x, i) => x.decode_tok_s / runs.get('plain')![i].decode_tok_s),
+        model: name, batch, arm: a.arm, decode_tok_s: tokS, speedup: median(ratios), ratios, plain_step_ms: plainStepMs,
+        // per verify cycle (all sequences together): draft phase and verify pass, against one plain step
+        draft_ms: split && cycles ? split.draft / cycles : null, verify_ms: split && cycles ? split.verify / cycles : null,
         acceptance: a.spec ? median(rs.map((x) => x.acceptance!)) : null,
         acceptance_by_position: a.spec ? rs.at(-1)!.acceptance_by_position : null,
         accepted_per_step: a.spec ? median(rs.map((x) => x.accepted_per_step ?? 0)) : null,

@@ -87,7 +87,7 @@ export class Generator {
     const known = Uint8Array.from({ length: this.sampleVocab }, (_, id) => (tokenizer.idToToken(id) === undefined ? 0 : 1));
     this.allowed = known.includes(0) ? known : undefined;
     if (spec) {
-      const policy = spec.adaptive === false ? new FixedDraft(spec.draftTokens) : new AdaptiveDraft(spec.draftTokens);
+      const policy = spec.adaptive === false ? new FixedDraft(spec.draftTokens) : AdaptiveDraft.of(model, spec.draftTokens);
       this.drafter = new Drafter(model, this.cache, spec.draftTokens, policy, this.allowed, this.sampleVocab);
     }
   }

@@ -143,6 +143,17 @@ export class FixedDraft implements DraftPolicy {
 export class AdaptiveDraft implements DraftPolicy {
   static readonly PROBE_EVERY = 16;
   static readonly SAMPLES = 3;
+  private static readonly shared = new WeakMap<object, Map<number, AdaptiveDraft>>();
+
+  /** The policy of `model` for up to maxK drafts, shared by its generators, so that what one measured the next knows. */
+  static of(model: object, maxK: number): AdaptiveDraft {
+    const byK = AdaptiveDraft.shared.get(model) ?? new Map<number, AdaptiveDraft>();
+    AdaptiveDraft.shared.set(model, byK);
+    const p = byK.get(maxK) ?? new AdaptiveDraft(maxK);
+    byK.set(maxK, p);
+    return p;
+  }
+
   private readonly alpha: number[];
   private readonly times = new Map<string, { ms: number; n: number }>();
   private readonly best = new Map<number, number>();

@@ -134,8 +134,9 @@ export class FixedDraft implements DraftPolicy {
 
 /**
  * Picks k ∈ 0..maxK maximising expected tokens per second: with measured per-position acceptance α_j, a cycle of k
- * drafts yields 1 + α_1 + α_1α_2 + … tokens per sequence and costs its measured time (an EMA per k and batch size).
- * k = 0 is plain decoding. Each k is first timed SAMPLES times at a batch size (taking turns); then the best one
+ * drafts yields 1 + α_1 + α_1α_2 + … tokens per sequence and costs its measured time per sequence (an EMA per k and
+ * batch-size class).
+ * k = 0 is plain decoding. Each k is first timed SAMPLES times per size class (taking turns); then the best one
  * runs, and while that is a drafting k the runner-up is retried every PROBE_EVERY cycles so that estimates follow
  * the load. Once plain decoding wins at a batch size it stays (drafting() turns false there, and the drafter drops
  * the sequences' MTP state, which would cost to keep).
@@ -155,15 +156,20 @@ export class AdaptiveDraft implements DraftPolicy {
   }
 
   private readonly alpha: number[];
-  private readonly times = new Map<string, { ms: number; n: number }>();
-  private readonly best = new Map<number, number>();
+  private readonly seen: number[];       // verifications that reached each position
+  private readonly times = new Map<string, { ms: number; n: number }>();   // per sequence, per k and size class
+  private readonly best = new Map<number, number>();                       // size class → its best k, once timed
   private cycles = 0;
 
   constructor(readonly maxK: number) {
     this.alpha = Array.from({ length: maxK }, () => 0.5);
+    this.seen = Array.from({ length: maxK }, () => 0);
   }
 
-  private key(k: number, batch: number): string { return `${k}/${batch}`; }
+  /** Batch sizes in classes 1, 2–3, 4–7, 8–15, …: continuous batching moves the size from step to step. */
+  private static sizeClass(size: number): number { return Math.floor(Math.log2(size)); }
+
+  private time(k: number, size: number) { return this.times.get(`${k}/${AdaptiveDraft.sizeClass(size)}`); }
 
   expectedTokens(k: number): number {
     let e = 1, run = 1;
@@ -171,27 +177,32 @@ export class AdaptiveDraft implements DraftPolicy {
     return e;
   }
 
-  choose(batch: number): number {
+  choose(size: number): number {
+    const cls = AdaptiveDraft.sizeClass(size);
     this.cycles++;
-    if (this.best.get(batch) === 0) return 0;
+    if (this.best.get(cls) === 0) return 0;
     let fewest = this.maxK;
-    for (let k = this.maxK; k >= 0; k--) if ((this.times.get(this.key(k, batch))?.n ?? 0) < (this.times.get(this.key(fewest, batch))?.n ?? 0)) fewest = k;
-    if ((this.times.get(this.key(fewest, batch))?.n ?? 0) < AdaptiveDraft.SAMPLES) return fewest;
-    const rated = Array.from({ length: this.maxK + 1 }, (_, k) => ({ k, rate: this.expectedTokens(k) / this.times.get(this.key(k, batch))!.ms }))
+    for (let k = this.maxK; k >= 0; k--) if ((this.time(k, size)?.n ?? 0) < (this.time(fewest, size)?.n ?? 0)) fewest = k;
+    if ((this.time(fewest, size)?.n ?? 0) < AdaptiveDraft.SAMPLES) return fewest;
+    const rated = Array.from({ length: this.maxK + 1 }, (_, k) => ({ k, rate: this.expectedTokens(k) / this.time(k, size)!.ms }))
       .sort((a, b) => b.rate - a.rate);
-    this.best.set(batch, rated[0].k);
+    this.best.set(cls, rated[0].k);
     if (rated[0].k === 0) return 0;
     return this.cycles % AdaptiveDraft.PROBE_EVERY === 0 ? rated[1].k : rated[0].k;
   }
 
-  drafting(batch: number): boolean { return this.best.get(batch) !== 0; }
+  drafting(size: number): boolean { return this.best.get(AdaptiveDraft.sizeClass(size)) !== 0; }
 
-  recordCycle(k: number, batch: number, ms: number): void {
-    const key = this.key(k, batch), old = this.times.get(key);
-    this.times.set(key, old === undefined ? { ms, n: 1 } : { ms: 0.8 * old.ms + 0.2 * ms, n: old.n + 1 });
+  recordCycle(k: number, size: number, ms: number): void {
+    const key = `${k}/${AdaptiveDraft.sizeClass(size)}`, old = this.times.get(key), perSeq = ms / size;
+    this.times.set(key, old === undefined ? { ms: perSeq, n: 1 } : { ms: 0.8 * old.ms + 0.2 * perSeq, n: old.n + 1 });
   }
 
+  /** Acceptance per position: the running mean over the first 20 verifications, an EMA after. */
   recordVerify(drafted: number, kept: number): void {
-    for (let j = 0; j < drafted && j <= kept; j++) this.alpha[j] = 0.95 * this.alpha[j] + 0.05 * (j < kept ? 1 : 0);
+    for (let j = 0; j < drafted && j <= kept; j++) {
+      const rate = Math.max(0.05, 1 / ++this.seen[j]);
+      this.alpha[j] += rate * ((j < kept ? 1 : 0) - this.alpha[j]);
+    }
   }
 }

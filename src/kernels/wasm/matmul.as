@@ -24,12 +24,13 @@ import { NR, put4, tile3p, packRows3, tile1 } from './microkernel';
 
 const KC: i32 = 256;     // C elements per K block
 const MR: i32 = 3;       // tokens per register tile
-const DOT_T: i32 = 16;   // up to this many tokens can take the dot form…
+const DOT_T: i32 = 32;   // fewer tokens than this can take the dot form…
 const DOT_BYTES: i32 = 2 << 20; // …when the thread's share of W is cache-sized, so that reading it T/2 times is cheap
 
 /**
  * The dot form for T < MR always; for T < DOT_T when this thread's rows of W fit in DOT_BYTES (packing W costs more
- * than reading a cache-resident W once per pair of tokens: 2.5× at T = 3 for nano's 2 MiB lm_head, 1.8× at T = 8).
+ * than reading a cache-resident W once per pair of tokens: 2.5× at T = 3 for nano's 2 MiB lm_head, 1.8× at T = 8,
+ * 1.2× at T = 16, about even at T = 32).
  */
 @inline function dotWins(T: i32, rows: i32, rowBytes: usize): bool {
   return T < MR || (T < DOT_T && <usize>rows * rowBytes <= <usize>DOT_BYTES);

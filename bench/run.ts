@@ -232,7 +232,7 @@ if (sp) {
   for (const r of sp.results as SRow[]) {
     const range = r.arm === 'plain' ? '' : ` (${Math.min(...r.ratios).toFixed(2)}–${Math.max(...r.ratios).toFixed(2)})`;
     lines.push(`| ${r.model} | ${r.batch} | ${r.arm} | ${fmt(r.decode_tok_s)} | ${r.arm === 'plain' ? '1.00×' : `**${r.speedup.toFixed(2)}×**${range}`} | `
-      + `${(r.acceptance_by_position ?? []).map(pct).join(', ')} | ${fmt(r.accepted_per_step, 2)} | `
+      + `${r.accepted_per_step ? (r.acceptance_by_position ?? []).map(pct).join(', ') : ''} | ${r.accepted_per_step ? fmt(r.accepted_per_step, 2) : ''} | `
       + `${r.time_share ? `${pct(r.time_share.draft)} / ${pct(r.time_share.verify)} / ${pct(r.time_share.accept)}` : ''} | `
       + `${r.draft_ms !== null && r.verify_ms !== null ? `${fmt(r.draft_ms / r.plain_step_ms, 2)} + ${fmt(r.verify_ms / r.plain_step_ms, 2)}` : ''} |`);
   }

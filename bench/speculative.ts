@@ -72,13 +72,13 @@ function benchModel(name: string, dir: string) {
         // per verify cycle (all sequences together): draft phase and verify pass, against one plain step
         draft_ms: split && cycles ? split.draft / cycles : null, verify_ms: split && cycles ? split.verify / cycles : null,
         acceptance: a.spec ? median(rs.map((x) => x.acceptance!)) : null,
-        acceptance_by_position: a.spec ? rs.at(-1)!.acceptance_by_position : null,
-        accepted_per_step: a.spec ? median(rs.map((x) => x.accepted_per_step ?? 0)) : null,
+        acceptance_by_position: a.spec ? Array.from({ length: a.spec.draftTokens }, (_, j) => median(rs.map((x) => x.acceptance_by_position?.[j] ?? 0))) : null,
+        accepted_per_step: a.spec ? median(rs.map((x) => x.accepted_per_step ?? 0)) || null : null,
         time_share: split && total > 0 ? { draft: split.draft / total, verify: split.verify / total, accept: split.accept / total } : null,
       };
       rows.push(row);
       console.log(`${name.padEnd(6)} B=${batch} ${a.arm.padEnd(13)} ${tokS.toFixed(1).padStart(8)} tok/s  ${row.speedup.toFixed(2)}×` +
-        (a.spec ? `  acceptance ${(100 * row.acceptance!).toFixed(1)}%  ${row.accepted_per_step!.toFixed(2)} tok/verify` : ''));
+        (row.accepted_per_step ? `  acceptance ${(100 * row.acceptance!).toFixed(1)}%  ${row.accepted_per_step.toFixed(2)} tok/verify` : ''));
     }
   }
   return { p, rows };

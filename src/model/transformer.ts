@@ -116,7 +116,7 @@ export class DeepSeekModel {
   }
 
   /** Positions, cache rows and visible lengths for decode rows of `slots` (repeats allowed, in order); checks room. */
-  decodeStep(s: Scope, cache: LatentCache, slots: readonly number[]): AttentionStep {
+  private decodeStep(s: Scope, cache: LatentCache, slots: readonly number[]): AttentionStep {
     const seen = new Map<number, number>();
     const past = slots.map((slot) => {
       const j = seen.get(slot) ?? 0;

@@ -239,6 +239,23 @@ if (sp) {
   lines.push('');
 }
 
+if (sp?.cost) {
+  interface CRow { model: string; ms: Record<string, number>; k1_cycle_steps: number; k2_cycle_steps: number }
+  const st = (r: CRow, k: string) => fmt(r.ms[k] / r.ms.plain, 2);
+  lines.push('What a cycle costs, with no acceptance involved (same run): one sequence, each part timed in alternating rounds',
+    '(median), in plain decode steps. A cycle of K = 1 is a two-token verify pass plus a draft phase (two rows through the MTP',
+    'layer, its head on one); K = 2 adds a chained draft and verifies three tokens. Speculation pays when a sequence gains',
+    'more tokens per verify pass than its cycle costs: K = 1 needs an acceptance above the cycle cost minus one. The 0.9B',
+    'model is random BF16 (459M parameters active, 0.9 GB read per step), the memory-bound case of real checkpoints.', '',
+    '| model | plain step | verify 2 / 3 / 4 tokens | draft | chained draft | K=1 cycle (break-even acceptance) | K=2 cycle |',
+    '|---|---:|---|---:|---:|---|---:|');
+  for (const r of sp.cost as CRow[]) {
+    lines.push(`| ${r.model} | ${fmt(r.ms.plain, 2)} ms | ${st(r, 'verify2')} / ${st(r, 'verify3')} / ${st(r, 'verify4')} | ${st(r, 'draft')} | ${st(r, 'chain')} | `
+      + `**${fmt(r.k1_cycle_steps, 2)}** (${fmt(100 * (r.k1_cycle_steps - 1), 0)}%) | ${fmt(r.k2_cycle_steps, 2)} |`);
+  }
+  lines.push('');
+}
+
 const fz = read('fuzz');
 if (fz) {
   interface FRow { parser: string; cases: number; failures: number; seconds: number; interrupted: boolean }

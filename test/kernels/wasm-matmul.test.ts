@@ -82,14 +82,13 @@ SHAPES.push(
   { T: 6, C: 300, OC: 18 },                // the dot form in token pairs, K block boundary not on a scale block of 128
   { T: 2, C: 515, OC: 37, xStride: 520 },  // the dot (decode) form with two tokens, K blocks and a row tail
   { T: 5, C: 257, OC: 200 },               // the dot form: two token pairs and a single token
-  { T: 5, C: 520, OC: 2200 },              // few tokens over a W past the dot form's 2 MiB (f32): packed, 3-token tile plus singles
   { T: 34, C: 257, OC: 200 },              // the packed form: a 192-row chunk and a partial one, 3-token tiles and a single token
 );
 
 for (const flavour of flavours) {
   for (const threads of [1, 2]) {
     test(`wasm ${flavour} matmul on ${threads} thread(s), f32/bf16/e4m3 weights, agrees with the reference on ${SHAPES.length} shapes`, async () => {
-      const heap = new Heap(24 << 20);
+      const heap = new Heap(8 << 20);
       const k = createWasmBackend(heap, { flavour, threads, minWork: 1 }); // split even the smallest shapes
       try {
         for (const kind of ['f32', 'bf16', 'e4m3/128', 'e4m3/16'] as const) {

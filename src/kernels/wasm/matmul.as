@@ -9,10 +9,10 @@
 //   scratchBase: threads × scratchBytes() bytes, 16-byte aligned; thread t uses the t-th area.
 //
 // Two forms of the work:
-// - Prefill (see dotWins): C in blocks of KC; W in chunks of OB rows, widened to f32 (bf16, e4m3 decoded and scaled) into
+// - Prefill (T ≥ DOT_T): C in blocks of KC; W in chunks of OB rows, widened to f32 (bf16, e4m3 decoded and scaled) into
 //   scratch as panels of NR rows stored column by column ([KC][NR] f32, 12 KiB), the chunk (192 KiB) sized for L2.
 //   Each group of MR = 3 tokens passes over every panel of the chunk with microkernel.as's 3 × 12 register tile.
-// - Decode, verify passes and small batches over cache-sized W: dot products along C over W in place, 4 rows at a time, each
+// - Decode, verify passes and small batches (T < DOT_T): dot products along C over W in place, 4 rows at a time, each
 //   row streamed front to back, each read of W serving a pair of tokens; bf16 widened and e4m3 decoded in registers (e4m3: x copied to scratch,
 //   prescaled); horizontal sums once per K block (per scale block for e4m3).
 // V8 11 (Node 20) shapes the code: TurboFan hoists every load of a basic block to its top and has 15 vector registers,
@@ -24,17 +24,14 @@ import { NR, put4, tile3p, packRows3, tile1 } from './microkernel';
 
 const KC: i32 = 256;     // C elements per K block
 const MR: i32 = 3;       // tokens per register tile
-const DOT_T: i32 = 32;   // fewer tokens than this can take the dot form…
-const DOT_BYTES: i32 = 2 << 20; // …when the thread's share of W is cache-sized, so that reading it T/2 times is cheap
+const DOT_T: i32 = 32;   // fewer tokens than this take the dot form
 
 /**
- * The dot form for T < MR always; for T < DOT_T when this thread's rows of W fit in DOT_BYTES (packing W costs more
- * than reading a cache-resident W once per pair of tokens: 2.5× at T = 3 for nano's 2 MiB lm_head, 1.8× at T = 8,
- * 1.2× at T = 16, about even at T = 32).
+ * The dot form reads W once per pair of tokens; the packed form once in all, but widening and packing it costs more
+ * than it saves for few tokens: at 3 tokens 2.5× for nano's 2 MiB f32 lm_head, at 4 tokens 2.4× and at 16 tokens
+ * 2.1× for a 0.9 GB bf16 model that reads W from memory (bench/speculative.ts's cost section).
  */
-@inline function dotWins(T: i32, rows: i32, rowBytes: usize): bool {
-  return T < MR || (T < DOT_T && <usize>rows * rowBytes <= <usize>DOT_BYTES);
-}
+@inline function dotWins(T: i32): bool { return T < DOT_T; }
 const OB: i32 = 16 * NR; // W rows per chunk in the packed form: 192 rows × KC as f32 = 192 KiB
 const OD: i32 = 16;      // W rows per chunk in the dot form: 16 × KC as f32 = 16 KiB, for L1
 const PS: usize = NR * 4; // bytes from one packed column's element to the next column's
@@ -216,7 +213,7 @@ function packPanel(scratch: usize, src: usize, ws: usize, oLen: i32, kLen: i32, 
 export function matmulF32(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
   scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
   const ws = (<usize>C) << 2, scratch = scratchAt(scratchBase, thread);
-  if (dotWins(T, oEnd - oStart, ws)) { dotForm<f32>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
+  if (dotWins(T)) { dotForm<f32>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
   for (let k0 = 0; k0 < C; k0 += KC) {
     const kLen = min(KC, C - k0), xk = x + ((<usize>k0) << 2);
     for (let o0 = oStart; o0 < oEnd; o0 += OB) {
@@ -231,7 +228,7 @@ export function matmulF32(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i3
 export function matmulBF16(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
   scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
   const ws = (<usize>C) << 1, scratch = scratchAt(scratchBase, thread);
-  if (dotWins(T, oEnd - oStart, ws)) { dotForm<u16>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
+  if (dotWins(T)) { dotForm<u16>(out, x, w, ws, T, C, OC, xStride, oStart, oEnd); return; }
   for (let k0 = 0; k0 < C; k0 += KC) {
     const kLen = min(KC, C - k0), xk = x + ((<usize>k0) << 2);
     for (let o0 = oStart; o0 < oEnd; o0 += OB) {
@@ -274,7 +271,7 @@ function dotForm<W>(out: usize, x: usize, w: usize, ws: usize, T: i32, C: i32, O
 export function matmulE4M3(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i32, xStride: i32,
   scaleInv: usize, bm: i32, bn: i32, scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
   const scratch = scratchAt(scratchBase, thread);
-  if (dotWins(T, oEnd - oStart, <usize>C)) { dotE4M3(out, x, w, T, C, OC, xStride, scaleInv, bm, bn, oStart, oEnd, scratch); return; }
+  if (dotWins(T)) { dotE4M3(out, x, w, T, C, OC, xStride, scaleInv, bm, bn, oStart, oEnd, scratch); return; }
   for (let k0 = 0; k0 < C; k0 += KC) {
     const kLen = min(KC, C - k0);
     for (let o0 = oStart; o0 < oEnd; o0 += OB) {
@@ -294,7 +291,7 @@ const XF: f32 = 1.152921504606846976e18;   // 2^60
 const XF_LIMIT: f32 = 1.8446744073709552e19; // 2^64
 
 /**
- * out[t, o] (+)= Σ_c x[t, c]·e4m3(w[o, c])·scaleInv[o / bm, c / bn] for the few tokens dotWins lets through: x goes to scratch in chunks of
+ * out[t, o] (+)= Σ_c x[t, c]·e4m3(w[o, c])·scaleInv[o / bm, c / bn] for T < DOT_T tokens: x goes to scratch in chunks of
  * columns (times its factor), then 4 rows at a time are streamed front to back, one run of columns per scale block
  * (summed unscaled, then times the four rows' scales).
  */

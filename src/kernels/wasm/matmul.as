@@ -28,8 +28,8 @@ const DOT_T: i32 = 32;   // fewer tokens than this take the dot form
 
 /**
  * The dot form reads W once per pair of tokens; the packed form once in all, but widening and packing it costs more
- * than it saves for few tokens: at 3 tokens 2.5× for nano's 2 MiB f32 lm_head, at 4 tokens 2.4× and at 16 tokens
- * 2.1× for a 0.9 GB bf16 model that reads W from memory (bench/speculative.ts's cost section).
+ * than it saves for few tokens: at 3 tokens 2.5× for nano's 2 MiB f32 lm_head alone; for whole verify passes of a
+ * 0.9 GB bf16 model that reads W from memory, 2.4× at 4 tokens and 2.1× at 16 (measured when this bound was set).
  */
 @inline function dotWins(T: i32): bool { return T < DOT_T; }
 const OB: i32 = 16 * NR; // W rows per chunk in the packed form: 192 rows × KC as f32 = 192 KiB

@@ -6,6 +6,7 @@
 
 import type { Tensor } from '../tensor/tensor.js';
 import type { RopeSpec } from '../model/rope.js';
+import type { Heap } from '../tensor/heap.js';
 
 
 /** One AdamW step's hyper-parameters (step is 1-based, for bias correction). */
@@ -40,6 +41,9 @@ export interface Backend {
 
   /** Releases threads and scratch memory (backends that hold none omit it). */
   close?(): Promise<void>;
+
+  /** Drops what the backend keeps for a weight arena whose tensors were all freed (backends that keep none omit it). */
+  forgetHeap?(heap: Heap): void;
 
   /** out[t, :] = table[ids[t], :] (table any weight dtype). out [T, D], ids i32 [T], table [V, D]. */
   embedding(out: Tensor, ids: Tensor, table: Tensor, T: number, D: number): void;

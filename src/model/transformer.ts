@@ -13,7 +13,7 @@ import type { ModelConfig } from './config.js';
 import { parseConfig } from './config.js';
 import type { ModelContext } from './context.js';
 import { makeContext } from './context.js';
-import type { ModelWeights } from './weights.js';
+import type { ModelWeights, LoadWeightsOptions } from './weights.js';
 import { loadWeights, disposeWeights } from './weights.js';
 import { blockForward } from './block.js';
 import type { AttentionStep } from './mla.js';
@@ -22,8 +22,11 @@ import { LatentCache } from '../generate/latent-cache.js';
 import { WeightStore } from '../weights/shards.js';
 import { parseJson } from '../util/json.js';
 
-/** A backend instance (with the heap it was made for), or options to make one (default: wasm, all cores). */
-export interface LoadOptions extends BackendOptions { backend?: Backend; heap?: Heap }
+/**
+ * A backend instance (with the heap it was made for), or options to make one (default: wasm, all cores); and how
+ * the weights are held (loadWeights' options).
+ */
+export interface LoadOptions extends BackendOptions, LoadWeightsOptions { backend?: Backend; heap?: Heap }
 
 export function readConfig(dir: string): ModelConfig {
   const file = path.join(dir, 'config.json');
@@ -43,7 +46,7 @@ export class DeepSeekModel {
     const store = WeightStore.open(dir);
     let weights: ModelWeights;
     try {
-      weights = loadWeights(cfg, store, heap);
+      weights = loadWeights(cfg, store, heap, opts);
     } finally {
       store.close();
     }
@@ -216,6 +219,7 @@ export class DeepSeekModel {
   /** Frees the weights, and the backend's threads if load() made it. */
   async dispose(): Promise<void> {
     disposeWeights(this.weights);
+    for (const arena of this.weights.arenas) this.ctx.backend.forgetHeap?.(arena);
     if (this.ownsBackend) await this.ctx.backend.close?.();
   }
 }

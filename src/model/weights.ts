@@ -10,7 +10,9 @@ import type { ModelConfig } from './config.js';
 import { isMoeLayer } from './config.js';
 import type { StoredDType } from '../weights/dtypes.js';
 import type { TensorSource } from '../weights/shards.js';
+import type { ExpectedTensor } from '../weights/names.js';
 import { mainTensors, mtpTensors, layerPrefix, SCALE_SUFFIX, scaleShape, isIgnorableBuffer } from '../weights/names.js';
+import { WeightPlacement } from '../tensor/arenas.js';
 
 export interface SwiGluWeights { gate: Tensor; up: Tensor; down: Tensor }
 
@@ -36,6 +38,7 @@ export interface ModelWeights {
   embed: Tensor; layers: LayerWeights[]; norm: Tensor; head: Tensor;
   mtp: MtpWeights[]; // empty when the checkpoint has no MTP layers
   all: Tensor[];     // every owned tensor, for dispose()
+  arenas: Heap[];    // the weight arenas holding them beyond the main heap (empty when the model fits it)
 }
 
 const TO_DTYPE: Record<StoredDType, DType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F8_E4M3: 'e4m3' };
@@ -44,8 +47,11 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** Checks names, shapes and dtypes of the whole store before any byte is read. Returns which MTP modules exist. */
-export function validateCheckpoint(cfg: ModelConfig, store: TensorSource): { mtpModules: number } {
+/**
+ * Checks names, shapes and dtypes of the whole store before any byte is read. Returns which MTP modules exist and
+ * the parameters the checkpoint holds (optional ones only where present).
+ */
+export function validateCheckpoint(cfg: ModelConfig, store: TensorSource): { mtpModules: number; present: Map<string, ExpectedTensor> } {
   const expected = new Map(mainTensors(cfg));
   const mtpSets = Array.from({ length: cfg.numNextnPredictLayers }, (_, k) => mtpTensors(cfg, k));
   let mtpModules = 0;
@@ -85,26 +91,47 @@ export function validateCheckpoint(cfg: ModelConfig, store: TensorSource): { mtp
       throw new Error(`${where(scaleName)} scales a ${entry.dtype} weight; block scales belong to F8_E4M3 weights only`);
     }
   }
-  return { mtpModules };
+  return { mtpModules, present: new Map([...expected].filter(([n]) => store.has(n))) };
 }
 
 function describe(cfg: ModelConfig): string {
   return `${cfg.numHiddenLayers} layers, ${cfg.nRoutedExperts} routed experts, ${cfg.numNextnPredictLayers} MTP`;
 }
 
-/** Reads every parameter into the heap. Call validateCheckpoint first (loadWeights does). */
-export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap): ModelWeights {
-  const { mtpModules } = validateCheckpoint(cfg, store);
+export interface LoadWeightsOptions {
+  /** Weight bytes per arena (default: QIUSUO_ARENA_BYTES or tensor/arenas.ts's default). */
+  arenaBytes?: number;
+}
+
+/**
+ * Reads every parameter into `heap`, or, when they do not fit one memory, into weight arenas (tensor/arenas.ts).
+ * Validates the checkpoint first; on any failure frees what it read.
+ */
+export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap, opts: LoadWeightsOptions = {}): ModelWeights {
+  const { mtpModules, present } = validateCheckpoint(cfg, store);
   const block = cfg.quantization?.weightBlockSize ?? [128, 128];
+  let total = 0;
+  for (const name of present.keys()) {
+    total += store.entry(name).byteLength;
+    if (store.has(name + SCALE_SUFFIX)) total += store.entry(name + SCALE_SUFFIX).byteLength;
+  }
+  const placement = new WeightPlacement(heap, total, opts.arenaBytes);
   const all: Tensor[] = [];
+  /** Bytes of a tensor's allocations: itself, and its block scales. */
+  const sizes = (name: string): number[] => {
+    const entry = store.entry(name);
+    return [entry.byteLength, ...(entry.dtype === 'F8_E4M3' ? [store.entry(name + SCALE_SUFFIX).byteLength] : [])];
+  };
+  const together = (names: string[]) => placement.keepTogether(names[0], names.flatMap(sizes));
   const read = (name: string): Tensor => {
     const entry = store.entry(name);
-    let t = empty(heap, entry.shape, TO_DTYPE[entry.dtype]);
+    const at = placement.heapFor(name, sizes(name), entry.shape.length === 1);
+    let t = empty(at, entry.shape, TO_DTYPE[entry.dtype]);
     all.push(t);
     store.readInto(name, bytes(t));
     if (entry.dtype === 'F8_E4M3') {
       const s = store.entry(name + SCALE_SUFFIX);
-      const scaleInv = empty(heap, s.shape, 'f32');
+      const scaleInv = empty(at, s.shape, 'f32');
       all.push(scaleInv);
       store.readInto(name + SCALE_SUFFIX, bytes(scaleInv));
       t = withScale({ ...t, owner: false }, { scaleInv, block: [block[0], block[1]] });
@@ -114,7 +141,7 @@ export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap): 
   const optional = (name: string, fallback: Tensor) => (store.has(name) ? read(name) : fallback);
   try {
     const embed = read('model.embed_tokens.weight');
-    const layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => readLayer(cfg, i, read));
+    const layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => readLayer(cfg, i, read, together));
     const norm = read('model.norm.weight');
     const head = optional('lm_head.weight', embed);
     const mtp: MtpWeights[] = [];
@@ -124,17 +151,18 @@ export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap): 
         enorm: read(`${p}enorm.weight`), hnorm: read(`${p}hnorm.weight`), ehProj: read(`${p}eh_proj.weight`),
         embed: optional(`${p}embed_tokens.weight`, embed), head: optional(`${p}shared_head.head.weight`, head),
         norm: read(`${p}shared_head.norm.weight`),
-        layer: readLayer(cfg, cfg.numHiddenLayers + k, read),
+        layer: readLayer(cfg, cfg.numHiddenLayers + k, read, together),
       });
     }
-    return { embed, layers, norm, head, mtp, all };
+    return { embed, layers, norm, head, mtp, all, arenas: placement.arenas };
   } catch (err) {
     for (const t of all) dispose(t);
     throw err;
   }
 }
 
-function readLayer(cfg: ModelConfig, i: number, read: (name: string) => Tensor): LayerWeights {
+/** `together(names)`: the named tensors, read next, must share a memory (an expert's three matrices). */
+function readLayer(cfg: ModelConfig, i: number, read: (name: string) => Tensor, together: (names: string[]) => void): LayerWeights {
   const p = layerPrefix(i), a = `${p}self_attn.`, m = `${p}mlp.`;
   const lora = cfg.qLoraRank !== null;
   const attn: AttentionWeights = {
@@ -147,9 +175,11 @@ function readLayer(cfg: ModelConfig, i: number, read: (name: string) => Tensor):
     kvB: read(`${a}kv_b_proj.weight`),
     o: read(`${a}o_proj.weight`),
   };
-  const swiglu = (prefix: string): SwiGluWeights => ({
-    gate: read(`${prefix}gate_proj.weight`), up: read(`${prefix}up_proj.weight`), down: read(`${prefix}down_proj.weight`),
-  });
+  const swiglu = (prefix: string): SwiGluWeights => {
+    const names = ['gate_proj', 'up_proj', 'down_proj'].map((n) => `${prefix}${n}.weight`);
+    together(names);
+    return { gate: read(names[0]), up: read(names[1]), down: read(names[2]) };
+  };
   let ffn: FfnWeights;
   if (!isMoeLayer(cfg, i)) {
     ffn = { kind: 'dense', mlp: swiglu(m) };

@@ -78,7 +78,7 @@ export function gradsLike(heap: Heap, w: ModelWeights): ModelWeights {
   const mtp = (m: MtpWeights): MtpWeights => ({
     enorm: g(m.enorm), hnorm: g(m.hnorm), ehProj: g(m.ehProj), embed: g(m.embed), head: g(m.head), norm: g(m.norm), layer: layer(m.layer),
   });
-  const out: ModelWeights = { embed: g(w.embed), layers: w.layers.map(layer), norm: g(w.norm), head: g(w.head), mtp: w.mtp.map(mtp), all: [] };
+  const out: ModelWeights = { embed: g(w.embed), layers: w.layers.map(layer), norm: g(w.norm), head: g(w.head), mtp: w.mtp.map(mtp), all: [], arenas: [] };
   out.all = [...made.values()];
   return out;
 }

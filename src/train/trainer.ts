@@ -89,7 +89,8 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
     cfg = freshConfig(o, data.tokenizer.vocabSize, bosId, data.eosId);
   }
   const heap = new Heap(64 << 20);
-  const weights = loadWeights(cfg, base ? f32Source(base, cfg) : freshWeights(cfg, o.seed), heap);
+  // Training keeps every tensor beside its gradients in one memory: no weight arenas.
+  const weights = loadWeights(cfg, base ? f32Source(base, cfg) : freshWeights(cfg, o.seed), heap, { arenaBytes: Number.POSITIVE_INFINITY });
   const fast = createBackend(heap, { kernels: o.kernels, threads: o.threads });
   const precision = withPrecision(fast, backwardFor(fast), heap, weights, o.precision);
   const backend = precision.backend, bw: BackwardKernels = precision.bw;

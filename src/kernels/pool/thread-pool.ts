@@ -3,6 +3,8 @@
 // range per thread (the calling thread takes range 0) and every thread runs the named export on its range:
 // `fn(...args, start, end, thread)`. Synchronised with Atomics; no per-call worker start, no tensor copies. A share
 // that throws in a worker fails the call with that worker's message; nothing is re-run.
+// Further memories (arenas: weights beyond one memory's 4 GiB) join with addMemory: every worker instantiates the
+// module on each, and a call names the memory its pointers address.
 // Leaves out: work stealing (callers choose the dimension to split and, where work is uneven, the boundaries).
 
 import { Worker, MessageChannel, MessagePort, receiveMessageOnPort } from 'node:worker_threads';
@@ -11,15 +13,16 @@ import { workerSource } from './worker-source.js';
 
 const MAX_ARGS = 24;
 // Control block (Int32): generation (one per call), export index, arg count, ready workers, a worker died, pages of
-// memory the call needs every thread to see, the worker to fail on the next call (0: none; see injectFault).
+// memory the call needs every thread to see, the worker to fail on the next call (0: none; see injectFault), the
+// memory the call runs on (0: the first), memory messages posted to every worker so far (see addMemory).
 // Each worker reports a finished call by writing its generation to its own `done` slot. That is idempotent: with a
 // shared countdown, one share run twice (a worker woken by the notify of a call it had already finished) drove the
 // count to -1 and the caller waited for ever, or ended a later call before its shares had run.
 // SPIN_MS: how long a waiting thread polls before it sleeps. Waking a sleeping thread on a VM can take longer than most
 // ops of a decode step, so threads stay awake for a while between calls — as OpenMP runtimes do.
-const SLOTS = { GEN: 0, FN: 1, NARGS: 2, READY: 3, DIED: 4, PAGES: 5, FAULT: 6, SPIN_MS: 2 };
-const { GEN, FN, NARGS, READY, DIED, PAGES, FAULT } = SLOTS;
-const CONTROL_INTS = 8;
+const SLOTS = { GEN: 0, FN: 1, NARGS: 2, READY: 3, DIED: 4, PAGES: 5, FAULT: 6, MEMORY: 7, POSTED: 8, SPIN_MS: 2 };
+const { GEN, FN, NARGS, READY, DIED, PAGES, FAULT, MEMORY, POSTED } = SLOTS;
+const CONTROL_INTS = 12;
 const PAGE_BYTES = 65536;
 
 export interface ThreadPoolOptions {
@@ -71,6 +74,8 @@ export class ThreadPool {
   private readonly ports: MessagePort[] = []; // per worker: what its failed share threw, { thread, message }
   private readonly workers: Worker[] = [];
   private readonly fnIndex = new Map<string, number>();
+  /** Per memory index: this thread's kernels on it and the memory, or null once removed. */
+  private readonly memories: ({ local: KernelExports; memory: WebAssembly.Memory } | null)[];
   private workerError: Error | null = null;
   private closed = false;
 
@@ -78,9 +83,10 @@ export class ThreadPool {
    * `local` is this thread's instance of the kernel module; `module` is sent to the workers, which instantiate it
    * on `memory`. With threads = 1 no worker is started.
    */
-  constructor(readonly threads: number, private readonly local: KernelExports, module: WebAssembly.Module, private readonly memory: WebAssembly.Memory,
+  constructor(readonly threads: number, local: KernelExports, private readonly module: WebAssembly.Module, memory: WebAssembly.Memory,
     opts: ThreadPoolOptions = {}) {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be an integer ≥ 1, got ${threads}`);
+    this.memories = [{ local, memory }];
     const names = Object.keys(local).filter((k) => typeof local[k] === 'function');
     names.forEach((n, i) => this.fnIndex.set(n, i));
     this.control = new Int32Array(new SharedArrayBuffer(CONTROL_INTS * 4));
@@ -111,12 +117,14 @@ export class ThreadPool {
    * `split` is a grain (shares are equal counts of items, in multiples of it) or the shares' boundaries
    * [0 = b0 ≤ b1 ≤ … ≤ b_threads = items] for items of unequal work.
    */
-  run(fn: string, args: readonly number[], items: number, split: number | readonly number[] = 1): void {
+  run(fn: string, args: readonly number[], items: number, split: number | readonly number[] = 1, memoryIndex = 0): void {
     if (this.closed) throw new Error('thread pool: used after close()');
     const index = this.fnIndex.get(fn);
     if (index === undefined) throw new Error(`thread pool: no kernel export "${fn}"`);
     if (args.length + 3 > MAX_ARGS) throw new Error(`thread pool: ${fn} has too many arguments`);
-    const kernel = this.local[fn];
+    const on = this.memories[memoryIndex];
+    if (!on) throw new Error(`thread pool: ${fn}: no memory ${memoryIndex}`);
+    const kernel = on.local[fn];
     if (typeof split !== 'number' && (split.length !== this.threads + 1 || split[0] !== 0 || split[this.threads] !== items)) {
       throw new Error(`thread pool: ${fn}: ${this.threads + 1} boundaries from 0 to ${items} expected, got [${split.join(', ')}]`);
     }
@@ -131,7 +139,8 @@ export class ThreadPool {
     for (let t = 0; t < this.threads; t++) this.ranges.set(typeof split === 'number' ? splitRange(items, this.threads, t, split) : [split[t], split[t + 1]], 2 * t);
     Atomics.store(c, FN, index);
     Atomics.store(c, NARGS, args.length);
-    Atomics.store(c, PAGES, this.memory.buffer.byteLength / PAGE_BYTES);
+    Atomics.store(c, MEMORY, memoryIndex);
+    Atomics.store(c, PAGES, on.memory.buffer.byteLength / PAGE_BYTES);
     Atomics.add(c, GEN, 1);
     const gen = Atomics.load(c, GEN);  // only this thread writes GEN; loading it back gets the wrapped Int32
     Atomics.notify(c, GEN);
@@ -146,6 +155,33 @@ export class ThreadPool {
     if (own && failures.length === 0) throw own.error;
     if (own) failures.unshift(`the calling thread: ${own.error instanceof Error ? own.error.message : String(own.error)}`);
     if (failures.length > 0) throw new Error(`thread pool: ${fn} failed in ${failures.join('; ')}`, own ? { cause: own.error } : undefined);
+  }
+
+  /**
+   * Makes `memory` (shared, like the first) addressable by calls: this thread instantiates the module on it now, each
+   * worker before the next call it runs. Returns the index that run() takes.
+   */
+  addMemory(memory: WebAssembly.Memory): number {
+    if (this.closed) throw new Error('thread pool: used after close()');
+    const local = new WebAssembly.Instance(this.module, { env: { memory } }).exports as KernelExports;
+    const index = this.memories.length;
+    this.memories.push({ local, memory });
+    this.post({ add: index, memory });
+    return index;
+  }
+
+  /** Forgets memory `index` (its tensors were freed) so no thread keeps it alive; the index is not reused. */
+  removeMemory(index: number): void {
+    if (index <= 0 || !this.memories[index]) throw new Error(`thread pool: cannot remove memory ${index}`);
+    this.memories[index] = null;
+    if (!this.closed) this.post({ remove: index });
+  }
+
+  /** Sends a memory message to every worker; a worker reads what POSTED says it has not yet read before its share. */
+  private post(message: { add: number; memory: WebAssembly.Memory } | { remove: number }): void {
+    if (this.workers.length === 0) return;
+    for (const p of this.ports) p.postMessage(message);
+    Atomics.add(this.control, POSTED, 1);
   }
 
   /**

@@ -39,14 +39,28 @@ export const SPIN_THEN_SLEEP = `
  * the Atomics.load calls on the way to the kernel take it too; the check does not rest on that.) `known` keeps the
  * check to one compare per call until the next grow.
  * A share that throws posts { thread, message } on `port`, then sets its `failed` flag: the caller fails the call.
+ * The caller posts on the same port the memories it adds and removes ({ add, memory } / { remove }); POSTED counts
+ * them, so a worker takes them, synchronously, before the first call that may need them.
  */
 export function workerSource(waitForCall: string = SPIN_THEN_SLEEP): string {
   return `
-const { workerData } = require('node:worker_threads');
+const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { module, memory, control: c, args, ranges, failed, done, port, thread, names, slots } = workerData;
-const instance = new WebAssembly.Instance(module, { env: { memory } });
-const kernels = names.map((n) => instance.exports[n]);
-${AWAIT_PAGES_SOURCE}let known = 0;
+const instantiate = (memory) => {
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  return { memory, kernels: names.map((n) => instance.exports[n]), known: 0 };
+};
+const memories = [instantiate(memory)];  // by index; null once removed
+let read = 0;                            // memory messages taken from the port
+function takeMemoryMessages() {
+  for (const posted = Atomics.load(c, slots.POSTED); read < posted; read++) {
+    const m = receiveMessageOnPort(port);
+    if (!m) throw new Error('memory message ' + (read + 1) + ' of ' + posted + ' has not arrived');
+    if (m.message.add !== undefined) memories[m.message.add] = instantiate(m.message.memory);
+    else memories[m.message.remove] = null;
+  }
+}
+${AWAIT_PAGES_SOURCE}
 let seen = Atomics.load(c, slots.GEN);
 Atomics.add(c, slots.READY, 1);
 Atomics.notify(c, slots.READY);
@@ -60,10 +74,13 @@ ${waitForCall}
       Atomics.store(c, slots.FAULT, 0);
       throw new Error('fault injected by ThreadPool.injectFault');
     }
+    if (Atomics.load(c, slots.POSTED) > read) takeMemoryMessages();
+    const on = memories[Atomics.load(c, slots.MEMORY)];
+    if (!on) throw new Error('call on memory ' + Atomics.load(c, slots.MEMORY) + ', which this thread does not have');
     const pages = Atomics.load(c, slots.PAGES);
-    if (pages > known) known = awaitPages(memory, pages);
+    if (pages > on.known) on.known = awaitPages(on.memory, pages);
     const start = ranges[2 * thread], end = ranges[2 * thread + 1];
-    if (start < end) kernels[Atomics.load(c, slots.FN)](...args.subarray(0, Atomics.load(c, slots.NARGS)), start, end, thread);
+    if (start < end) on.kernels[Atomics.load(c, slots.FN)](...args.subarray(0, Atomics.load(c, slots.NARGS)), start, end, thread);
   } catch (e) {
     port.postMessage({ thread, message: e instanceof Error ? e.message : String(e) });
     Atomics.store(failed, thread, 1);

@@ -1,7 +1,9 @@
-// Translates the Oniguruma regex patterns found in tokenizer.json files into JavaScript RegExps ("u" mode)
-// that match the same spans: Unicode \s \d \w, "." excluding only "\n", line anchors, atomic groups and
-// possessive quantifiers (emulated as (?=(?<g>X))\k<g>). Leaves out: inline flags, \G \K \R \X, nested
-// character classes and && intersections, which throw a clear error instead of silently matching differently.
+// Translates the Oniguruma regex patterns found in tokenizer.json files (and tiktoken's pat_str, whose Rust regex
+// syntax is the same for what tokenizers use) into JavaScript RegExps ("u" mode) that match the same spans: Unicode
+// \s \d \w, "." excluding only "\n", line anchors, atomic groups and possessive quantifiers (emulated as
+// (?=(?<g>X))\k<g>), nested classes and && intersections (as lookaheads), and (?i:...) groups of literals (as
+// classes of case-fold partners). Leaves out: other inline flags, \G \K \R \X, and classes or \p inside (?i:...),
+// which throw a clear error instead of silently matching differently.
 
 import { oneLine, preview } from '../util/json.js';
 
@@ -34,45 +36,48 @@ export function translateOnig(pattern: string): string {
   };
   const cps = Array.from(pattern);
   let out = '';
-  let inClass = false;
-  let classStart = 0;   // index in cps just after "[" or "[^"
   let atomStart = -1;   // index in `out` where the last complete atom begins (for possessive quantifiers)
   let atomicCount = 0;
-  const groups: { outStart: number; atomic: string | null }[] = [];
+  const groups: { outStart: number; atomic: string | null; caseless: boolean }[] = [];
   let hasBackref = false;
+  const folded = new Map<string, string>();
+  const foldClass = (ch: string) => folded.get(ch) ?? folded.set(ch, caseFoldClass(ch)).get(ch)!;
 
   for (let i = 0; i < cps.length; i++) {
     const c = cps[i]!;
+    const caseless = groups.some((g) => g.caseless);
     if (c === '\\') {
       const n = cps[++i];
       if (n === undefined) fail('trailing backslash');
+      if (caseless && /[A-Za-z0-9]/.test(n!)) fail(`\\${n} inside (?i:...)`);
       const start = out.length;
-      out += inClass ? classEscape(n!, cps, i, fail) : escape(n!, cps, i, fail);
+      out += caseless ? foldClass(n!) : escape(n!, cps, i, fail);
       if (n === 'p' || n === 'P' || n === 'x' && cps[i + 1] === '{') i = cps.indexOf('}', i);
       if (n! >= '1' && n! <= '9') hasBackref = true;
-      if (!inClass) atomStart = start;
-      continue;
-    }
-    if (inClass) {
-      if (c === ']' && i > classStart) { out += ']'; inClass = false; continue; }
-      if (c === ']') { out += '\\]'; continue; }
-      if (c === '[') fail('nested character class');
-      if (c === '&' && cps[i + 1] === '&') fail('character class intersection &&');
-      out += c === '/' ? '\\/' : c;
+      atomStart = start;
       continue;
     }
     switch (c) {
-      case '[':
+      case '[': {
+        if (caseless) fail('character class inside (?i:...)');
         atomStart = out.length;
-        inClass = true;
-        out += '[';
-        if (cps[i + 1] === '^') { out += '^'; i++; }
-        classStart = i + 1;
+        const cls = parseClass(cps, i, fail);
+        out += cls.source;
+        i = cls.end;
         break;
+      }
       case '(': {
         const rest = cps.slice(i + 1, i + 4).join('');
+        const outStart = out.length;
         let atomic: string | null = null;
-        if (rest.startsWith('?>')) {
+        let groupCaseless = caseless;
+        if (rest.startsWith('?i:')) {
+          // Scoped case-insensitivity (tiktoken patterns' contractions); Node 20's RegExp has no modifiers, so the
+          // literals inside are expanded to their case-fold partners instead.
+          groupCaseless = true;
+          out += '(?:';
+          i += 3;
+        } else if (rest.startsWith('?>')) {
           atomic = `a${atomicCount++}`;
           out += `(?=(?<${atomic}>`;
           i += 2;
@@ -84,7 +89,7 @@ export function translateOnig(pattern: string): string {
         } else {
           out += '(';
         }
-        groups.push({ outStart: out.length - (atomic ? `(?=(?<${atomic}>`.length : 1), atomic });
+        groups.push({ outStart, atomic, caseless: groupCaseless });
         break;
       }
       case ')': {
@@ -120,13 +125,73 @@ export function translateOnig(pattern: string): string {
       case '^': out += '(?<=^|\\n)'; break;
       case '$': out += '(?=\\n|$)'; break;
       case '/': atomStart = out.length; out += '\\/'; break;
-      default: atomStart = out.length; out += c;
+      default: atomStart = out.length; out += caseless && c !== '|' ? foldClass(c) : c;
     }
   }
-  if (inClass) fail('unterminated character class');
   if (groups.length) fail('unbalanced "("');
   if (hasBackref && atomicCount > 0) fail('numbered backreference together with atomic/possessive groups');
   return out;
+}
+
+/**
+ * Parses the class starting at cps[start] === "[" and returns the JS source of a one-code-point matcher plus the
+ * index of its closing "]". A flat class stays a JS class; nested classes (a union) and && (an intersection, the
+ * loosest operator inside the class) become lookaheads: [\p{L}&&[^\p{Han}]] -> (?:(?=[^\p{Han}])[\p{L}]).
+ */
+function parseClass(cps: string[], start: number, fail: (w: string) => never): { source: string; end: number } {
+  let i = start + 1;
+  const negated = cps[i] === '^';
+  if (negated) i++;
+  const first = i;
+  const operands: { members: string; nested: string[] }[] = [{ members: '', nested: [] }];
+  for (; i < cps.length; i++) {
+    const c = cps[i]!;
+    const operand = operands[operands.length - 1]!;
+    if (c === ']' && i > first) break;
+    if (c === '\\') {
+      const n = cps[++i];
+      if (n === undefined) fail('trailing backslash');
+      operand.members += classEscape(n!, cps, i, fail);
+      if (n === 'p' || n === 'P' || n === 'x' && cps[i + 1] === '{') i = cps.indexOf('}', i);
+    } else if (c === '[' && i > first) {
+      const inner = parseClass(cps, i, fail);
+      operand.nested.push(inner.source);
+      i = inner.end;
+    } else if (c === '&' && cps[i + 1] === '&') {
+      operands.push({ members: '', nested: [] });
+      i++;
+    } else {
+      operand.members += c === ']' ? '\\]' : c === '/' ? '\\/' : c === '[' ? '\\[' : c;
+    }
+  }
+  if (i >= cps.length) fail('unterminated character class');
+  const flat = operands.length === 1 && operands[0]!.nested.length === 0;
+  if (flat) return { source: `[${negated ? '^' : ''}${operands[0]!.members}]`, end: i };
+  const union = operands.map(({ members, nested }) => {
+    const parts = members ? [`[${members}]`, ...nested] : nested;
+    return parts.length === 1 ? parts[0]! : `(?:${parts.join('|')})`;
+  });
+  const last = union.pop()!;
+  const inner = union.length ? `(?:${union.map((u) => `(?=${u})`).join('')}${last})` : last;
+  return { source: negated ? `(?:(?!${inner})[\\s\\S])` : inner, end: i };
+}
+
+/**
+ * A literal under (?i:...): a class of the characters that case-fold to the same as `ch` (Unicode simple folding,
+ * as Rust's regex and Oniguruma use: "s" -> [Ssſ]), or the escaped literal when it has no partners. Case partners
+ * lie in the same Unicode plane, so only that plane is scanned (about 2 ms).
+ */
+function caseFoldClass(ch: string): string {
+  const literal = SYNTAX.has(ch) ? `\\${ch}` : ch;
+  const same = new RegExp(`^${literal}$`, 'iu');
+  const plane = ch.codePointAt(0)! & ~0xffff;
+  const partners: string[] = [];
+  for (let cp = plane; cp < plane + 0x10000; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue;
+    const s = String.fromCodePoint(cp);
+    if (same.test(s)) partners.push(s);
+  }
+  return partners.length > 1 ? `[${partners.join('')}]` : literal;
 }
 
 /** An escape outside a character class. */

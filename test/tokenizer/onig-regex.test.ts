@@ -30,6 +30,13 @@ test('translated patterns match what Oniguruma matches', () => {
     { pattern: 'a(?#note)b', text: 'ab', expect: ['ab'], why: 'comment groups vanish' },
     { pattern: '\\s+(?!\\S)|\\s+', text: 'a   b  ', expect: ['  ', ' ', '  '], why: 'lookahead as in GPT-2 split' },
     { pattern: '\\p{N}{1,3}', text: '1234567', expect: ['123', '456', '7'], why: 'counted repeat' },
+    { pattern: '[\\p{L}&&[^\\p{Han}]]+', text: 'ab漢字cd', expect: ['ab', 'cd'], why: '&& intersects with a nested class' },
+    { pattern: '[a-z&&[^aeiou]]+', text: 'strength', expect: ['str', 'ngth'], why: '&& binds loosest: (a-z) && [^aeiou]' },
+    { pattern: '[^a-z&&[^x]]+', text: 'abxX1', expect: ['xX1'], why: '^ negates the whole intersection' },
+    { pattern: '[a[0-9]]+', text: 'a1b22a', expect: ['a1', '22a'], why: 'a nested class is a union' },
+    { pattern: '[\\p{Lu}&&[^\\p{Han}]]*x', text: 'ABx', expect: ['ABx'], why: 'a quantifier applies to the whole intersection' },
+    { pattern: "(?i:'s|'ll)", text: "'S 'Ll 'ſ 's", expect: ["'S", "'Ll", "'ſ", "'s"], why: '(?i:) uses Unicode simple case folding (ſ folds to s)' },
+    { pattern: "a(?i:b)c", text: 'aBc ABC abC', expect: ['aBc'], why: '(?i:) is scoped to its group' },
   ];
   for (const { pattern, text, expect, why } of table) assert.deepEqual(matches(pattern, text), expect, `${pattern}: ${why}`);
 });
@@ -45,7 +52,7 @@ test('an unsupported construct quoted from a pattern with line breaks stays on o
 });
 
 test('unsupported constructs throw an error naming the pattern', () => {
-  for (const pattern of ['(?i)abc', '\\Gx', '[a[b]]', '[a&&b]', '(a', 'a)', '[ab', '\\p{NoSuchProperty}', '(a)\\1(?>b)']) {
+  for (const pattern of ['(?i)abc', '\\Gx', '(?i:[a-z])', '(?i:\\p{Lu})', '[a[b]', '(a', 'a)', '[ab', '\\p{NoSuchProperty}', '(a)\\1(?>b)']) {
     assert.throws(() => compileOnigRegex(pattern), (e: Error) => e.message.includes(JSON.stringify(pattern)), pattern);
   }
 });

@@ -1,5 +1,6 @@
 // The byte-level BPE model: turns one pre-token into ids by starting from its UTF-8 bytes and applying merges
-// lowest rank first (leftmost among equal ranks), with a bounded cache of pre-token -> ids. Two merge loops:
+// lowest rank first (leftmost among equal ranks), with a bounded cache of pre-token -> ids. The pair ranks come
+// from a tokenizer.json merges list or from tiktoken's token ranks (fromMerges / fromRanks). Two merge loops:
 // a heap over a linked list for long words and a plain scan for short ones (the naive twin; tests compare them).
 // Leaves out: dropout, unk tokens and byte fallback (DeepSeek-V3 uses none; a byte missing from vocab is dropped).
 
@@ -11,21 +12,18 @@ const HEAP_MIN_LENGTH = 24;   // below this the quadratic scan is faster
 
 export class BpeModel {
   private readonly byteIds = new Int32Array(256).fill(-1);
-  private readonly pairRank: PairTable;                    // (left, right) -> rank
-  private readonly rankMerged: Int32Array;                 // rank -> id of the merged token
   private readonly cache = new Map<string, readonly number[]>();
   private cacheChars = 0;
 
-  /** vocab: byte-level token string -> id; merges in rank order, each a pair of vocab tokens. */
-  constructor(
-    private readonly vocab: ReadonlyMap<string, number>,
+  /** vocab: byte-level token string -> id; merges in rank order, each a pair of vocab tokens (tokenizer.json). */
+  static fromMerges(
+    vocab: ReadonlyMap<string, number>,
     merges: readonly (readonly [string, string])[],
-    private readonly ignoreMerges: boolean,
+    ignoreMerges: boolean,
     where: string,
-  ) {
-    this.pairRank = new PairTable(merges.length);
-    for (let b = 0; b < 256; b++) this.byteIds[b] = vocab.get(BYTE_TO_CHAR[b]!) ?? -1;
-    this.rankMerged = new Int32Array(merges.length);
+  ): BpeModel {
+    const pairRank = new PairTable(merges.length);
+    const rankMerged = new Int32Array(merges.length);
     merges.forEach(([a, b], rank) => {
       const left = vocab.get(a);
       const right = vocab.get(b);
@@ -33,9 +31,47 @@ export class BpeModel {
       if (left === undefined || right === undefined || merged === undefined) {
         throw new Error(`${where}: merge ${rank} ${JSON.stringify([a, b])} uses a token missing from the vocab`);
       }
-      this.pairRank.set(left, right, rank); // a repeated pair keeps its last rank, as HF
-      this.rankMerged[rank] = merged;
+      pairRank.set(left, right, rank); // a repeated pair keeps its last rank, as HF
+      rankMerged[rank] = merged;
     });
+    return new BpeModel(vocab, pairRank, rankMerged, ignoreMerges);
+  }
+
+  /**
+   * tiktoken's model, where the id of a token is its rank: two adjacent parts merge at the rank of the token their
+   * bytes spell, lowest first, leftmost among equals; a pre-token that is itself a token is taken whole. So every
+   * split of every token into two tokens is a pair whose rank is the whole token's id. Example: with "ab" = 300,
+   * "abc" = 400 and "bc" = 350, the pairs (a,b) -> 300, (b,c) -> 350, (ab,c) -> 400 and (a,bc) -> 400.
+   * This is exact where a merges list (one split per token, ordered by position in the list) is not: two different
+   * splits of one token compete by position in tiktoken, not by where they sit in a list.
+   */
+  static fromRanks(vocab: ReadonlyMap<string, number>): BpeModel {
+    const left: number[] = [];
+    const right: number[] = [];
+    const rank: number[] = [];
+    let size = 0;
+    for (const [token, id] of vocab) {
+      size = Math.max(size, id + 1);
+      for (let k = 1; k < token.length; k++) {
+        const a = vocab.get(token.slice(0, k));
+        const b = a === undefined ? undefined : vocab.get(token.slice(k));
+        if (b !== undefined) { left.push(a!); right.push(b); rank.push(id); }
+      }
+    }
+    const pairRank = new PairTable(rank.length);
+    for (let i = 0; i < rank.length; i++) pairRank.set(left[i]!, right[i]!, rank[i]!);
+    const rankMerged = new Int32Array(size);
+    for (let id = 0; id < size; id++) rankMerged[id] = id;
+    return new BpeModel(vocab, pairRank, rankMerged, true);
+  }
+
+  private constructor(
+    private readonly vocab: ReadonlyMap<string, number>,
+    private readonly pairRank: PairTable,   // (left, right) -> rank
+    private readonly rankMerged: Int32Array, // rank -> id of the merged token
+    private readonly ignoreMerges: boolean,
+  ) {
+    for (let b = 0; b < 256; b++) this.byteIds[b] = vocab.get(BYTE_TO_CHAR[b]!) ?? -1;
   }
 
   /** Appends the ids of one pre-token (ordinary text, not yet byte-level) to `out`. */

@@ -1,6 +1,7 @@
 // Tokenizer: a Hugging Face tokenizer.json with a byte-level BPE model (DeepSeek-V3's kind), encoding and
 // decoding to the same ids and text as HF: added tokens first, then normalizer, pre-tokenizer, BPE, and the
-// post-processor on request; decoding is ByteLevel (bytes -> UTF-8, invalid sequences -> U+FFFD).
+// post-processor on request; decoding is ByteLevel (bytes -> UTF-8, invalid sequences -> U+FFFD). The same class
+// serves tiktoken-format folders (tiktoken-files.ts builds its parts).
 // Leaves out: offsets, pairs, truncation/padding and non-BPE models (they throw when loaded).
 
 import { readFileSync } from 'node:fs';
@@ -49,30 +50,21 @@ export class Tokenizer {
 
   /** Builds from a parsed tokenizer.json; `source` names it in errors. */
   static fromJSON(json: unknown, source = 'tokenizer.json'): Tokenizer {
-    return new Tokenizer(json, source);
+    return new Tokenizer(partsFromJson(json, source), source);
   }
 
-  private constructor(json: unknown, where: string) {
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${where}: expected a JSON object`);
-    const j = json as Record<string, unknown>;
-    const m = j.model as Record<string, unknown> | undefined;
-    if (m?.type !== 'BPE') throw new Error(`${where}: unsupported model type ${preview(m?.type)} (only BPE)`);
-    for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
-      if (m[key]) throw new Error(`${where}: BPE option ${key} is not supported`);
-    }
-    if (typeof m.dropout === 'number' && m.dropout > 0) throw new Error(`${where}: BPE dropout is not supported`);
-    this.vocab = parseVocab(m.vocab, where);
-    this.model = new BpeModel(this.vocab, parseMerges(m.merges, where), m.ignore_merges === true, where);
+  /** Builds from parts read elsewhere (tiktoken-files.ts); `source` names them in errors. */
+  static fromParts(parts: TokenizerParts, source: string): Tokenizer {
+    return new Tokenizer(parts, source);
+  }
 
-    const pre = buildPreTokenizer(j.pre_tokenizer, `${where}: pre_tokenizer`);
-    if (!pre.byteLevel) throw new Error(`${where}: only byte-level BPE is supported (pre_tokenizer must end with ByteLevel)`);
-    this.preTokenizer = pre.run;
-    this.normalizer = buildNormalizer(j.normalizer, `${where}: normalizer`);
-    this.postProcessor = buildPostProcessor(j.post_processor, `${where}: post_processor`);
-    const decoder = j.decoder as { type?: unknown } | null | undefined;
-    if (decoder?.type !== 'ByteLevel') throw new Error(`${where}: unsupported decoder ${preview(decoder?.type ?? null)} (only ByteLevel)`);
-
-    const addedTokens: AddedToken[] = parseAddedTokens(j.added_tokens, where);
+  private constructor(parts: TokenizerParts, where: string) {
+    this.vocab = parts.vocab;
+    this.model = parts.model;
+    this.preTokenizer = parts.preTokenizer;
+    this.normalizer = parts.normalizer;
+    this.postProcessor = parts.postProcessor;
+    const addedTokens = parts.addedTokens;
     this.rawMatcher = new AddedTokenMatcher(addedTokens.filter((t) => !t.normalized));
     this.normalizedMatcher = new AddedTokenMatcher(addedTokens.filter((t) => t.normalized));
     this.added = new Map(addedTokens.map((t) => [t.content, t.id]));
@@ -166,6 +158,38 @@ export class Tokenizer {
     if (skipSpecial && this.special[id] === 1) return null;
     return (this.bytesOf[id] ??= tokenBytes(this.tokens[id]!));
   }
+}
+
+/** What a Tokenizer is made of, whichever file format it came from. */
+export interface TokenizerParts {
+  /** Byte-level token string -> id. */
+  vocab: Map<string, number>;
+  model: BpeModel;
+  preTokenizer: PreTokenizer;
+  normalizer: Normalizer | null;
+  postProcessor: PostProcessor;
+  addedTokens: AddedToken[];
+}
+
+function partsFromJson(json: unknown, where: string): TokenizerParts {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${where}: expected a JSON object`);
+  const j = json as Record<string, unknown>;
+  const m = j.model as Record<string, unknown> | undefined;
+  if (m?.type !== 'BPE') throw new Error(`${where}: unsupported model type ${preview(m?.type)} (only BPE)`);
+  for (const key of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
+    if (m[key]) throw new Error(`${where}: BPE option ${key} is not supported`);
+  }
+  if (typeof m.dropout === 'number' && m.dropout > 0) throw new Error(`${where}: BPE dropout is not supported`);
+  const vocab = parseVocab(m.vocab, where);
+  const model = BpeModel.fromMerges(vocab, parseMerges(m.merges, where), m.ignore_merges === true, where);
+
+  const pre = buildPreTokenizer(j.pre_tokenizer, `${where}: pre_tokenizer`);
+  if (!pre.byteLevel) throw new Error(`${where}: only byte-level BPE is supported (pre_tokenizer must end with ByteLevel)`);
+  const normalizer = buildNormalizer(j.normalizer, `${where}: normalizer`);
+  const postProcessor = buildPostProcessor(j.post_processor, `${where}: post_processor`);
+  const decoder = j.decoder as { type?: unknown } | null | undefined;
+  if (decoder?.type !== 'ByteLevel') throw new Error(`${where}: unsupported decoder ${preview(decoder?.type ?? null)} (only ByteLevel)`);
+  return { vocab, model, preTokenizer: pre.run, normalizer, postProcessor, addedTokens: parseAddedTokens(j.added_tokens, where) };
 }
 
 function parseVocab(json: unknown, where: string): Map<string, number> {

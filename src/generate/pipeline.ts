@@ -9,6 +9,7 @@ import { DeepSeekModel } from '../model/transformer.js';
 import { Tokenizer } from '../tokenizer/bpe.js';
 import type { ChatMessage } from '../tokenizer/chat.js';
 import { ChatTemplate } from '../tokenizer/chat.js';
+import { TIKTOKEN_FILE, isTiktokenFolder, loadTiktokenFolder } from '../tokenizer/tiktoken-files.js';
 
 export interface Pipeline {
   readonly dir: string;
@@ -17,10 +18,12 @@ export interface Pipeline {
   readonly chat: ChatTemplate | null;  // null when the folder has no tokenizer_config.json with a chat_template
 }
 
+/** The folder's tokenizer.json, or else its tiktoken.model (Moonlight's format). */
 export function loadTokenizer(dir: string): Tokenizer {
   const file = path.join(dir, 'tokenizer.json');
-  if (!fs.existsSync(file)) throw new Error(`${file}: not found (the checkpoint needs a tokenizer.json for text input)`);
-  return Tokenizer.fromFile(file);
+  if (fs.existsSync(file)) return Tokenizer.fromFile(file);
+  if (isTiktokenFolder(dir)) return loadTiktokenFolder(dir);
+  throw new Error(`${file}: not found, nor ${TIKTOKEN_FILE} (the checkpoint needs one of them for text input)`);
 }
 
 export function loadChatTemplate(dir: string): ChatTemplate | null {
@@ -33,7 +36,7 @@ export function loadPipeline(dir: string, opts: LoadOptions = {}): Pipeline {
   const chat = loadChatTemplate(dir);
   const model = DeepSeekModel.load(dir, opts);
   if (tokenizer.vocabSize > model.cfg.vocabSize) {
-    throw new Error(`${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${model.cfg.vocabSize}`);
+    throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${model.cfg.vocabSize}`);
   }
   return { dir, model, tokenizer, chat };
 }

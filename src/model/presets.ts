@@ -3,6 +3,8 @@
 // and planning, far too large to instantiate here), and two real ~16B models that `init` can write in full
 // (DeepSeek-V2-Lite, Moonlight-16B-A3B); nano is the default training model.
 
+import type { ShardLayout } from '../weights/shards.js';
+
 export const PRESETS: Record<string, Record<string, unknown>> = {
   tiny: {
     model_type: 'deepseek_v3', vocab_size: 512, hidden_size: 64, intermediate_size: 128, moe_intermediate_size: 32,
@@ -74,6 +76,17 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
     rope_theta: 50000.0, max_position_embeddings: 8192,
     num_nextn_predict_layers: 0, tie_word_embeddings: false, torch_dtype: 'bfloat16',
   },
+};
+
+/**
+ * The file layout of each real model's original repository, which `qiusuo init` reproduces. DeepSeek-V2-Lite: four
+ * shards model-00001-of-000004 … (note the six-digit total) of 8.6, 8.6, 8.6 and 5.6 GB. Moonlight-16B-A3B: one
+ * decoder layer per shard, model-1-of-27 … model-27-of-27, the embedding with layer 0, norm and head with layer 26.
+ * Sources: test/model/fixtures/README.md. Presets not listed are written as one file.
+ */
+export const PRESET_SHARD_LAYOUTS: Record<string, ShardLayout> = {
+  'deepseek-v2-lite': { split: { maxShardBytes: 8.6e9 }, digits: [5, 6] },
+  'moonlight-16b-a3b': { split: 'per-layer', digits: [0, 0] },
 };
 
 export function presetConfig(name: string): Record<string, unknown> {

@@ -42,8 +42,51 @@ export class Rng {
 
   normalArray(n: number, std: number, mean = 0): Float32Array {
     const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = mean + std * this.normal();
+    this.fillNormal(a, std, mean);
     return a;
+  }
+
+  /**
+   * out[i] = mean + std · normal(), exactly the values (and the state afterwards) that calling normal() out.length
+   * times gives; the generator and Box–Muller are inlined on local int32 state, about twice as fast, which is what
+   * writing a 16B-parameter checkpoint in minutes needs.
+   */
+  fillNormal(out: Float32Array, std: number, mean = 0): void {
+    const n = out.length;
+    let i = 0;
+    if (n > 0 && this.spare !== null) {
+      out[i++] = mean + std * this.spare;
+      this.spare = null;
+    }
+    let s0 = this.s[0]! | 0, s1 = this.s[1]! | 0, s2 = this.s[2]! | 0, s3 = this.s[3]! | 0;
+    let hi = 0, lo = 0, t = 0, u = 0, v = 0;
+    while (i < n) {
+      do { // u = uniform() until non-zero, as normal() draws it
+        t = Math.imul(s1, 5); hi = Math.imul((t << 7) | (t >>> 25), 9) >>> 0;
+        t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+        t = Math.imul(s1, 5); lo = Math.imul((t << 7) | (t >>> 25), 9) >>> 0;
+        t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+        u = (hi + (lo >>> 11) / 2097152) / 4294967296;
+      } while (u === 0);
+      t = Math.imul(s1, 5); hi = Math.imul((t << 7) | (t >>> 25), 9) >>> 0;
+      t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      t = Math.imul(s1, 5); lo = Math.imul((t << 7) | (t >>> 25), 9) >>> 0;
+      t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21);
+      v = (hi + (lo >>> 11) / 2097152) / 4294967296;
+      const r = Math.sqrt(-2 * Math.log(u));
+      out[i++] = mean + std * (r * Math.cos(2 * Math.PI * v));
+      if (i < n) out[i++] = mean + std * (r * Math.sin(2 * Math.PI * v));
+      else this.spare = r * Math.sin(2 * Math.PI * v);
+    }
+    this.s[0] = s0; this.s[1] = s1; this.s[2] = s2; this.s[3] = s3;
+  }
+
+  /** An independent generator in this one's exact state: replaying it repeats what this one draws next. */
+  clone(): Rng {
+    const c = new Rng(0);
+    c.s.set(this.s);
+    c.spare = this.spare;
+    return c;
   }
 }
 

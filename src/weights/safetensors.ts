@@ -21,12 +21,22 @@ export interface TensorEntry {
   fileOffset: number;
 }
 
-export interface TensorToWrite {
+/** What a safetensors header says about a tensor: known before any of its data exists. */
+export interface TensorSpec {
   name: string;
   dtype: StoredDType;
   shape: number[];
+}
+
+export interface TensorToWrite extends TensorSpec {
   data: Uint8Array;
 }
+
+/**
+ * Produces the bytes of tensor `spec` (number `index` in the file) by calling `write` with consecutive chunks, so a
+ * writer never needs a tensor's data whole, let alone a file's.
+ */
+export type TensorBytes = (index: number, spec: TensorSpec, write: (chunk: Uint8Array) => void) => void;
 
 const MAX_HEADER_BYTES = 100_000_000; // the reference reader's limit against absurd headers
 const IO_CHUNK = 64 * 1024 * 1024; // largest single read/write
@@ -221,10 +231,11 @@ export function writeFileAtomically(path: string, write: (fd: number) => void): 
 }
 
 /**
- * Writes tensors (in the given order, back to back) with an optional string→string `__metadata__`.
- * The JSON header is padded with spaces to a multiple of 8 bytes, so the data section starts 8-aligned.
+ * The u64 header length and the JSON header (padded with spaces to a multiple of 8 bytes, so the data section starts
+ * 8-aligned) for `specs` laid back to back in order, with an optional string→string `__metadata__`; and each
+ * tensor's byte size. Refuses reserved or repeated names, unknown dtypes and malformed shapes, naming `path`.
  */
-export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata?: Record<string, string>): void {
+export function safetensorsHeader(path: string, specs: readonly TensorSpec[], metadata?: Record<string, string>): { head: Buffer; sizes: number[] } {
   const header: Record<string, unknown> = Object.create(null); // so a tensor named "__proto__" stays a key
   if (metadata !== undefined) {
     if (!isPlainObject(metadata) || !Object.values(metadata).every((v) => typeof v === 'string')) {
@@ -232,27 +243,51 @@ export function writeSafetensors(path: string, tensors: TensorToWrite[], metadat
     }
     header[METADATA_KEY] = metadata;
   }
+  const sizes: number[] = [];
   let offset = 0;
-  for (const t of tensors) {
+  for (const t of specs) {
     const where = `${path}: tensor "${t.name}"`;
     if (t.name === METADATA_KEY) throw new Error(`${where}: this name is reserved for metadata`);
     if (Object.hasOwn(header, t.name)) throw new Error(`${where}: name appears twice`);
     const dtype = parseDType(t.dtype, where);
     const bytes = tensorBytes(dtype, t.shape, where);
-    if (t.data.length !== bytes) {
-      throw new Error(`${where}: data has ${t.data.length} bytes but ${dtype} ${JSON.stringify(t.shape)} needs ${bytes}`);
-    }
     header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    sizes.push(bytes);
     offset += bytes;
   }
   const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const padded = Buffer.alloc(Math.ceil(json.length / 8) * 8, 0x20);
-  json.copy(padded);
-  const lenBuf = Buffer.alloc(8);
-  lenBuf.writeBigUInt64LE(BigInt(padded.length));
-  writeFileAtomically(path, (fd) => {
-    writeAll(fd, lenBuf);
-    writeAll(fd, padded);
-    for (const t of tensors) writeAll(fd, t.data);
+  const padded = Math.ceil(json.length / 8) * 8;
+  const head = Buffer.alloc(8 + padded, 0x20);
+  head.writeBigUInt64LE(BigInt(padded));
+  json.copy(head, 8);
+  return { head, sizes };
+}
+
+/**
+ * Writes a whole safetensors file into the open `fd` (at its current position): the header of `specs`, then each
+ * tensor's bytes as `bytes` produces them, checking that each tensor gets exactly the bytes its shape needs.
+ */
+export function writeSafetensorsTo(fd: number, path: string, specs: readonly TensorSpec[], bytes: TensorBytes, metadata?: Record<string, string>): void {
+  const { head, sizes } = safetensorsHeader(path, specs, metadata);
+  writeAll(fd, head);
+  specs.forEach((spec, i) => {
+    let got = 0;
+    bytes(i, spec, (chunk) => {
+      got += chunk.length;
+      if (got > sizes[i]!) throw new Error(`${path}: tensor "${spec.name}": got more than the ${sizes[i]} bytes ${spec.dtype} ${JSON.stringify(spec.shape)} needs`);
+      writeAll(fd, chunk);
+    });
+    if (got !== sizes[i]) throw new Error(`${path}: tensor "${spec.name}": got ${got} bytes but ${spec.dtype} ${JSON.stringify(spec.shape)} needs ${sizes[i]}`);
   });
+}
+
+/** Writes tensors held in memory (in the given order, back to back) via temp + rename; see safetensorsHeader. */
+export function writeSafetensors(path: string, tensors: TensorToWrite[], metadata?: Record<string, string>): void {
+  const { sizes } = safetensorsHeader(path, tensors, metadata);
+  tensors.forEach((t, i) => {
+    if (t.data.length !== sizes[i]) {
+      throw new Error(`${path}: tensor "${t.name}": data has ${t.data.length} bytes but ${t.dtype} ${JSON.stringify(t.shape)} needs ${sizes[i]}`);
+    }
+  });
+  writeFileAtomically(path, (fd) => writeSafetensorsTo(fd, path, tensors, (i, _spec, write) => write(tensors[i]!.data), metadata));
 }

@@ -4,20 +4,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { oneLine, preview } from '../util/json.js';
-import { SafetensorsFile, writeFileAtomically, writeSafetensors, type TensorEntry, type TensorToWrite } from './safetensors.js';
+import { DTYPE_BYTES, parseDType } from './dtypes.js';
+import { randomBytes } from 'node:crypto';
+import { SafetensorsFile, writeFileAtomically, writeSafetensorsTo, type TensorBytes, type TensorEntry, type TensorSpec, type TensorToWrite } from './safetensors.js';
 
 const SINGLE_FILE = 'model.safetensors';
 const INDEX_FILE = 'model.safetensors.index.json';
-const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
+/** A shard of any numbering: model-00001-of-00004 (transformers), model-00001-of-000004 (DeepSeek), model-1-of-27 (Moonshot). */
+const SHARD_NAME = /^model-\d+(-of-\d+)\.safetensors$/;
 const PYTORCH_FILE = /^pytorch_model.*\.bin(\.index\.json)?$/;
 
 /** The first three names, and an ellipsis if there are more. */
 const listSome = (names: string[]): string => `${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}`;
 
-function shardName(i: number, n: number): string {
-  const pad = (k: number): string => String(k).padStart(5, '0');
-  return `model-${pad(i)}-of-${pad(n)}.safetensors`;
-}
 
 function closeAll(files: Iterable<SafetensorsFile>): void {
   for (const f of files) f.close();
@@ -55,7 +54,7 @@ function readIndex(dir: string): Map<string, string[]> {
  * copy next to the shards) are ignored, as Hugging Face loaders do.
  */
 function checkNoForgottenShard(dir: string, shards: string[]): void {
-  const setOf = (f: string): string | undefined => (SHARD_NAME.test(f) ? f.slice(-'of-00000.safetensors'.length) : undefined);
+  const setOf = (f: string): string | undefined => SHARD_NAME.exec(f)?.[1];
   const sets = new Set(shards.map(setOf).filter((s) => s !== undefined));
   const listed = new Set(shards);
   for (const f of fs.readdirSync(dir).sort()) {
@@ -232,62 +231,142 @@ export class WeightStore implements TensorSource {
   }
 }
 
+/** How a checkpoint's tensors are split into files and how those files are numbered. */
+export interface ShardLayout {
+  /** Pack tensors in order into shards of at most this many data bytes, or one decoder layer per shard. */
+  split: { maxShardBytes: number } | 'per-layer';
+  /** Zero-padded widths of i and N in model-i-of-N.safetensors (0: no padding). */
+  digits: [number, number];
+}
+
+/** transformers' save_pretrained numbering; one file unless a shard size is given. */
+export const DEFAULT_SHARD_LAYOUT: ShardLayout = { split: { maxShardBytes: Number.MAX_SAFE_INTEGER }, digits: [5, 5] };
+
+export function shardFileName(i: number, n: number, layout: ShardLayout): string {
+  const [di, dn] = layout.digits;
+  return `model-${String(i).padStart(di, '0')}-of-${String(n).padStart(dn, '0')}.safetensors`;
+}
+
+const LAYER_OF = /^model\.layers\.(\d+)\./;
+
 /**
- * Writes tensors into `dir` (created if needed), packing them in order into shards of at most
- * `maxShardBytes` data bytes (a larger tensor gets a shard to itself). Several shards become
- * model-0000i-of-0000N.safetensors + model.safetensors.index.json (metadata.total_size, weight_map);
- * one shard becomes a plain model.safetensors. Every file is written via temp + rename, the index
- * last; afterwards the other layout's leftovers (a stale index or model.safetensors, and
- * model-*-of-*.safetensors files not written now) are removed so the folder reads back unambiguously.
+ * Splits `specs` into consecutive runs, one per shard, keeping their order (so data can be produced in that order).
+ * By size: a tensor that would overflow the current shard starts the next (a larger tensor gets a shard to itself).
+ * Per layer: model.layers.i.* opens a new shard when i changes; other tensors join the shard before them (the
+ * embedding the first layer's, the final norm and head the last's), as Moonshot's per-layer checkpoints lay them out.
  */
-export function writeShardedSafetensors(dir: string, tensors: TensorToWrite[], maxShardBytes: number): void {
-  if (!(maxShardBytes > 0)) throw new Error(`writeShardedSafetensors: maxShardBytes must be positive, got ${maxShardBytes}`);
-  const seen = new Set<string>();
-  for (const t of tensors) {
-    if (seen.has(t.name)) throw new Error(`writeShardedSafetensors: tensor "${t.name}" appears twice (writing ${dir})`);
-    seen.add(t.name);
-  }
-  const groups: TensorToWrite[][] = [];
-  let current: TensorToWrite[] = [];
+export function planShards<T extends TensorSpec>(specs: readonly T[], split: ShardLayout['split'], sizeOf: (t: T) => number): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
   let currentBytes = 0;
-  for (const t of tensors) {
-    if (current.length > 0 && currentBytes + t.data.length > maxShardBytes) {
+  let currentLayer: string | undefined;
+  for (const t of specs) {
+    const bytes = sizeOf(t);
+    let startNew: boolean;
+    if (split === 'per-layer') {
+      const layer = LAYER_OF.exec(t.name)?.[1];
+      startNew = layer !== undefined && currentLayer !== undefined && layer !== currentLayer;
+      if (layer !== undefined) currentLayer = layer;
+    } else {
+      startNew = current.length > 0 && currentBytes + bytes > split.maxShardBytes;
+    }
+    if (startNew) {
       groups.push(current);
       current = [];
       currentBytes = 0;
     }
     current.push(t);
-    currentBytes += t.data.length;
+    currentBytes += bytes;
   }
   if (current.length > 0 || groups.length === 0) groups.push(current);
+  return groups;
+}
+
+/** The files `layout` puts `specs` in, with their tensors: model.safetensors alone, or model-i-of-N shards. */
+export function planShardFiles<T extends TensorSpec>(specs: readonly T[], layout: ShardLayout, sizeOf: (t: T) => number): { file: string; tensors: T[] }[] {
+  const groups = planShards(specs, layout.split, sizeOf);
+  return groups.map((tensors, i) => ({ file: groups.length === 1 ? SINGLE_FILE : shardFileName(i + 1, groups.length, layout), tensors }));
+}
+
+/** Bytes free for this user on the file system holding `dir`. */
+function freeBytes(dir: string): number {
+  const s = fs.statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+/**
+ * Streams a checkpoint into `dir` (created if needed): the shards `layout` plans from names, dtypes and shapes alone,
+ * each tensor's bytes produced by `bytes` in order, one tensor at a time. Several shards become model-i-of-N files +
+ * model.safetensors.index.json (metadata.total_size, weight_map); one becomes a plain model.safetensors. Every shard is
+ * written to a temporary file first and all are renamed into place only once the last is complete, then the index:
+ * a failure part-way (or too little disk, checked first) leaves the folder as it was, temporaries removed. Afterwards
+ * the other layout's leftovers (a stale index or model.safetensors, model-*-of-*.safetensors files not written now)
+ * are removed so the folder reads back unambiguously.
+ */
+export function writeShards(dir: string, specs: readonly TensorSpec[], layout: ShardLayout, bytes: TensorBytes): void {
+  if (layout.split !== 'per-layer' && !(layout.split.maxShardBytes > 0)) {
+    throw new Error(`writing ${dir}: the shard size must be positive, got ${layout.split.maxShardBytes}`);
+  }
+  const seen = new Set<string>();
+  for (const t of specs) {
+    if (seen.has(t.name)) throw new Error(`writing ${dir}: tensor "${t.name}" appears twice`);
+    seen.add(t.name);
+  }
+  const indexed = specs.map((spec, index) => ({ ...spec, index, size: tensorSize(dir, spec) }));
+  const files = planShardFiles(indexed, layout, (t) => t.size);
+  const groups = files.map((f) => f.tensors);
+  const names = files.map((f) => f.file);
+  const totalSize = indexed.reduce((sum, t) => sum + t.size, 0);
 
   fs.mkdirSync(dir, { recursive: true });
+  const free = freeBytes(dir);
+  if (totalSize > free) {
+    throw new Error(`writing ${dir}: the weights take ${(totalSize / 1e9).toFixed(2)} GB but only ${(free / 1e9).toFixed(2)} GB is free there`);
+  }
+  const temps: string[] = [];
   const metadata = { format: 'pt' }; // what Hugging Face loaders expect to find
-  const written = new Set<string>();
-  if (groups.length === 1) {
-    writeSafetensors(path.join(dir, SINGLE_FILE), groups[0]!, metadata);
-    written.add(SINGLE_FILE);
-  } else {
-    const weightMap = new Map<string, string>();
-    let totalSize = 0;
-    groups.forEach((group, i) => {
-      const name = shardName(i + 1, groups.length);
-      writeSafetensors(path.join(dir, name), group, metadata);
-      written.add(name);
-      for (const t of group) {
-        weightMap.set(t.name, name);
-        totalSize += t.data.length;
+  try {
+    groups.forEach((group, g) => {
+      const file = path.join(dir, names[g]!);
+      const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+      temps.push(tmp);
+      const fd = fs.openSync(tmp, 'wx');
+      try {
+        writeSafetensorsTo(fd, file, group, (i, spec, write) => bytes(group[i]!.index, spec, write), metadata);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
       }
     });
+    temps.forEach((tmp, g) => fs.renameSync(tmp, path.join(dir, names[g]!)));
+  } catch (e) {
+    for (const tmp of temps) fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  if (groups.length > 1) {
+    const weightMap = new Map<string, string>();
+    groups.forEach((group, g) => { for (const t of group) weightMap.set(t.name, names[g]!); });
     const sortedMap = Object.fromEntries([...weightMap].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     const json = Buffer.from(JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sortedMap }, null, 2) + '\n');
     writeFileAtomically(path.join(dir, INDEX_FILE), (fd) => {
       for (let done = 0; done < json.length; ) done += fs.writeSync(fd, json, done);
     });
-    written.add(INDEX_FILE);
   }
+  const written = new Set(groups.length > 1 ? [...names, INDEX_FILE] : names);
   for (const f of fs.readdirSync(dir)) {
     const stale = f === SINGLE_FILE || f === INDEX_FILE || SHARD_NAME.test(f);
     if (stale && !written.has(f)) fs.rmSync(path.join(dir, f), { force: true });
   }
+}
+
+function tensorSize(dir: string, spec: TensorSpec): number {
+  return DTYPE_BYTES[parseDType(spec.dtype, `writing ${dir}: tensor "${spec.name}"`)] * spec.shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Writes tensors held in memory into `dir` with writeShards, packed in order into shards of at most `maxShardBytes`
+ * data bytes, numbered model-0000i-of-0000N.safetensors.
+ */
+export function writeShardedSafetensors(dir: string, tensors: TensorToWrite[], maxShardBytes: number): void {
+  writeShards(dir, tensors, { split: { maxShardBytes }, digits: [5, 5] }, (i, _spec, write) => write(tensors[i]!.data));
 }

@@ -11,7 +11,9 @@ import { mainTensors, mtpTensors, SCALE_SUFFIX, scaleShape, type ExpectedTensor 
 import { DTYPE_BYTES, encodeArray, type StoredDType } from '../weights/dtypes.js';
 import { quantizeFp8Blocks } from '../weights/fp8.js';
 import type { TensorBytes, TensorSpec, TensorToWrite } from '../weights/safetensors.js';
-import { Rng } from '../util/random.js';
+import { availableParallelism } from 'node:os';
+import { Rng, Xoshiro128Jump } from '../util/random.js';
+import { NormalThreads, runNormalJob, type NormalJob } from './init-threads.js';
 import { numel } from '../tensor/tensor.js';
 
 export type InitDType = 'f32' | 'bf16' | 'fp8';
@@ -38,6 +40,8 @@ export interface InitWeights {
   specs: TensorSpec[];
   /** Produces spec i's bytes; must be called for i = 0, 1, 2, … in turn, as the generator runs through them once. */
   bytes: TensorBytes;
+  /** Ends the worker threads, if any. */
+  close: () => void;
 }
 
 /**
@@ -69,8 +73,94 @@ function planTensors(cfg: ModelConfig, dtype: InitDType, style: InitStyle, omitM
   return out;
 }
 
-/** Random weights for `cfg`, streamed; see the file comment. */
-export function initWeights(cfg: ModelConfig, seed: number, dtype: InitDType, style: InitStyle = 'test', omitMtpCopies = false): InitWeights {
+/** Rows per slab: whole rows, and whole 128-row blocks for FP8, whose scales are per block. */
+function slabRows(p: Planned, block: readonly [number, number]): { rows: number; cols: number; perSlab: number } {
+  const cols = p.shape.length === 2 ? p.shape[1]! : 1;
+  const rows = p.shape.length === 2 ? p.shape[0]! : numel(p.shape);
+  const unit = p.stored === 'F8_E4M3' ? block[0] : 1;
+  return { rows, cols, perSlab: Math.max(unit, Math.floor(SLAB_VALUES / cols / unit) * unit) };
+}
+
+type Slab = { fill: number; n: number } | { job: NormalJob };
+
+/**
+ * Every slab of every tensor in order, as work: a constant, or a stretch of the normal sequence given by the
+ * generator state where it starts. One generator walks the tensors, jumping over each stretch (skipNormals) instead
+ * of drawing it; an MTP copy walks a clone saved where its source started.
+ */
+function* slabsOf(planned: readonly Planned[], seed: number, block: readonly [number, number]): Generator<Slab> {
+  const jump = new Xoshiro128Jump();
+  const rng = new Rng(seed);
+  const copied = new Set(planned.flatMap((p) => (p.recipe.kind === 'copy' ? [p.recipe.of] : [])));
+  const recipes = new Map(planned.map((p) => [p.name, p.recipe]));
+  const replayFrom = new Map<string, Rng>(); // a copied tensor's name → the generator as it was before drawing it
+  for (const p of planned) {
+    let recipe = p.recipe;
+    let gen = rng;
+    if (recipe.kind === 'copy') {
+      gen = replayFrom.get(recipe.of)!.clone();
+      recipe = recipes.get(recipe.of)!;
+    } else if (copied.has(p.name)) {
+      replayFrom.set(p.name, rng.clone());
+    }
+    const { rows, cols, perSlab } = slabRows(p, block);
+    for (let r0 = 0; r0 < rows; r0 += perSlab) {
+      const n = Math.min(perSlab, rows - r0) * cols;
+      if (recipe.kind === 'fill') {
+        yield { fill: recipe.value, n };
+      } else if (recipe.kind === 'normal') {
+        const { s, spare } = gen.snapshot();
+        yield { job: { s, spare, n, std: recipe.std, mean: recipe.mean } };
+        gen.skipNormals(n, jump);
+      }
+    }
+  }
+}
+
+/** Slab values in order, drawn on this thread or, ahead of their use, on worker threads (one slab in flight each). */
+class SlabValues {
+  private readonly queue: { slab: Slab; worker: number | null }[] = [];
+  private readonly idle: number[];
+  private lastWorker: number | null = null;
+  private readonly local = new Float32Array(SLAB_VALUES + 2 * 128 * 128);
+
+  constructor(private readonly slabs: Iterator<Slab>, private readonly threads: NormalThreads | null) {
+    this.idle = threads ? Array.from({ length: threads.threads }, (_, w) => w) : [];
+  }
+
+  /** The next slab's values (valid until the next call). */
+  next(): Float32Array {
+    if (this.lastWorker !== null) this.idle.push(this.lastWorker); // the values it returned last time are used
+    this.lastWorker = null;
+    // keep every idle worker busy with the slabs ahead, and the next slab queued (with an empty queue every worker
+    // is idle, so a job pulled here always finds one)
+    while (this.queue.length === 0 || (this.threads !== null && this.idle.length > 0)) {
+      const it = this.slabs.next();
+      if (it.done) break;
+      let worker: number | null = null;
+      if (this.threads !== null && 'job' in it.value) {
+        worker = this.idle.shift()!;
+        this.threads.start(worker, it.value.job);
+      }
+      this.queue.push({ slab: it.value, worker });
+    }
+    const head = this.queue.shift();
+    if (!head) throw new Error('initWeights: more values requested than the model has');
+    if ('fill' in head.slab) return this.local.subarray(0, head.slab.n).fill(head.slab.fill);
+    if (head.worker === null) return runNormalJob(head.slab.job, this.local);
+    this.lastWorker = head.worker;
+    return this.threads!.result(head.worker, head.slab.job.n);
+  }
+}
+
+/** Models from this many parameters get worker threads (fewer finish before threads would have started). */
+const THREADS_FROM = 1 << 26;
+
+/**
+ * Random weights for `cfg`, streamed; see the file comment. `threads` workers draw the values (default: one per core
+ * for models of 64M parameters and more, else none); the bytes are the same whatever the count. close() ends them.
+ */
+export function initWeights(cfg: ModelConfig, seed: number, dtype: InitDType, style: InitStyle = 'test', omitMtpCopies = false, threads?: number): InitWeights {
   const block = cfg.quantization?.weightBlockSize ?? [128, 128];
   const planned = planTensors(cfg, dtype, style, omitMtpCopies);
   const specs: TensorSpec[] = [];
@@ -83,11 +173,10 @@ export function initWeights(cfg: ModelConfig, seed: number, dtype: InitDType, st
       source.push(p);
     }
   }
-  const copied = new Set(planned.flatMap((p) => (p.recipe.kind === 'copy' ? [p.recipe.of] : [])));
-  const recipes = new Map(planned.map((p) => [p.name, p.recipe]));
-
-  const rng = new Rng(seed);
-  const replayFrom = new Map<string, Rng>(); // a copied tensor's name → the generator as it was before drawing it
+  const params = planned.reduce((sum, p) => sum + numel(p.shape), 0);
+  const workers = threads ?? (params >= THREADS_FROM ? availableParallelism() : 0);
+  const pool = workers > 0 ? new NormalThreads(workers, SLAB_VALUES + 2 * 128 * 128) : null;
+  const values = new SlabValues(slabsOf(planned, seed, block), pool);
   let next = 0;
   let pendingScales: Float32Array | null = null; // the block scales of the FP8 weight just written
 
@@ -100,44 +189,30 @@ export function initWeights(cfg: ModelConfig, seed: number, dtype: InitDType, st
       pendingScales = null;
       return;
     }
-    let recipe = p.recipe;
-    let gen = rng;
-    if (recipe.kind === 'copy') {
-      gen = replayFrom.get(recipe.of)!.clone();
-      recipe = recipes.get(recipe.of)!;
-    } else if (copied.has(p.name)) {
-      replayFrom.set(p.name, rng.clone());
-    }
-    const cols = p.shape.length === 2 ? p.shape[1]! : 1;
-    const rows = p.shape.length === 2 ? p.shape[0]! : numel(p.shape);
+    const { rows, cols, perSlab } = slabRows(p, block);
     const fp8 = p.stored === 'F8_E4M3';
-    // whole rows per slab; whole 128-row blocks for FP8, whose scales are per block
-    const unit = fp8 ? block[0] : 1;
-    const slabRows = Math.max(unit, Math.floor(SLAB_VALUES / cols / unit) * unit);
     if (fp8) pendingScales = new Float32Array(numel(scaleShape(p.shape, block)));
     let scalesDone = 0;
-    const slab = new Float32Array(Math.min(slabRows, rows) * cols);
-    for (let r0 = 0; r0 < rows; r0 += slabRows) {
-      const n = Math.min(slabRows, rows - r0);
-      const values = n * cols === slab.length ? slab : slab.subarray(0, n * cols);
-      if (recipe.kind === 'normal') gen.fillNormal(values, recipe.std, recipe.mean);
-      else if (recipe.kind === 'fill') values.fill(recipe.value);
+    for (let r0 = 0; r0 < rows; r0 += perSlab) {
+      const n = Math.min(perSlab, rows - r0);
+      const slab = values.next();
+      if (slab.length !== n * cols) throw new Error(`initWeights: ${spec.name}: a slab of ${slab.length} values where ${n * cols} were planned`);
       if (fp8) {
-        const q = quantizeFp8Blocks(values, n, cols, [block[0], block[1]]);
+        const q = quantizeFp8Blocks(slab, n, cols, [block[0], block[1]]);
         pendingScales!.set(q.scaleInv, scalesDone);
         scalesDone += q.scaleInv.length;
         write(q.codes);
       } else {
-        write(encodeArray(values, p.stored));
+        write(encodeArray(slab, p.stored));
       }
     }
   };
-  return { specs, bytes };
+  return { specs, bytes, close: () => pool?.close() };
 }
 
 /** Random weights for `cfg` held in memory (for training from scratch and tests); the same bytes initWeights streams. */
 export function randomTensors(cfg: ModelConfig, seed: number, dtype: InitDType, style: InitStyle = 'test'): TensorToWrite[] {
-  const { specs, bytes } = initWeights(cfg, seed, dtype, style);
+  const { specs, bytes } = initWeights(cfg, seed, dtype, style, false, 0);
   return specs.map((spec, i) => {
     const data = new Uint8Array(numel(spec.shape) * DTYPE_BYTES[spec.dtype]);
     let at = 0;

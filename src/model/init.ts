@@ -30,6 +30,8 @@ export interface InitOptions {
   /** Leave out the MTP layers' copies of embed_tokens and shared_head.head (loaders fall back to the main ones). */
   omitMtpCopies?: boolean;
   force?: boolean;
+  /** Worker threads drawing the weights (default: one per core for models of 64M parameters and more). */
+  threads?: number;
   /** Called as weight bytes reach the disk: bytes written so far, of `total`. */
   onProgress?: (written: number, total: number) => void;
 }
@@ -76,7 +78,7 @@ export function initCheckpoint(opts: InitOptions): ModelConfig {
   }
   fs.mkdirSync(out, { recursive: true });
 
-  const weights = initWeights(cfg, opts.seed ?? 0, dtype, 'test', opts.omitMtpCopies ?? false);
+  const weights = initWeights(cfg, opts.seed ?? 0, dtype, 'test', opts.omitMtpCopies ?? false, opts.threads);
   let bytes: TensorBytes = weights.bytes;
   const onProgress = opts.onProgress;
   if (onProgress) {
@@ -89,7 +91,11 @@ export function initCheckpoint(opts: InitOptions): ModelConfig {
       onProgress(written, total);
     });
   }
-  writeShards(out, weights.specs, shardLayout(opts), bytes);
+  try {
+    writeShards(out, weights.specs, shardLayout(opts), bytes);
+  } finally {
+    weights.close();
+  }
   writeJsonAtomically(path.join(out, 'tokenizer.json'), tok.json);
   writeJsonAtomically(path.join(out, 'tokenizer_config.json'), deepseekTokenizerConfig());
   writeJsonAtomically(path.join(out, 'config.json'), configToJson(cfg));

@@ -28,8 +28,8 @@ function folderDigest(dir: string): string {
 }
 
 // Digests of the folders the in-memory writer (commit 602b2f7: every tensor generated, then written whole) gave for
-// these options. They cover F32/BF16/FP8, one file and shards, MTP copies left out, no query LoRA, and tensors of
-// more than one generation slab (vocab 20001 × 64; FP8 5000 × 256 with a partial last 128-row block).
+// these options. They cover F32/BF16/FP8, one file and shards, MTP copies left out, no query LoRA, tensors of more
+// than one generation slab (vocab 20001 × 64; FP8 5000 × 256 with a partial last 128-row block), and odd sizes.
 const BEFORE_STREAMING: { opts: Omit<InitOptions, 'out'>; digest: string }[] = [
   { opts: { preset: 'tiny', dtype: 'f32' }, digest: 'e8e967fb99f68ae12fd3b618815747da7a59bf8692ba6c24e38118b54af8c4a8' },
   { opts: { preset: 'tiny', dtype: 'bf16', seed: 7 }, digest: '09b5aa5a69a235d9acf06e0769f77be65b43e832ac7c5d433962a280869b725e' },
@@ -40,13 +40,18 @@ const BEFORE_STREAMING: { opts: Omit<InitOptions, 'out'>; digest: string }[] = [
   { opts: { preset: 'small', dtype: 'bf16', set: { q_lora_rank: null, vocab_size: 1001 }, seed: 2 }, digest: 'b738edb9f008a1a4229cac226724fde09dc2d3c3bca23c7d2013c75ee6100db6' },
   { opts: { preset: 'tiny', dtype: 'bf16', set: { vocab_size: 20001 }, seed: 4 }, digest: '97f01d1457cf4fe69bc8ba7f6ab988ab20ea9fbc67db708eea99439d527dcbf0' },
   { opts: { preset: 'small', dtype: 'fp8', set: { intermediate_size: 5000, num_hidden_layers: 2 }, seed: 6, shardBytes: 2_000_000 }, digest: 'cbc6c0bde35ce88fb1cf5fdee3d2dd3f34da3b71a98521a19fd4dbcf55ece576' },
+  // odd-sized tensors and slabs: a stretch of the normal sequence that starts with the sin of the pair before
+  { opts: { preset: 'tiny', dtype: 'bf16', set: { hidden_size: 63, vocab_size: 20001 }, seed: 10 }, digest: '7c7f10b7ba4f485eefc0db02c0390cdc599cd0ae24645702401d0fb74e41589d' },
+  { opts: { preset: 'tiny', dtype: 'f32', set: { hidden_size: 63, vocab_size: 1001 }, seed: 11, shardBytes: 30_000 }, digest: '18e7a466db7e962c322c79bd69981f2c61ac17550221ded7606a21f8fc210d38' },
 ];
 
-test('streamed init writes byte for byte the folders the in-memory writer wrote', () => {
-  for (const c of BEFORE_STREAMING) {
-    const dir = tmpDir();
-    initCheckpoint({ ...c.opts, out: dir });
-    assert.equal(folderDigest(dir), c.digest, JSON.stringify(c.opts));
+test('streamed init writes byte for byte the folders the in-memory writer wrote, with and without worker threads', () => {
+  for (const threads of [0, 1, 2]) {
+    for (const c of BEFORE_STREAMING) {
+      const dir = tmpDir();
+      initCheckpoint({ ...c.opts, out: dir, threads });
+      assert.equal(folderDigest(dir), c.digest, `${JSON.stringify(c.opts)}, ${threads} threads`);
+    }
   }
 });
 

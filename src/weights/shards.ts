@@ -1,6 +1,7 @@
 // A checkpoint folder as one tensor store, resolved in the order Hugging Face `transformers` uses: `model.safetensors`,
 // else shards + `model.safetensors.index.json` ({metadata?, weight_map: {tensor: shardFile}}); every index/shard
-// contradiction an error at open. Leaves out what the tensors mean (the HF name map) and dtype conversion.
+// contradiction an error at open; and the streaming writer of such folders (writeShards). Leaves out what the tensors
+// mean (the HF name map) and dtype conversion.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { oneLine, preview } from '../util/json.js';
@@ -288,6 +289,30 @@ export function planShardFiles<T extends TensorSpec>(specs: readonly T[], layout
   return groups.map((tensors, i) => ({ file: groups.length === 1 ? SINGLE_FILE : shardFileName(i + 1, groups.length, layout), tensors }));
 }
 
+/** A temporary shard as writeShards names it: the shard's name, then the writing process's id and a random tag. */
+const TEMP_SHARD = /^model.*\.safetensors\.tmp-(\d+)-[0-9a-f]{12}$/;
+
+/**
+ * Removes temporary shards left by a writer that was killed (a Ctrl-C during a 30 GB init): their process is gone.
+ * Those of a live process, which may be writing now, stay.
+ */
+function removeDeadTemporaries(dir: string): void {
+  for (const f of fs.readdirSync(dir)) {
+    const pid = TEMP_SHARD.exec(f)?.[1];
+    if (pid === undefined || isAlive(Number(pid))) continue;
+    fs.rmSync(path.join(dir, f), { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process
+  }
+}
+
 /** Bytes free for this user on the file system holding `dir`. */
 function freeBytes(dir: string): number {
   const s = fs.statfsSync(dir);
@@ -319,6 +344,7 @@ export function writeShards(dir: string, specs: readonly TensorSpec[], layout: S
   const totalSize = indexed.reduce((sum, t) => sum + t.size, 0);
 
   fs.mkdirSync(dir, { recursive: true });
+  removeDeadTemporaries(dir);
   const free = freeBytes(dir);
   if (totalSize > free) {
     throw new Error(`writing ${dir}: the weights take ${(totalSize / 1e9).toFixed(2)} GB but only ${(free / 1e9).toFixed(2)} GB is free there`);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { shardFileName, WeightStore, writeShardedSafetensors, writeShards, type ShardLayout } from '../../src/weights/shards.js';
 import type { TensorBytes, TensorSpec } from '../../src/weights/safetensors.js';
 
@@ -75,4 +76,16 @@ test('real repositories\' numbering: written, read back, and replaced by another
   assert.deepEqual(fs.readdirSync(dir).sort(), ['model-1-of-2.safetensors', 'model-2-of-2.safetensors', 'model.safetensors.index.json']);
   writeShardedSafetensors(dir, [], 100);
   assert.deepEqual(fs.readdirSync(dir), ['model.safetensors']);
+});
+
+test('temporary shards of a killed writer are removed by the next write; a live writer\'s are kept', () => {
+  const dir = tmpDir();
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!; // a process that has exited
+  const orphan = `model-00001-of-00003.safetensors.tmp-${dead}-0123456789ab`;
+  const live = `model-00002-of-00003.safetensors.tmp-${process.pid}-0123456789ab`;
+  for (const f of [orphan, live, 'notes.tmp-1-0123456789ab']) fs.writeFileSync(path.join(dir, f), 'partial');
+  writeShards(dir, SPECS, BY_SIZE, good);
+  const left = fs.readdirSync(dir);
+  assert.ok(!left.includes(orphan), 'the dead writer\'s temporary is gone');
+  assert.ok(left.includes(live) && left.includes('notes.tmp-1-0123456789ab'), 'a live writer\'s temporary and unrelated files stay');
 });

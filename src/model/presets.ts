@@ -51,7 +51,9 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
   // DeepSeek-V2-Lite (deepseek-ai/DeepSeek-V2-Lite): every model key of the published config.json, checked key by key
   // against test/model/fixtures/deepseek-v2-lite-chat-config.json (found in the stored GitHub corpus as transformers'
   // print-out of the DeepSeek-V2-Lite-Chat snapshot 85864749; Lite and Lite-Chat share the architecture). V2 routing:
-  // softmax scores, plain greedy top-6 of 64, no renormalisation, no query LoRA, YaRN with mscale 0.707.
+  // softmax scores, plain greedy top-6 of 64, no renormalisation, no query LoRA, YaRN with mscale 0.707. Token ids
+  // (bos 100000, eos 100001) are the tokenizer's: init writes its own tokenizer's, and leaving them out lets
+  // `--set vocab_size=…` shrink the model.
   'deepseek-v2-lite': {
     model_type: 'deepseek_v2', vocab_size: 102400, hidden_size: 2048, intermediate_size: 10944, moe_intermediate_size: 1408,
     num_hidden_layers: 27, num_attention_heads: 16, num_key_value_heads: 16, q_lora_rank: null, kv_lora_rank: 512,
@@ -60,12 +62,12 @@ export const PRESETS: Record<string, Record<string, unknown>> = {
     norm_topk_prob: false, routed_scaling_factor: 1.0, first_k_dense_replace: 1, moe_layer_freq: 1, rms_norm_eps: 1e-6,
     rope_theta: 10000, max_position_embeddings: 163840,
     rope_scaling: { beta_fast: 32, beta_slow: 1, factor: 40, mscale: 0.707, mscale_all_dim: 0.707, original_max_position_embeddings: 4096, type: 'yarn' },
-    tie_word_embeddings: false, bos_token_id: 100000, eos_token_id: 100001, torch_dtype: 'bfloat16',
+    tie_word_embeddings: false, torch_dtype: 'bfloat16',
   },
   // Moonlight-16B-A3B (moonshotai/Moonlight-16B-A3B), DeepSeek-V3's architecture at 16B: checked key by key against
   // test/model/fixtures/moonlight-16b-a3b-instruct-config.json (the -Instruct config.json at revision 4e735b07, quoted
-  // verbatim in a Rust test of the stored GitHub corpus; the base model's own file was not found there, so its token
-  // ids, which the chat tuning may have changed, are left out). Sigmoid routing in a single group (n_group 1), no
+  // verbatim in a Rust test of the stored GitHub corpus; the base model's own file was not found there). Token ids are
+  // left out as for V2-Lite (and the chat tuning may have changed eos). Sigmoid routing in a single group (n_group 1), no
   // rope_scaling, no MTP module, 163840-token tiktoken vocabulary.
   'moonlight-16b-a3b': {
     model_type: 'deepseek_v3', vocab_size: 163840, hidden_size: 2048, intermediate_size: 11264, moe_intermediate_size: 1408,

@@ -5,6 +5,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,6 +17,7 @@ import { planShardFiles, WeightStore } from '../../src/weights/shards.js';
 import { DTYPE_BYTES } from '../../src/weights/dtypes.js';
 import type { TensorSpec } from '../../src/weights/safetensors.js';
 
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'qiusuo.js');
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-init-stream-'));
 after(() => fs.rmSync(ROOT, { recursive: true, force: true }));
 let dirs = 0;
@@ -122,4 +125,16 @@ test('a shrunken moonlight init is written in that layout and reads back', () =>
   } finally {
     store.close();
   }
+});
+
+test('`qiusuo init --preset deepseek-v2-lite` with a shrunken vocabulary writes a checkpoint that runs', () => {
+  const dir = tmpDir();
+  const shrink = ['num_hidden_layers=2', 'hidden_size=64', 'intermediate_size=96', 'moe_intermediate_size=32', 'vocab_size=1000', 'kv_lora_rank=32', 'qk_nope_head_dim=16', 'qk_rope_head_dim=8', 'v_head_dim=16', 'num_attention_heads=2', 'num_key_value_heads=2'];
+  const init = spawnSync(process.execPath, [BIN, 'init', '--preset', 'deepseek-v2-lite', '--dtype', 'bf16', '--out', dir, ...shrink.flatMap((s) => ['--set', s])], { encoding: 'utf8' });
+  assert.equal(init.status, 0, init.stderr);
+  const config = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  assert.deepEqual([config.model_type, config.topk_method, config.scoring_func, config.vocab_size], ['deepseek_v2', 'greedy', 'softmax', 1000]);
+  const forward = spawnSync(process.execPath, [BIN, 'forward', '--model', dir, '--tokens', '1,2,3'], { encoding: 'utf8' });
+  assert.equal(forward.status, 0, forward.stderr);
+  assert.equal(JSON.parse(forward.stdout).logits.length, 3);
 });

@@ -67,7 +67,7 @@ export function buildProgram(): Command {
     .option('--seed <s>', 'random seed', intOption('--seed', 0, 2 ** 32 - 1), 0)
     .addOption(new Option('--dtype <dtype>', 'weight storage').choices(['f32', 'bf16', 'fp8']).default('f32'))
     .option('--set <key=json>', 'override a config.json key (repeatable), e.g. q_lora_rank=null', setOption)
-    .option('--shard-size <bytes>', 'split weights into shards of at most this many bytes', intOption('--shard-size', 1))
+    .option('--shard-size <bytes>', 'split weights into shards of at most this many bytes (default: as the preset\'s original repository, else one file)', intOption('--shard-size', 1))
     .option('--force', 'overwrite a checkpoint already in --out')
     .action((o) => {
       initConfigGuard(o.preset, o.set);

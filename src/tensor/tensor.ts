@@ -1,11 +1,33 @@
 // Tensor = {dtype, shape, byte offset into the shared heap}. Allocation, views, typed-array access. No math.
-// Weights keep their stored width (bf16, f16, e4m3 with 128×128 block scales); activations are f32.
+// Weights keep their stored width (bf16, f16, e4m3 with 128×128 block scales) or a compact block format (q8_0, q4_0:
+// ggml's byte layouts, blocks of 32 along each row); activations are f32.
 
 import type { Heap } from './heap.js';
 
-export type DType = 'f32' | 'bf16' | 'f16' | 'e4m3' | 'i32';
+export type DType = 'f32' | 'bf16' | 'f16' | 'e4m3' | 'i32' | 'q8_0' | 'q4_0';
 
-export const DTYPE_SIZE: Record<DType, number> = { f32: 4, bf16: 2, f16: 2, e4m3: 1, i32: 4 };
+/** Bytes per element of the dtypes stored one element at a time. */
+const ELEMENT_BYTES = { f32: 4, bf16: 2, f16: 2, e4m3: 1, i32: 4 } as const;
+
+/**
+ * The block formats, as ggml lays them out: each block holds QUANT_BLOCK consecutive values of one row (the last dim),
+ * an f16 scale d first, then the codes. q8_0: int8 qs[32], value qs[j]·d (34 bytes). q4_0: uint8 qs[16], element j in
+ * the low nibble of qs[j] and element j + 16 in the high nibble, value (nibble − 8)·d (18 bytes).
+ */
+export const QUANT_BLOCK = 32;
+export const BLOCK_BYTES = { q8_0: 34, q4_0: 18 } as const;
+
+export function isBlockDType(dtype: DType): dtype is keyof typeof BLOCK_BYTES { return dtype in BLOCK_BYTES; }
+
+/** Bytes a tensor of `dtype` and `shape` takes; block formats need a last dim that is a multiple of 32. */
+export function byteSize(dtype: DType, shape: readonly number[]): number {
+  if (!isBlockDType(dtype)) return numel(shape) * ELEMENT_BYTES[dtype];
+  const cols = shape.length === 0 ? 1 : shape[shape.length - 1];
+  if (cols % QUANT_BLOCK !== 0) {
+    throw new Error(`tensor: ${dtype} needs rows (the last dim) that are a multiple of ${QUANT_BLOCK}, got shape [${shape.join(', ')}]`);
+  }
+  return (numel(shape) / QUANT_BLOCK) * BLOCK_BYTES[dtype];
+}
 
 /** Fine-grained FP8 block scales: value[i,j] = code[i,j] * scaleInv[i / block[0] | 0, j / block[1] | 0]. */
 export interface BlockScale {
@@ -28,13 +50,13 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
-export function byteLength(t: Tensor): number { return numel(t.shape) * DTYPE_SIZE[t.dtype]; }
+export function byteLength(t: Tensor): number { return byteSize(t.dtype, t.shape); }
 
 export function empty(heap: Heap, shape: readonly number[], dtype: DType = 'f32'): Tensor {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new Error(`tensor: invalid shape [${shape.join(', ')}]`);
   }
-  const ptr = heap.alloc(numel(shape) * DTYPE_SIZE[dtype]);
+  const ptr = heap.alloc(byteSize(dtype, shape));
   return { heap, ptr, dtype, shape: [...shape], owner: true };
 }
 
@@ -58,18 +80,18 @@ export function withScale(t: Tensor, scale: BlockScale): Tensor {
   return { ...t, scale };
 }
 
-/** A view of rows [start, start + count) along dim 0 (no copy). */
+/** A view of rows [start, start + count) along dim 0 (no copy); a row of a block format is whole blocks. */
 export function rows(t: Tensor, start: number, count: number): Tensor {
-  const rowElems = numel(t.shape.slice(1));
   if (start < 0 || count < 0 || start + count > t.shape[0]) {
     throw new Error(`tensor: rows [${start}, ${start + count}) out of range for dim 0 of size ${t.shape[0]}`);
   }
   if (t.scale) throw new Error('tensor: row views of block-scaled weights are not supported');
-  return { heap: t.heap, ptr: t.ptr + start * rowElems * DTYPE_SIZE[t.dtype], dtype: t.dtype, shape: [count, ...t.shape.slice(1)], owner: false };
+  return { heap: t.heap, ptr: t.ptr + start * byteSize(t.dtype, t.shape.slice(1)), dtype: t.dtype, shape: [count, ...t.shape.slice(1)], owner: false };
 }
 
 export function reshape(t: Tensor, shape: readonly number[]): Tensor {
   if (numel(shape) !== numel(t.shape)) throw new Error(`tensor: cannot reshape [${t.shape.join(', ')}] to [${shape.join(', ')}]`);
+  byteSize(t.dtype, shape); // a block format's rows must stay whole blocks
   return { ...t, shape: [...shape], owner: false };
 }
 

@@ -36,7 +36,8 @@ function bitsF32(bits: number): number {
 // ---------------------------------------------------------------------------------------------
 // BF16: the top 16 bits of a float32.
 
-function bf16FromBits(bits: number): number {
+/** float32 bits → bf16 bits, rounding to nearest, ties to even (the codec of f32ToBf16, for loops over bit views). */
+export function bf16FromBits(bits: number): number {
   if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x007fffff) !== 0) {
     return ((bits >>> 16) | 0x0040) & 0xffff; // NaN: keep sign and payload top, force quiet bit
   }

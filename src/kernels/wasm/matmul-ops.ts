@@ -25,6 +25,7 @@ const TASK_INTS = 9, TASKS_PER_THREAD = 4;
  */
 const STAGE_BYTES = 64 << 20, CHUNK_ROWS = 96;
 
+/** The matmul export of each weight kind below 3 (q8_0 and q4_0 share matmulQuant, which takes the kind). */
 const KERNEL: Record<number, string> = { 0: 'matmulF32', 1: 'matmulBF16', 2: 'matmulE4M3' };
 
 /** One matmul of a matmulTasks call, by pointers into the call's arena. */
@@ -37,6 +38,7 @@ export function createMatmulOps(cx: WasmContext) {
   function matmulIn(arena: Arena, out: number, x: number, w: Tensor, kind: number, T: number, C: number, OC: number, xStride: number): void {
     // Each thread's share must outweigh handing it over: at least matmulMinMacs multiply-adds.
     const grain = Math.ceil(Math.max(1, cx.matmulMinMacs / (T * C)) / OC_GRAIN) * OC_GRAIN;
+    if (kind >= 3) return run('matmulQuant', [out, x, w.ptr, kind, T, C, OC, xStride, arena.scratch], OC, grain, arena.index);
     const scale = kind === 2 ? scaleArgs(w) : [];
     run(KERNEL[kind], [out, x, w.ptr, T, C, OC, xStride, ...scale, arena.scratch], OC, grain, arena.index);
   }

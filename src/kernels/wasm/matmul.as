@@ -1,5 +1,5 @@
-// AssemblyScript matmul kernels over the heap's shared memory: out[t, o] = Σ_c x[t·xStride + c]·W[o, c], W f32, bf16 or
-// e4m3 with block scales. build.mjs compiles this one source twice (SIMD128; SIMD128 + relaxed SIMD fused multiply-add).
+// AssemblyScript matmul kernels over the heap's shared memory: out[t, o] = Σ_c x[t·xStride + c]·W[o, c], W f32, bf16,
+// e4m3 with block scales, q8_0 or q4_0 (whose dot form is matmul-quant.as). build.mjs compiles this one source twice (SIMD128; SIMD128 + relaxed SIMD fused multiply-add).
 // Threads: every export computes output columns [oStart, oEnd) (the pool splits OC) with its own scratch area.
 // Leaves out: f16 weights and any allocation — every pointer is a heap byte offset.
 //
@@ -19,7 +19,8 @@
 // so the tile loops are not unrolled (a step's loads plus the accumulators must fit), and it rebuilds a v128 constant
 // at each use, so constant masks in loops are built from a runtime zero (ops-math.as, keepMask).
 
-import { madd, hsum4, P120, e4m3x8, keepMask, magMask, lo16, hi16, e4m3raw } from './ops-math';
+import { madd, hsum4, P120, e4m3x8, keepMask, magMask, lo16, hi16, e4m3raw, decodeQuantRow } from './ops-math';
+import { dotQuant } from './matmul-quant';
 import { NR, put4, tile3p, packRows3, tile1 } from './microkernel';
 
 const KC: i32 = 256;     // C elements per K block
@@ -241,7 +242,7 @@ export function matmulBF16(out: usize, x: usize, w: usize, T: i32, C: i32, OC: i
 
 /**
  * Several matmuls in one pool call (the experts of an MoE layer), all with this call's C, OC, xStride and weight kind
- * (0 f32, 1 bf16, 2 e4m3). Task i is 9 i32 at tasks + 36·i: out, x, w, T, oStart, oEnd, scaleInv, bm, bn — columns
+ * (0 f32, 1 bf16, 2 e4m3, 3 q8_0, 4 q4_0). Task i is 9 i32 at tasks + 36·i: out, x, w, T, oStart, oEnd, scaleInv, bm, bn — columns
  * [oStart, oEnd) of out [T, OC] = x · W^T. A thread runs tasks [start, end).
  */
 export function matmulTasks(tasks: usize, kind: i32, C: i32, OC: i32, xStride: i32, scratchBase: usize, start: i32, end: i32, thread: i32): void {
@@ -250,6 +251,7 @@ export function matmulTasks(tasks: usize, kind: i32, C: i32, OC: i32, xStride: i
     const out = load<u32>(r), x = load<u32>(r, 4), w = load<u32>(r, 8), T = load<i32>(r, 12), o0 = load<i32>(r, 16), o1 = load<i32>(r, 20);
     if (kind == 0) matmulF32(out, x, w, T, C, OC, xStride, scratchBase, o0, o1, thread);
     else if (kind == 1) matmulBF16(out, x, w, T, C, OC, xStride, scratchBase, o0, o1, thread);
+    else if (kind >= 3) matmulQuant(out, x, w, kind, T, C, OC, xStride, scratchBase, o0, o1, thread);
     else matmulE4M3(out, x, w, T, C, OC, xStride, load<u32>(r, 24), load<i32>(r, 28), load<i32>(r, 32), scratchBase, o0, o1, thread);
   }
 }
@@ -466,3 +468,28 @@ function fillE4M3(dst: usize, src: usize, n: i32, scale: f32, keep: v128, mag: v
 }
 
 @inline function e4m3(code: u8): f32 { return e4m3raw(code) * P120; }
+
+/**
+ * As matmulF32 with W q8_0 (kind 3) or q4_0 (kind 4) [OC, C], C a multiple of 32 (layouts in ops-math.as). Under DOT_T
+ * tokens, integer dot products over W in place (matmul-quant.as); otherwise each chunk's blocks decoded to f32 panels.
+ */
+export function matmulQuant(out: usize, x: usize, w: usize, kind: i32, T: i32, C: i32, OC: i32, xStride: i32,
+  scratchBase: usize, oStart: i32, oEnd: i32, thread: i32): void {
+  const scratch = scratchAt(scratchBase, thread);
+  if (dotWins(T)) { dotQuant(out, x, w, kind, T, C, OC, xStride, oStart, oEnd, scratch, scratchBytes()); return; }
+  // A row's K block is decoded to the x-group area first (free until packedRows packs x there), then packed.
+  const row = scratch + <usize>(OB * KC * 4);
+  for (let k0 = 0; k0 < C; k0 += KC) {
+    const kLen = min(KC, C - k0);
+    for (let o0 = oStart; o0 < oEnd; o0 += OB) {
+      const oLen = min(OB, oEnd - o0), rows = (oLen + NR - 1) / NR * NR;
+      for (let r = 0; r < rows; r++) {
+        const dst = packedRow(scratch, r);
+        if (r >= oLen) { fillZero(dst, kLen); continue; }
+        decodeQuantRow(row, w, kind, C, o0 + r, k0, kLen);
+        fillF32(dst, row, kLen);
+      }
+      packedRows(out, x + ((<usize>k0) << 2), scratch, T, oLen, o0, OC, xStride, kLen, k0 > 0);
+    }
+  }
+}

@@ -1,5 +1,5 @@
 // Helpers shared by the kernel sources, forward and backward: multiply-add, a vector e^x, a float64 ln, horizontal
-// sums, e4m3 decoding, and decoding a run of one weight row (f32, bf16, e4m3 with block scales) into f32. Not
+// sums, e4m3 decoding, and decoding a run of one weight row (f32, bf16, e4m3 with block scales, q8_0, q4_0) into f32. Not
 // re-exported by kernels.as, so none of these is a module export. Leaves out f16 weights (the backend sends those to
 // the reference kernels).
 // Constants are literals or splats of literals: the module has no data segment and no globals.
@@ -60,13 +60,15 @@ export function logF64(x: f64): f64 {
   return (f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1)) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
 }
 
-// ---- Weight rows. kind: 0 f32, 1 bf16, 2 e4m3fn (value = code·scaleInv[row / bm, col / bn]; scaleInv = 0: none).
+// ---- Weight rows. kind: 0 f32, 1 bf16, 2 e4m3fn (value = code·scaleInv[row / bm, col / bn]; scaleInv = 0: none),
+// 3 q8_0, 4 q4_0 (below).
 
 /** dst[0 .. n) = W[row, c0 .. c0 + n) as f32 for W [*, C]; `row` is the weight's own row (so FP8 scale rows are right). */
 export function decodeRow(dst: usize, w: usize, kind: i32, C: i32, row: i32, c0: i32, n: i32, scaleInv: usize, bm: i32, bn: i32): void {
   const first = <usize>row * <usize>C + <usize>c0; // element index
   if (kind == 0) { memory.copy(dst, w + (first << 2), (<usize>n) << 2); return; }
   if (kind == 1) { decodeBF16(dst, w + (first << 1), n); return; }
+  if (kind >= 3) { decodeQuantRow(dst, w, kind, C, row, c0, n); return; }
   if (!scaleInv) { decodeE4M3(dst, w + first, n, 1); return; }
   const sCols = (C + bn - 1) / bn;
   const srow = scaleInv + ((<usize>((row / bm) * sCols)) << 2);
@@ -131,4 +133,68 @@ function decodeE4M3(dst: usize, src: usize, n: i32, scale: f32): void {
     }
   }
   for (; i < n; i++) store<f32>(dst + ((<usize>i) << 2), e4m3raw(load<u8>(src + <usize>i)) * P120 * scale);
+}
+
+// ---- ggml's block formats (kinds 3 q8_0, 4 q4_0): blocks of 32 values along a row, an f16 scale d then the codes.
+// q8_0: int8 codes (34 bytes a block), value code·d; q4_0: 16 bytes of nibbles (18 a block), element j in the low
+// nibble of byte j and element j + 16 in the high one, value (nibble − 8)·d. Rows are whole blocks (C % 32 == 0).
+
+export const QB: i32 = 32;
+
+/** Bytes of one block of kind 3 (q8_0) or 4 (q4_0). */
+@inline export function blockBytes(kind: i32): usize { return kind == 3 ? 34 : 18; }
+
+/**
+ * An f16 as f32 (finite values; the formats never store Inf or NaN scales): its magnitude bits moved up 13 are an f32
+ * with the f16's fields and exponent bias 15, so times 2^112 (= 2^(127−15)) it is exact, subnormals included.
+ */
+@inline export function f16(h: u32): f32 {
+  const mag = reinterpret<f32>((h & 0x7FFF) << 13) * 5.192296858534828e33; // 2^112
+  return reinterpret<f32>(reinterpret<u32>(mag) | ((h & 0x8000) << 16));
+}
+
+/** Values [j0, j1) of the block at b (0 ≤ j0 < j1 ≤ 32) to dst (value j0 first). */
+function decodeBlock(dst: usize, b: usize, kind: i32, j0: i32, j1: i32): void {
+  const d = f16(load<u16>(b));
+  if (j0 == 0 && j1 == QB) {
+    const dv = f32x4.splat(d);
+    if (kind == 3) {
+      for (let i = 0; i < QB; i += 8) {
+        const h = v128.load8x8_s(b + 2 + <usize>i), at = dst + ((<usize>i) << 2);
+        v128.store(at, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h)), dv));
+        v128.store(at, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h)), dv), 16);
+      }
+    } else {
+      const q = v128.load(b + 2), eight = i8x16.splat(8);
+      const lo = i8x16.sub(v128.and(q, i8x16.splat(15)), eight), hi = i8x16.sub(i8x16.shr_u(q, 4), eight);
+      putI8x16(dst, lo, dv);
+      putI8x16(dst + 64, hi, dv);
+    }
+    return;
+  }
+  for (let j = j0; j < j1; j++) {
+    let code: i32;
+    if (kind == 3) code = <i32>load<i8>(b + 2 + <usize>j);
+    else code = <i32>((load<u8>(b + 2 + <usize>(j & 15)) >> (j < 16 ? 0 : 4)) & 15) - 8;
+    store<f32>(dst + ((<usize>(j - j0)) << 2), <f32>code * d);
+  }
+}
+
+/** 16 int8 codes times d as 16 f32 at dst. */
+@inline function putI8x16(dst: usize, q: v128, dv: v128): void {
+  const a = i16x8.extend_low_i8x16_s(q), b = i16x8.extend_high_i8x16_s(q);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(a)), dv));
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(a)), dv), 16);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(b)), dv), 32);
+  v128.store(dst, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(b)), dv), 48);
+}
+
+/** dst[0 .. n) = W[row, c0 .. c0 + n) for a q8_0 / q4_0 W [*, C]: exact (code·d is exact in f32). */
+export function decodeQuantRow(dst: usize, w: usize, kind: i32, C: i32, row: i32, c0: i32, n: i32): void {
+  const bb = blockBytes(kind), rowAt = w + <usize>row * <usize>(C / QB) * bb;
+  for (let c = c0; c < c0 + n;) {
+    const blk = c / QB, j0 = c - blk * QB, j1 = min(QB, c0 + n - blk * QB);
+    decodeBlock(dst + ((<usize>(c - c0)) << 2), rowAt + <usize>blk * bb, kind, j0, j1);
+    c += j1 - j0;
+  }
 }

@@ -2,9 +2,10 @@
 
 import type { Tensor } from '../../tensor/tensor.js';
 
-/** Weight kinds of the wasm kernels: 0 f32, 1 bf16, 2 e4m3 (block scales optional); null: reference path. */
+/** Weight kinds of the wasm kernels: 0 f32, 1 bf16, 2 e4m3 (block scales optional), 3 q8_0, 4 q4_0; null: reference path. */
+const KINDS: Partial<Record<Tensor['dtype'], number>> = { f32: 0, bf16: 1, e4m3: 2, q8_0: 3, q4_0: 4 };
 export function kindOf(w: Tensor): number | null {
-  return w.dtype === 'f32' ? 0 : w.dtype === 'bf16' ? 1 : w.dtype === 'e4m3' ? 2 : null;
+  return KINDS[w.dtype] ?? null;
 }
 
 /** [scaleInv, bm, bn] of a weight (zeros without block scales). */

@@ -1,17 +1,17 @@
-// Matmul throughput of a backend: out [T, OC] = x [T, C] · Wᵀ with W f32, bf16 or fp8 (e4m3, 128×128 block scales,
-// quantised from realistic values so subnormal codes are as rare as in checkpoints). Best time over repeated runs
+// Matmul throughput of a backend: out [T, OC] = x [T, C] · Wᵀ with W f32, bf16, fp8 (e4m3, 128×128 block scales,
+// quantised from realistic values so subnormal codes are as rare as in checkpoints), q8_0 or q4_0 (random codes). Best time over repeated runs
 // after a warm-up. Used by `qiusuo bench matmul` and bench/matmul.ts.
 
 import { Heap } from '../tensor/heap.js';
 import { empty, f32, u16, bytes, withScale, type Tensor } from '../tensor/tensor.js';
-import { f32ToBf16, f32ToE4m3 } from '../weights/dtypes.js';
+import { f32ToBf16, f32ToE4m3, f32ToF16 } from '../weights/dtypes.js';
 import { refBackend } from '../kernels/ref/index.js';
 import { createWasmBackend } from '../kernels/wasm/backend.js';
 import type { WasmFlavour } from '../kernels/wasm/loader.js';
 import type { Backend } from '../kernels/backend.js';
 import { Rng } from '../util/random.js';
 
-export type BenchDType = 'f32' | 'bf16' | 'fp8';
+export type BenchDType = 'f32' | 'bf16' | 'fp8' | 'q8_0' | 'q4_0';
 
 export interface MatmulBenchOptions {
   T: number; C: number; OC: number;
@@ -24,8 +24,20 @@ export interface MatmulBenchOptions {
 
 export interface MatmulBenchResult { gflops: number; ms: number; weightGBs: number; backend: string }
 
-function randomWeight(heap: Heap, dtype: BenchDType, OC: number, C: number, rng: Rng): Tensor {
+/** Bytes of an [OC, C] weight of `dtype`. */
+export function weightBytes(dtype: BenchDType, OC: number, C: number): number {
+  return { f32: 4, bf16: 2, fp8: 1, q8_0: 34 / 32, q4_0: 18 / 32 }[dtype] * OC * C;
+}
+
+/** A random [OC, C] weight of `dtype` (q8_0 / q4_0: random codes, every block scale 2^-7). */
+export function randomWeight(heap: Heap, dtype: BenchDType, OC: number, C: number, rng: Rng): Tensor {
   const uniform = () => (rng.nextU32() / 4294967296) * 2 - 1;
+  if (dtype === 'q8_0' || dtype === 'q4_0') {
+    const w = empty(heap, [OC, C], dtype), b = bytes(w), blockBytes = dtype === 'q8_0' ? 34 : 18, d = f32ToF16(2 ** -7);
+    for (let i = 0; i < b.length; i++) b[i] = rng.nextU32() & 0xff;
+    for (let i = 0; i < b.length; i += blockBytes) { b[i] = d & 0xff; b[i + 1] = d >>> 8; }
+    return w;
+  }
   if (dtype === 'f32') { const w = empty(heap, [OC, C]); f32(w).forEach((_, i, a) => { a[i] = uniform(); }); return w; }
   if (dtype === 'bf16') { const w = empty(heap, [OC, C], 'bf16'); u16(w).forEach((_, i, a) => { a[i] = f32ToBf16(uniform()); }); return w; }
   const w = empty(heap, [OC, C], 'e4m3');
@@ -37,7 +49,7 @@ function randomWeight(heap: Heap, dtype: BenchDType, OC: number, C: number, rng:
 
 export async function benchMatmul(o: MatmulBenchOptions): Promise<MatmulBenchResult> {
   const { T, C, OC } = o;
-  const wBytes = OC * C * (o.dtype === 'f32' ? 4 : o.dtype === 'bf16' ? 2 : 1);
+  const wBytes = weightBytes(o.dtype, OC, C);
   const heap = new Heap(T * C * 4 + T * OC * 4 + wBytes + (8 << 20));
   const backend: Backend = o.kernels === 'ref' ? refBackend : createWasmBackend(heap, { threads: o.threads, flavour: o.flavour });
   try {

@@ -148,8 +148,9 @@ export const QB: i32 = 32;
  * An f16 as f32 (finite values; the formats never store Inf or NaN scales): its magnitude bits moved up 13 are an f32
  * with the f16's fields and exponent bias 15, so times 2^112 (= 2^(127−15)) it is exact, subnormals included.
  */
+export const P112: f32 = 5.192296858534828e33; // 2^112
 @inline export function f16(h: u32): f32 {
-  const mag = reinterpret<f32>((h & 0x7FFF) << 13) * 5.192296858534828e33; // 2^112
+  const mag = reinterpret<f32>((h & 0x7FFF) << 13) * P112;
   return reinterpret<f32>(reinterpret<u32>(mag) | ((h & 0x8000) << 16));
 }
 

@@ -1,6 +1,6 @@
 // The wasm kernels on q8_0 / q4_0 weights against the reference kernels run on the same bytes (ref/weights.ts
 // dequantises them): matmul in both forms (the integer dot form under 32 tokens, f32 panels from 32), with C not a
-// multiple of the K block and odd OC; a token's outputs bit for bit the same alone as among up to 31 tokens, across
+// multiple of the K block and odd OC, and x blocks that hold one huge value; a token's outputs bit for bit the same alone as among up to 31 tokens, across
 // chunks of x; the MoE path (matmulTasks); and the ops that decode weight rows (embedding, rmsnorm, MLA absorption).
 // Leaves out speed (bench/matmul.ts).
 
@@ -19,24 +19,27 @@ import { rand, assertClose, eachBackend, rms, FLAVOURS } from './wasm-ops-fixtur
 type QKind = 'q8_0' | 'q4_0';
 const QKINDS: readonly QKind[] = ['q8_0', 'q4_0'];
 
-/** A [rows, cols] weight quantized from uniform values whose size varies from block to block. */
-function randQuant(heap: Heap, kind: QKind, rows: number, cols: number, r: Rng): Tensor {
+/** A [rows, cols] weight quantized from uniform values whose size varies from block to block (zeroFirst: each block's first column 0). */
+function randQuant(heap: Heap, kind: QKind, rows: number, cols: number, r: Rng, zeroFirst = false): Tensor {
   const w = empty(heap, [rows, cols], kind), row = new Float32Array(cols), rowBytes = (cols / 32) * (kind === 'q8_0' ? 34 : 18);
   const out = bytes(w);
   for (let o = 0; o < rows; o++) {
-    for (let c = 0; c < cols; c++) row[c] = (r.uniform() * 2 - 1) * 2 ** (((c >> 5) % 5) - 2);
+    for (let c = 0; c < cols; c++) row[c] = zeroFirst && c % 32 === 0 ? 0 : (r.uniform() * 2 - 1) * 2 ** (((c >> 5) % 5) - 2);
     (kind === 'q8_0' ? quantizeRowQ8_0 : quantizeRowQ4_0)(row, out, o * rowBytes);
   }
   return w;
 }
 
 /**
- * Largest |wasm − ref| over its bound ≤ 1 passes. The dot form rounds each x block to int16 steps of amax/32767, so
- * an output may move by up to Σ_c |w[o, c]|·step(c)/2; on top, f32 summation: 1e-5·sqrt(C)·Σ_c |x·w|.
+ * Largest |wasm − ref| over its bound ≤ 1 passes. The dot form holds each x block as int16 steps of amax/32767 plus a
+ * second int16 of the rest (steps 2^15 times finer), so an output may move by up to Σ_c |w[o, c]|·step(c)·2^-16; on
+ * top, f32 summation: 1e-5·sqrt(C)·Σ_c |x·w|. `outlier`: every block's first x is ±1e4 and meets a zero column of W,
+ * so it only sets the block's step (with one int16 alone, the others then moved outputs by ~1e-2 of their size).
  */
-function worstError(heap: Heap, k: WasmBackend, kind: QKind, T: number, C: number, OC: number, seed: number): number {
+function worstError(heap: Heap, k: WasmBackend, kind: QKind, T: number, C: number, OC: number, seed: number, outlier = false): number {
   const r = new Rng(seed);
-  const x = rand(heap, [T, C], r), w = randQuant(heap, kind, OC, C, r);
+  const x = rand(heap, [T, C], r), w = randQuant(heap, kind, OC, C, r, outlier);
+  if (outlier) f32(x).forEach((_, i, a) => { if (i % 32 === 0) a[i] = r.uniform() < 0.5 ? -1e4 : 1e4; });
   const want = empty(heap, [T, OC]), got = empty(heap, [T, OC]);
   f32(got).fill(Number.NaN); // every output must be written
   refBackend.matmul(want, x, w, T, C, OC);
@@ -53,7 +56,7 @@ function worstError(heap: Heap, k: WasmBackend, kind: QKind, T: number, C: numbe
     read(o, wr);
     for (let t = 0; t < T; t++) {
       let quant = 0, mag = 0;
-      for (let c = 0; c < C; c++) { quant += Math.abs(wr[c]) * step[t * C + c] / 2; mag += Math.abs(xa[t * C + c] * wr[c]); }
+      for (let c = 0; c < C; c++) { quant += Math.abs(wr[c]) * step[t * C + c] / 65536; mag += Math.abs(xa[t * C + c] * wr[c]); }
       const bound = quant + 1e-5 * Math.sqrt(C) * mag + 1e-30;
       worst = Math.max(worst, Math.abs(g[t * OC + o] - e[t * OC + o]) / bound);
     }
@@ -71,6 +74,10 @@ for (const flavour of FLAVOURS) {
         for (const kind of QKINDS) for (const T of [1, 2, 5, 31, 32, 40]) for (const [C, OC] of [[32, 1], [288, 37], [544, 201], [96, 3]]) {
           const worst = worstError(heap, k, kind, T, C, OC, seed++);
           assert.ok(worst <= 1, `${kind} T=${T} C=${C} OC=${OC}: error ${worst} × bound`);
+        }
+        for (const kind of QKINDS) for (const T of [1, 3]) {
+          const worst = worstError(heap, k, kind, T, 288, 37, seed++, true);
+          assert.ok(worst <= 1, `${kind} T=${T} with an outlier x in every block: error ${worst} × bound`);
         }
       } finally {
         await k.close();

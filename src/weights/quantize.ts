@@ -178,15 +178,22 @@ function putF16(dst: Uint8Array, at: number, d: number, where: string, col: numb
   dst[at + 1] = h >>> 8;
 }
 
-// Both quantizers below avoid data-dependent branches (the largest magnitude by Math.max, signs and clamps by integer
-// arithmetic): with random signs, branches mispredicted and ran at a third of the speed.
+// Both quantizers below avoid data-dependent branches (signs and clamps by integer arithmetic): with random signs,
+// branches mispredicted and ran at a third of the speed. A block's largest magnitude is found on the float bits as
+// integers (|x| orders as bits & 0x7fffffff), twice as fast as Math.max over floats, and any NaN or ±Inf shows as bits
+// of 0x7f800000 and up.
 
-/** Largest |x[j]| of x[from, from + 32), or NaN / Infinity when a value is not finite. */
-function blockAmax(x: Float32Array, from: number): number {
-  let amax = 0;
-  for (let j = from; j < from + QUANT_BLOCK; j++) amax = Math.max(amax, Math.abs(x[j])); // NaN sticks
-  return amax;
+const F32_INF_BITS = 0x7f800000;
+const amaxScratch = new Float32Array(1), amaxScratchBits = new Int32Array(amaxScratch.buffer);
+
+/** The largest |x| bits of x[from, from + 32), as int (≥ F32_INF_BITS: a value is not finite). */
+function blockAmaxBits(xBits: Int32Array, from: number): number {
+  let m = 0;
+  for (let j = from; j < from + QUANT_BLOCK; j++) m = Math.max(m, xBits[j] & 0x7fffffff);
+  return m;
 }
+
+function bitsAsF32(bits: number): number { amaxScratchBits[0] = bits; return amaxScratch[0]; }
 
 /**
  * One row as q8_0 blocks at dst[at ..] (ggml's quantize_row_q8_0_ref): d = amax / 127, codes round(x · (1/d)) with
@@ -197,15 +204,12 @@ export function quantizeRowQ8_0(x: Float32Array, dst: Uint8Array, at: number, wh
   if (n % QUANT_BLOCK !== 0) throw new Error(`${where}: a row of ${n} values is not a whole number of ${QUANT_BLOCK}-value blocks`);
   const xBits = new Int32Array(x.buffer, x.byteOffset, n);
   for (let b = 0, o = at; b < n; b += QUANT_BLOCK, o += BLOCK_BYTES.q8_0) {
-    const amax = blockAmax(x, b);
-    if (!(amax < Infinity)) throw nonFinite(x, b, b + QUANT_BLOCK, where);
-    const d = Math.fround(amax / 127), id = d ? Math.fround(1 / d) : 0;
+    const m = blockAmaxBits(xBits, b);
+    if (m >= F32_INF_BITS) throw nonFinite(x, b, b + QUANT_BLOCK, where);
+    const d = Math.fround(bitsAsF32(m) / 127), id = d ? Math.fround(1 / d) : 0;
     putF16(dst, o, d, where, b);
-    for (let j = 0; j < QUANT_BLOCK; j++) {
-      // roundf of |x|·id (exact + 0.5, then truncation), then x's sign: -1 or 0 from its sign bit negates or keeps.
-      const q = (Math.fround(Math.abs(x[b + j]) * id) + 0.5) | 0, s = xBits[b + j] >> 31;
-      dst[o + 2 + j] = (q ^ s) - s;
-    }
+    // roundf(x·id): x·id ∓ 0.5 by x's sign bit (0.5 + (−1 or 0)) is exact in a double, and truncation finishes it.
+    for (let j = b, p = o + 2; j < b + QUANT_BLOCK; j++, p++) dst[p] = (Math.fround(x[j] * id) + (0.5 + (xBits[j] >> 31))) | 0;
   }
 }
 
@@ -216,12 +220,13 @@ export function quantizeRowQ8_0(x: Float32Array, dst: Uint8Array, at: number, wh
 export function quantizeRowQ4_0(x: Float32Array, dst: Uint8Array, at: number, where = 'quantizeRowQ4_0'): void {
   const n = x.length, half = QUANT_BLOCK / 2;
   if (n % QUANT_BLOCK !== 0) throw new Error(`${where}: a row of ${n} values is not a whole number of ${QUANT_BLOCK}-value blocks`);
+  const xBits = new Int32Array(x.buffer, x.byteOffset, n);
   for (let b = 0, o = at; b < n; b += QUANT_BLOCK, o += BLOCK_BYTES.q4_0) {
-    const amax = blockAmax(x, b);
-    if (!(amax < Infinity)) throw nonFinite(x, b, b + QUANT_BLOCK, where);
+    const m = blockAmaxBits(xBits, b);
+    if (m >= F32_INF_BITS) throw nonFinite(x, b, b + QUANT_BLOCK, where);
     let k = b;
-    while (Math.abs(x[k]) !== amax) k++;
-    const max = amax === 0 ? 0 : x[k]; // ggml's max stays +0 when no |value| exceeds 0, even for a block of −0
+    while ((xBits[k] & 0x7fffffff) !== m) k++;
+    const max = m === 0 ? 0 : x[k]; // ggml's max stays +0 when no |value| exceeds 0, even for a block of −0
     const d = Math.fround(max / -8), id = d ? Math.fround(1 / d) : 0;
     putF16(dst, o, d, where, b);
     for (let j = 0; j < half; j++) {

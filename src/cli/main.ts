@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { intOption, floatOption, tokenList, setOption, computeOptions, backendOptions, warnUnknownKeys, speculativeOptions, speculativeSettings } from './options.js';
+import { intOption, floatOption, tokenList, setOption, computeOptions, modelOptions, loadOptions, warnUnknownKeys, speculativeOptions, speculativeSettings } from './options.js';
 import { initCheckpoint } from '../model/init.js';
 import type { InitDType } from '../model/init.js';
 import { initProgress } from './init-progress.js';
@@ -18,6 +18,7 @@ import { modelInfo, formatInfo } from '../model/info.js';
 import { presetConfig } from '../model/presets.js';
 import { parseConfig } from '../model/config.js';
 import { WeightStore } from '../weights/shards.js';
+import { WEIGHT_FORMATS } from '../model/weight-format.js';
 import { benchMatmul } from '../bench/matmul.js';
 import type { BenchDType } from '../bench/matmul.js';
 import { benchGenerate, benchGenerateMedian, benchGenerator, randomPrompts, type GeneratorBenchResult } from '../bench/generate.js';
@@ -80,14 +81,14 @@ export function buildProgram(): Command {
       process.stdout.write(`wrote ${o.preset} checkpoint (${o.dtype}) to ${o.out}\n`);
     });
 
-  computeOptions(program.command('forward'))
+  modelOptions(program.command('forward'))
     .description('print the logits (and MTP logits) of a token sequence as JSON')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--tokens <ids>', 'comma-separated token ids, e.g. 0,5,17', tokenList)
     .option('--mtp', 'also compute the first MTP module\'s logits')
     .option('--decode', 'feed the tokens one at a time through the latent cache')
     .action(async (o) => {
-      const model = DeepSeekModel.load(o.model, backendOptions(o));
+      const model = DeepSeekModel.load(o.model, loadOptions(o));
       warnUnknownKeys(o.model, model.cfg);
       const r = scoreTokens(model, o.tokens, { mtp: o.mtp, decode: o.decode });
       await model.dispose();
@@ -116,13 +117,13 @@ export function buildProgram(): Command {
       process.stdout.write(JSON.stringify({ ids }) + '\n');
     });
 
-  speculativeOptions(samplingOptions(computeOptions(program.command('generate')), 128, 0))
+  speculativeOptions(samplingOptions(modelOptions(program.command('generate')), 128, 0))
     .description('generate text from a prompt, streamed to stdout')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--prompt <s>', 'prompt text')
     .option('--chat', 'treat the prompt as a user message and apply the chat template')
     .action(async (o) => {
-      const p = loadPipeline(o.model, backendOptions(o));
+      const p = loadPipeline(o.model, loadOptions(o));
       warnUnknownKeys(o.model, p.model.cfg);
       const ids = o.chat ? encodeChat(p.tokenizer, p.chat, [{ role: 'user', content: o.prompt }], o.model) : encodeText(p.tokenizer, p.chat, o.prompt);
       const params = generationParams(o);
@@ -138,13 +139,13 @@ export function buildProgram(): Command {
       await p.model.dispose();
     });
 
-  speculativeOptions(samplingOptions(computeOptions(program.command('chat')), 512, 0.7))
+  speculativeOptions(samplingOptions(modelOptions(program.command('chat')), 512, 0.7))
     .description('interactive chat in the terminal')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .option('--system <s>', 'system prompt')
     .option('--context <n>', 'tokens of history + answer kept', intOption('--context', 16))
     .action(async (o) => {
-      const p = loadPipeline(o.model, backendOptions(o));
+      const p = loadPipeline(o.model, loadOptions(o));
       warnUnknownKeys(o.model, p.model.cfg);
       const context = Math.min(o.context ?? 4096, p.model.cfg.maxPositionEmbeddings);
       await chatLoop(p, generationParams(o), o.system, context, speculativeSettings(o));
@@ -155,6 +156,7 @@ export function buildProgram(): Command {
     .description('parameters, memory and KV-cache size of a checkpoint or preset')
     .option('--model <dir>', 'checkpoint folder')
     .option('--preset <name>', 'a preset instead of a folder (e.g. deepseek-v3)')
+    .addOption(new Option('--weights <format>', 'the format memoryBytes and arenas are for').choices([...WEIGHT_FORMATS]).default('stored'))
     .option('--json', 'print JSON')
     .action((o) => {
       if (!o.model === !o.preset) throw new Error('give exactly one of --model or --preset');
@@ -163,9 +165,9 @@ export function buildProgram(): Command {
         const cfg = readConfig(o.model);
         warnUnknownKeys(o.model, cfg);
         const store = WeightStore.open(o.model);
-        try { info = modelInfo(cfg, store); } finally { store.close(); }
+        try { info = modelInfo(cfg, store, o.weights); } finally { store.close(); }
       } else {
-        info = modelInfo(parseConfig(presetConfig(o.preset), `preset "${o.preset}"`), null);
+        info = modelInfo(parseConfig(presetConfig(o.preset), `preset "${o.preset}"`), null, o.weights);
       }
       process.stdout.write((o.json ? JSON.stringify(info, null, 2) : formatInfo(info)) + '\n');
     });
@@ -184,7 +186,7 @@ export function buildProgram(): Command {
       process.stdout.write(o.json ? JSON.stringify({ gflops: r.gflops }) + '\n'
         : `${r.backend} ${o.dtype} ${o.size}³: ${r.gflops.toFixed(2)} GFLOP/s (${r.ms.toFixed(3)} ms)\n`);
     });
-  speculativeOptions(computeOptions(bench.command('generate')))
+  speculativeOptions(modelOptions(bench.command('generate')))
     .description('prefill and decode tokens/s of a checkpoint on random prompts')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .option('--prompt-tokens <n>', 'prompt length', intOption('--prompt-tokens', 1), 128)
@@ -195,7 +197,7 @@ export function buildProgram(): Command {
     .action(async (o) => {
       const speculative = speculativeSettings(o);
       if (speculative) return benchSpeculativeCommand(o, speculative);
-      const model = DeepSeekModel.load(o.model, backendOptions(o));
+      const model = DeepSeekModel.load(o.model, loadOptions(o));
       benchGenerate(model, Math.min(o.promptTokens, 8), 2, 1); // warm-up
       const r = benchGenerateMedian(model, o.promptTokens, o.newTokens, o.batch, o.repeat);
       process.stdout.write(o.json ? JSON.stringify(r) + '\n'
@@ -210,9 +212,9 @@ export function buildProgram(): Command {
  * `bench generate --speculative`: greedy generation through the Generator from random prompts, plain and speculative
  * runs alternating (this VM's speed drifts), each figure the median over the runs.
  */
-async function benchSpeculativeCommand(o: { model: string; promptTokens: number; newTokens: number; batch: number; repeat: number; json?: boolean; threads?: number; kernels?: string },
+async function benchSpeculativeCommand(o: { model: string; promptTokens: number; newTokens: number; batch: number; repeat: number; json?: boolean; threads?: number; kernels?: string; weights?: string },
   speculative: SpeculativeOptions): Promise<void> {
-  const p = loadPipeline(o.model, backendOptions(o));
+  const p = loadPipeline(o.model, loadOptions(o));
   try {
     p.model.requireMtp();
     const prompts = (seed: number) => randomPrompts(p.tokenizer, p.model.cfg.vocabSize, o.batch, o.promptTokens, seed);

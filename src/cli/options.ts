@@ -1,8 +1,12 @@
 // Option parsers that turn strings into typed values (each failing with a message that names the option), and the
-// option groups several commands share (--threads/--kernels, config warnings).
+// option groups several commands share (--threads/--kernels/--weights, config warnings).
 
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
 import type { KernelsKind } from '../kernels/select.js';
+import type { LoadOptions } from '../model/transformer.js';
+import type { WeightFormat } from '../model/weight-format.js';
+import { WEIGHT_FORMATS } from '../model/weight-format.js';
 
 export function intOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -44,15 +48,43 @@ export function setOption(v: string, acc: Record<string, unknown> = {}): Record<
   return acc;
 }
 
-/** --threads and --kernels, for every command that computes. */
+/** --threads and --kernels, for every command that computes; --weights too for those that load a model. */
 export function computeOptions(c: Command): Command {
   return c
     .option('--threads <n>', 'compute threads (default: QIUSUO_THREADS, else one per core)', intOption('--threads', 1, 256))
     .addOption(new Option('--kernels <kind>', 'wasm SIMD kernels or the plain TypeScript reference kernels').choices(['wasm', 'ref']));
 }
 
-export function backendOptions(o: { threads?: number; kernels?: string }): { threads?: number; kernels?: KernelsKind } {
-  return { threads: o.threads, kernels: o.kernels as KernelsKind | undefined };
+export function modelOptions(c: Command): Command {
+  return computeOptions(c)
+    .addOption(new Option('--weights <format>', 'weights in memory: as stored, or bf16, fp8 (E4M3, 128×128 block scales), q8 (Q8_0), q4 (Q4_0; heads Q8_0)')
+      .choices([...WEIGHT_FORMATS]).default('stored'));
+}
+
+/** How a command loads its model: backend, weight format, and a progress bar on a terminal for large checkpoints. */
+export function loadOptions(o: { threads?: number; kernels?: string; weights?: string }): LoadOptions {
+  return { threads: o.threads, kernels: o.kernels as KernelsKind | undefined, weights: o.weights as WeightFormat | undefined, onProgress: loadProgress() };
+}
+
+/** Checkpoints smaller than this load too fast for a progress bar. */
+const PROGRESS_BYTES = 256 << 20;
+
+/** A progress callback drawing bytes read, rate and ETA on stderr (when it is a terminal), removed when done. */
+function loadProgress(): ((read: number, total: number) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let bar: cliProgress.SingleBar | null = null;
+  const started = performance.now();
+  const gb = (n: number) => (n / 1e9).toFixed(2);
+  return (read, total) => {
+    if (total < PROGRESS_BYTES) return;
+    if (!bar) {
+      bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'loading |{bar}| {read}/{all} GB | {rate} GB/s | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, etaBuffer: 50 },
+        cliProgress.Presets.shades_classic);
+      bar.start(total, 0, { read: gb(0), all: gb(total), rate: '0.00' });
+    }
+    bar.update(read, { read: gb(read), rate: (read / 1e6 / Math.max(1, performance.now() - started)).toFixed(2) });
+    if (read >= total) bar.stop();
+  };
 }
 
 /** Config keys we do not use are not fatal (newer exporters add some), but the user should know. */

@@ -5,7 +5,7 @@
 
 import { Option, type Command } from 'commander';
 import type { AddressInfo } from 'node:net';
-import { intOption, floatOption, computeOptions, backendOptions, warnUnknownKeys, speculativeOptions, speculativeSettings } from './options.js';
+import { intOption, floatOption, modelOptions, loadOptions, warnUnknownKeys, speculativeOptions, speculativeSettings } from './options.js';
 import { Engine, ENGINE_DEFAULTS } from '../server/engine.js';
 import type { SpeculativeOptions } from '../generate/engine.js';
 import { QiusuoServer, DEFAULT_MAX_BODY_BYTES } from '../server/http.js';
@@ -15,7 +15,7 @@ import { checkRunDir } from '../server/run-log.js';
 
 export function addServeCommands(program: Command): void {
   const d = ENGINE_DEFAULTS;
-  const serve = speculativeOptions(computeOptions(program.command('serve')))
+  const serve = speculativeOptions(modelOptions(program.command('serve')))
     .description('serve a model behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions) with a web chat at /')
     .requiredOption('--model <dir>', 'checkpoint folder');
   listenOptions(serve, 8000)
@@ -34,7 +34,7 @@ export function addServeCommands(program: Command): void {
       const limits = limitsOf(o);
       const speculative = speculativeOf(o);
       const engine = Engine.load(o.model, {
-        ...backendOptions(o), maxBatch: o.maxBatch, maxQueue: o.maxQueue, context: o.context, maxTokens: o.maxTokens, modelName: o.modelName, speculative,
+        ...loadOptions(o), maxBatch: o.maxBatch, maxQueue: o.maxQueue, context: o.context, maxTokens: o.maxTokens, modelName: o.modelName, speculative,
       });
       warnUnknownKeys(o.model, engine.pipeline.model.cfg);
       const server = new QiusuoServer({ engine, runDir: o.run, maxBodyBytes: o.maxBodyBytes, apiKey, limits, log: o.quiet ? undefined : logLine });

@@ -1,12 +1,18 @@
 // What `qiusuo info` reports about a checkpoint or a preset: parameters (total, active per token, MTP), bytes on
-// disk and in memory at the stored widths, and the per-token KV cache of MLA's latent form versus a plain K/V cache.
+// disk and in memory in each --weights format, the weight arenas, and the per-token KV cache of MLA's latent form
+// versus a plain K/V cache.
 
 import * as fs from 'node:fs';
 import type { ModelConfig } from './config.js';
 import { moeLayerIndices, qHeadDim } from './config.js';
-import { mainTensors, mtpTensors, scaleShape } from '../weights/names.js';
-import type { WeightStore } from '../weights/shards.js';
+import { mainTensors, mtpTensors, scaleShape, SCALE_SUFFIX } from '../weights/names.js';
+import type { WeightStore, TensorSource } from '../weights/shards.js';
+import type { TensorEntry } from '../weights/safetensors.js';
+import type { StoredDType } from '../weights/dtypes.js';
 import { DTYPE_BYTES } from '../weights/dtypes.js';
+import type { WeightFormat } from './weight-format.js';
+import { WEIGHT_FORMATS } from './weight-format.js';
+import { validateCheckpoint, planWeights, residentBytes, countArenas } from './weights.js';
 import { numel } from '../tensor/tensor.js';
 
 export interface ModelInfo {
@@ -17,14 +23,46 @@ export interface ModelInfo {
   activeParams: number;       // per token: all but the routed experts a token does not use
   mtpParams: number;          // MTP modules (excluding copies of embedding/head)
   diskBytes: number | null;   // safetensors files, when a checkpoint folder is given
-  memoryBytes: number;        // weights at stored width plus FP8 block scales
+  weights: WeightFormat;      // the --weights format memoryBytes and arenas are for
+  memoryBytes: number;        // resident weights in that format (FP8 block scales included)
+  memoryByFormat: Record<WeightFormat, number>;
+  arenas: number;             // weight arenas the weights take beyond the main memory (0: they fit one)
   kvCache: { latentValuesPerTokenPerLayer: number; naiveValuesPerTokenPerLayer: number; latentBytesPerToken: number; naiveBytesPerToken: number; ratio: number };
 }
 
 /** Cache values are kept in f32. */
 const CACHE_BYTES = 4;
 
-export function modelInfo(cfg: ModelConfig, store: WeightStore | null): ModelInfo {
+/**
+ * A preset's tensors as its own storage holds them (FP8 with block scales where allowed and the config quantises,
+ * else BF16), for planning without a checkpoint; reads nothing.
+ */
+class PresetSource implements TensorSource {
+  readonly dir: string;
+  private readonly entries = new Map<string, TensorEntry>();
+  constructor(cfg: ModelConfig) {
+    this.dir = `preset (${cfg.modelType})`;
+    const block = cfg.quantization?.weightBlockSize;
+    const add = (name: string, dtype: StoredDType, shape: readonly number[]) =>
+      this.entries.set(name, { name, dtype, shape: [...shape], byteLength: numel(shape) * DTYPE_BYTES[dtype], file: this.dir, fileOffset: 0 });
+    const all = [...mainTensors(cfg), ...Array.from({ length: cfg.numNextnPredictLayers }, (_, k) => [...mtpTensors(cfg, k)]).flat()];
+    for (const [name, e] of all) {
+      if (e.optional) continue;
+      if (block && e.fp8Allowed) {
+        add(name, 'F8_E4M3', e.shape);
+        add(name + SCALE_SUFFIX, 'F32', scaleShape(e.shape, block));
+      } else {
+        add(name, 'BF16', e.shape);
+      }
+    }
+  }
+  has(name: string): boolean { return this.entries.has(name); }
+  entry(name: string): TensorEntry { return this.entries.get(name)!; }
+  names(): string[] { return [...this.entries.keys()]; }
+  readInto(): void { throw new Error(`${this.dir}: a preset has no tensor data`); }
+}
+
+export function modelInfo(cfg: ModelConfig, store: WeightStore | null, format: WeightFormat = 'stored'): ModelInfo {
   const main = mainTensors(cfg);
   if (cfg.tieWordEmbeddings) main.delete('lm_head.weight');
   let total = 0;
@@ -37,18 +75,10 @@ export function modelInfo(cfg: ModelConfig, store: WeightStore | null): ModelInf
     for (const e of mtpTensors(cfg, k).values()) if (!e.optional) mtp += numel(e.shape);
   }
 
-  let memory = 0;
-  if (store) {
-    for (const n of store.names()) memory += store.entry(n).byteLength;
-  } else {
-    // Assume the preset's own storage: FP8 with block scales where allowed and quantised, else BF16.
-    const block = cfg.quantization?.weightBlockSize;
-    const all = [...main.values(), ...Array.from({ length: cfg.numNextnPredictLayers }, (_, k) => [...mtpTensors(cfg, k).values()].filter((e) => !e.optional)).flat()];
-    for (const e of all) {
-      if (block && e.fp8Allowed) memory += numel(e.shape) * DTYPE_BYTES.F8_E4M3 + numel(scaleShape(e.shape, block)) * 4;
-      else memory += numel(e.shape) * DTYPE_BYTES.BF16;
-    }
-  }
+  const source: TensorSource = store ?? new PresetSource(cfg);
+  const { present } = validateCheckpoint(cfg, source);
+  const memoryByFormat = Object.fromEntries(WEIGHT_FORMATS.map((f) => [f, residentBytes(planWeights(present, source, f))])) as Record<WeightFormat, number>;
+  const arenas = countArenas(planWeights(present, source, format), (n) => source.entry(n).shape);
   // The files the store reads, not every *.safetensors in the folder (a stale index's shards or a stray copy).
   let disk: number | null = null;
   if (store) {
@@ -62,7 +92,8 @@ export function modelInfo(cfg: ModelConfig, store: WeightStore | null): ModelInf
     modelType: cfg.modelType,
     layers, denseLayers: layers - moeLayers, moeLayers, mtpModules: cfg.numNextnPredictLayers,
     routedExperts: cfg.nRoutedExperts, sharedExperts: cfg.nSharedExperts, expertsPerToken: cfg.numExpertsPerTok,
-    totalParams: total, activeParams: active, mtpParams: mtp, diskBytes: disk, memoryBytes: memory,
+    totalParams: total, activeParams: active, mtpParams: mtp, diskBytes: disk,
+    weights: format, memoryBytes: memoryByFormat[format], memoryByFormat, arenas,
     kvCache: {
       latentValuesPerTokenPerLayer: latent, naiveValuesPerTokenPerLayer: naive,
       latentBytesPerToken: latent * layers * CACHE_BYTES, naiveBytesPerToken: naive * layers * CACHE_BYTES,
@@ -86,7 +117,8 @@ export function formatInfo(i: ModelInfo): string {
     `experts           ${i.routedExperts} routed + ${i.sharedExperts} shared, ${i.expertsPerToken} per token`,
     `parameters        ${human(i.totalParams, '')} total, ${human(i.activeParams, '')} active per token, ${human(i.mtpParams, '')} in MTP`,
     `on disk           ${i.diskBytes === null ? 'n/a (preset)' : bytes(i.diskBytes)}`,
-    `in memory         ${bytes(i.memoryBytes)} of weights at stored width`,
+    `in memory         ${bytes(i.memoryBytes)} of weights as --weights ${i.weights}${i.arenas > 0 ? ` in ${i.arenas} weight arenas` : ''}`,
+    `  by format       ${WEIGHT_FORMATS.map((f) => `${f} ${human(i.memoryByFormat[f], 'B', 1024)}`).join(', ')}`,
     `KV cache / token  ${bytes(i.kvCache.latentBytesPerToken)} latent (${i.kvCache.latentValuesPerTokenPerLayer} values/layer) vs ${bytes(i.kvCache.naiveBytesPerToken)} plain K/V (${i.kvCache.naiveValuesPerTokenPerLayer} values/layer): ${i.kvCache.ratio.toFixed(1)}× smaller`,
   ].join('\n');
 }

@@ -3,16 +3,20 @@
 // Leaves out: the forward pass (transformer.ts) and file formats (weights/).
 
 import type { Heap } from '../tensor/heap.js';
-import type { Tensor, DType } from '../tensor/tensor.js';
-import { empty, bytes, withScale, dispose } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
+import * as os from 'node:os';
+import { empty, bytes, f32, withScale, dispose } from '../tensor/tensor.js';
 import type { ExpertBank } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 import { isMoeLayer } from './config.js';
-import type { StoredDType } from '../weights/dtypes.js';
 import type { TensorSource } from '../weights/shards.js';
 import type { ExpectedTensor } from '../weights/names.js';
 import { mainTensors, mtpTensors, layerPrefix, SCALE_SUFFIX, scaleShape, isIgnorableBuffer } from '../weights/names.js';
 import { WeightPlacement } from '../tensor/arenas.js';
+import type { SourceWeight } from '../weights/quantize.js';
+import { convertWeight, E4M3_BLOCK } from '../weights/quantize.js';
+import type { ResidentTensor, WeightFormat } from './weight-format.js';
+import { residentOf, WEIGHT_FORMATS } from './weight-format.js';
 
 export interface SwiGluWeights { gate: Tensor; up: Tensor; down: Tensor }
 
@@ -41,7 +45,6 @@ export interface ModelWeights {
   arenas: Heap[];    // the weight arenas holding them beyond the main heap (empty when the model fits it)
 }
 
-const TO_DTYPE: Record<StoredDType, DType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F8_E4M3: 'e4m3' };
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
@@ -99,8 +102,64 @@ function describe(cfg: ModelConfig): string {
 }
 
 export interface LoadWeightsOptions {
+  /** What the tensors become in memory (default stored): weight-format.ts. */
+  weights?: WeightFormat;
   /** Weight bytes per arena (default: QIUSUO_ARENA_BYTES or tensor/arenas.ts's default). */
   arenaBytes?: number;
+  /** Memory the weights may take (default: what the machine has available); loading refuses a model beyond it. */
+  availableMemory?: number;
+  /** Called after each tensor with the checkpoint bytes read so far and in all. */
+  onProgress?: (read: number, total: number) => void;
+  /** Where loading spends its time, added up here when given: reading files, converting to the format. */
+  timings?: { readMs: number; convertMs: number };
+}
+
+/** A checkpoint's tensors as they will be held under `format`, by name, in the store's read order. */
+export function planWeights(present: Map<string, ExpectedTensor>, store: TensorSource, format: WeightFormat): Map<string, ResidentTensor> {
+  const plan = new Map<string, ResidentTensor>();
+  for (const [name, expected] of present) {
+    const entry = store.entry(name);
+    const scale = store.has(name + SCALE_SUFFIX) ? store.entry(name + SCALE_SUFFIX).shape : null;
+    plan.set(name, residentOf(name, expected, { dtype: entry.dtype, shape: entry.shape, scaleShape: scale }, format));
+  }
+  return plan;
+}
+
+export const residentBytes = (plan: Map<string, ResidentTensor>): number => {
+  let n = 0;
+  for (const r of plan.values()) n += r.bytes + r.scaleBytes;
+  return n;
+};
+
+/** How many weight arenas a plan takes with `limit` weight bytes per arena (0: it fits the main heap), as loading places them. */
+export function countArenas(plan: Map<string, ResidentTensor>, shapes: (name: string) => readonly number[], limit?: number): number {
+  let n = 0;
+  const placement = new WeightPlacement<number>(0, residentBytes(plan), limit, () => ++n);
+  const sizes = (r: ResidentTensor) => [r.bytes, ...(r.scaleShape ? [r.scaleBytes] : [])];
+  for (const [name, r] of plan) {
+    if (name.endsWith('.gate_proj.weight')) {
+      const trio = ['gate_proj', 'up_proj', 'down_proj'].map((m) => plan.get(name.replace('gate_proj', m)));
+      if (trio.every((t) => t)) placement.keepTogether(name, trio.flatMap((t) => sizes(t!)));
+    }
+    placement.heapFor(name, sizes(r), shapes(name).length === 1);
+  }
+  return n;
+}
+
+/** Memory this process may use: what the machine has available, within a cgroup limit if one is set. */
+export function availableMemory(): number {
+  const limit = process.constrainedMemory?.() ?? 0;
+  return limit > 0 ? Math.min(limit, os.freemem()) : os.freemem();
+}
+
+const gib = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`);
+
+/** Refuses, before any allocation, weights that do not fit `available` bytes; suggests the formats that would. */
+function checkFits(present: Map<string, ExpectedTensor>, store: TensorSource, format: WeightFormat, need: number, available: number): void {
+  if (need <= available) return;
+  const fitting = WEIGHT_FORMATS.map((f) => ({ f, bytes: residentBytes(planWeights(present, store, f)) })).filter((x) => x.bytes <= available);
+  throw new Error(`${store.dir}: the weights need ${gib(need)} of memory as --weights ${format}, but ${gib(available)} is available`
+    + (fitting.length > 0 ? `; ${fitting.map((x) => `--weights ${x.f} needs ${gib(x.bytes)}`).join(', ')}` : '; no --weights format fits'));
 }
 
 /**
@@ -109,34 +168,49 @@ export interface LoadWeightsOptions {
  */
 export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap, opts: LoadWeightsOptions = {}): ModelWeights {
   const { mtpModules, present } = validateCheckpoint(cfg, store);
+  const format = opts.weights ?? 'stored';
   const block = cfg.quantization?.weightBlockSize ?? [128, 128];
-  let total = 0;
-  for (const name of present.keys()) {
-    total += store.entry(name).byteLength;
-    if (store.has(name + SCALE_SUFFIX)) total += store.entry(name + SCALE_SUFFIX).byteLength;
-  }
+  const plan = planWeights(present, store, format);
+  const total = residentBytes(plan);
+  checkFits(present, store, format, total, opts.availableMemory ?? availableMemory());
+  let readBytes = 0, toRead = 0;
+  for (const name of plan.keys()) toRead += stored(name);
   const placement = new WeightPlacement(heap, total, opts.arenaBytes);
   const all: Tensor[] = [];
+  const convert = new ConvertBuffers();
   /** Bytes of a tensor's allocations: itself, and its block scales. */
   const sizes = (name: string): number[] => {
-    const entry = store.entry(name);
-    return [entry.byteLength, ...(entry.dtype === 'F8_E4M3' ? [store.entry(name + SCALE_SUFFIX).byteLength] : [])];
+    const r = plan.get(name)!;
+    return [r.bytes, ...(r.scaleShape ? [r.scaleBytes] : [])];
   };
+  function stored(name: string): number {
+    return store.entry(name).byteLength + (store.has(name + SCALE_SUFFIX) ? store.entry(name + SCALE_SUFFIX).byteLength : 0);
+  }
   const together = (names: string[]) => placement.keepTogether(names[0], names.flatMap(sizes));
   const read = (name: string): Tensor => {
-    const entry = store.entry(name);
+    const entry = store.entry(name), r = plan.get(name)!;
     const at = placement.heapFor(name, sizes(name), entry.shape.length === 1);
-    let t = empty(at, entry.shape, TO_DTYPE[entry.dtype]);
+    const t = empty(at, entry.shape, r.dtype);
     all.push(t);
-    store.readInto(name, bytes(t));
-    if (entry.dtype === 'F8_E4M3') {
-      const s = store.entry(name + SCALE_SUFFIX);
-      const scaleInv = empty(at, s.shape, 'f32');
-      all.push(scaleInv);
-      store.readInto(name + SCALE_SUFFIX, bytes(scaleInv));
-      t = withScale({ ...t, owner: false }, { scaleInv, block: [block[0], block[1]] });
+    const scaleInv = r.scaleShape ? empty(at, r.scaleShape, 'f32') : null;
+    if (scaleInv) all.push(scaleInv);
+    const t0 = performance.now();
+    let t1 = t0;
+    if (r.convert === null) {
+      store.readInto(name, bytes(t));
+      if (scaleInv) store.readInto(name + SCALE_SUFFIX, bytes(scaleInv));
+      t1 = performance.now();
+    } else {
+      const src = convert.source(name, store, [block[0], block[1]]);
+      t1 = performance.now();
+      convertWeight(src, r.convert, bytes(t), scaleInv ? f32(scaleInv) : undefined);
     }
-    return t;
+    if (opts.timings) { opts.timings.readMs += t1 - t0; opts.timings.convertMs += performance.now() - t1; }
+    readBytes += stored(name);
+    opts.onProgress?.(readBytes, toRead);
+    if (!scaleInv) return t;
+    const scaleBlock: [number, number] = r.convert === 'e4m3' ? [E4M3_BLOCK[0], E4M3_BLOCK[1]] : [block[0], block[1]];
+    return withScale({ ...t, owner: false }, { scaleInv, block: scaleBlock });
   };
   const optional = (name: string, fallback: Tensor) => (store.has(name) ? read(name) : fallback);
   try {
@@ -162,6 +236,29 @@ export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap, o
 }
 
 /** `together(names)`: the named tensors, read next, must share a memory (an expert's three matrices). */
+/**
+ * Reusable buffers that one stored tensor (and its FP8 scales) is read into before conversion: the one tensor beyond
+ * the resident weights that loading holds at any time.
+ */
+class ConvertBuffers {
+  private data = new Uint8Array(0);
+  private scales = new Float32Array(0);
+
+  /** `block`: the FP8 block size of the checkpoint (config.json's weight_block_size). */
+  source(name: string, store: TensorSource, block: readonly [number, number]): SourceWeight {
+    const entry = store.entry(name);
+    if (this.data.length < entry.byteLength) this.data = new Uint8Array(entry.byteLength);
+    const data = this.data.subarray(0, entry.byteLength);
+    store.readInto(name, data);
+    if (entry.dtype !== 'F8_E4M3') return { dtype: entry.dtype, bytes: data, shape: entry.shape };
+    const s = store.entry(name + SCALE_SUFFIX);
+    if (this.scales.length * 4 < s.byteLength) this.scales = new Float32Array(s.byteLength / 4);
+    const scales = this.scales.subarray(0, s.byteLength / 4);
+    store.readInto(name + SCALE_SUFFIX, new Uint8Array(scales.buffer, 0, s.byteLength));
+    return { dtype: entry.dtype, bytes: data, shape: entry.shape, scaleInv: scales, block };
+  }
+}
+
 function readLayer(cfg: ModelConfig, i: number, read: (name: string) => Tensor, together: (names: string[]) => void): LayerWeights {
   const p = layerPrefix(i), a = `${p}self_attn.`, m = `${p}mlp.`;
   const lora = cfg.qLoraRank !== null;

@@ -26,9 +26,13 @@ export function arenaBytes(env = process.env.QIUSUO_ARENA_BYTES): number {
 /** Bytes a heap allocation of `bytes` takes (heap.ts rounds to 64). */
 const allocated = (bytes: number) => Math.max(64, Math.ceil(bytes / 64) * 64);
 
-export class WeightPlacement {
+/**
+ * Places tensors, in load order, in the main heap or in arenas. `H` is a heap (loading) or anything standing for one
+ * (counting the arenas a model would take, for `qiusuo info`).
+ */
+export class WeightPlacement<H = Heap> {
   /** The weight arenas made so far (not the main heap). */
-  readonly arenas: Heap[] = [];
+  readonly arenas: H[] = [];
   /** Whether the weights go to arenas (false: all in the main heap). */
   readonly split: boolean;
   private room = 0;
@@ -37,7 +41,8 @@ export class WeightPlacement {
    * `totalBytes`: every weight tensor's bytes, to decide whether the model fits the main heap; `limit`: weight bytes
    * per arena.
    */
-  constructor(readonly main: Heap, totalBytes: number, readonly limit = arenaBytes()) {
+  constructor(readonly main: H, totalBytes: number, readonly limit = arenaBytes(),
+    private readonly newArena: (initialBytes: number) => H = (n) => new Heap(n) as H) {
     this.split = totalBytes > limit;
   }
 
@@ -45,7 +50,7 @@ export class WeightPlacement {
    * The heap a tensor goes to, with its allocations of `sizes` bytes (the tensor, its block scales); `vector`: a
    * rank-1 tensor (kept in the main heap).
    */
-  heapFor(name: string, sizes: readonly number[], vector: boolean): Heap {
+  heapFor(name: string, sizes: readonly number[], vector: boolean): H {
     if (!this.split || vector) return this.main;
     const need = this.ensureRoom(name, sizes);
     this.room -= need;
@@ -67,7 +72,7 @@ export class WeightPlacement {
       throw new Error(`"${name}" takes ${sizes.reduce((a, b) => a + b, 0)} bytes, more than one wasm memory holds beside its staging room (${MEMORY_LIMIT - GiB / 4})`);
     }
     if (this.arenas.length === 0 || need > this.room) {
-      this.arenas.push(new Heap(Math.min(need, this.limit)));
+      this.arenas.push(this.newArena(Math.min(need, this.limit)));
       this.room = Math.max(this.limit, need);
     }
     return need;

@@ -63,7 +63,10 @@ export function modelOptions(c: Command): Command {
 
 /** How a command loads its model: backend, weight format, and a progress bar on a terminal for large checkpoints. */
 export function loadOptions(o: { threads?: number; kernels?: string; weights?: string }): LoadOptions {
-  return { threads: o.threads, kernels: o.kernels as KernelsKind | undefined, weights: o.weights as WeightFormat | undefined, onProgress: loadProgress() };
+  return {
+    threads: o.threads, kernels: o.kernels as KernelsKind | undefined, weights: o.weights as WeightFormat | undefined, onProgress: loadProgress(),
+    onFallback: (message) => process.stderr.write(`qiusuo: warning: ${message}\n`),
+  };
 }
 
 /** Checkpoints smaller than this load too fast for a progress bar. */

@@ -12,7 +12,7 @@ import type { StoredDType } from '../weights/dtypes.js';
 import { DTYPE_BYTES } from '../weights/dtypes.js';
 import type { WeightFormat } from './weight-format.js';
 import { WEIGHT_FORMATS } from './weight-format.js';
-import { validateCheckpoint, planWeights, residentBytes, countArenas } from './weights.js';
+import { validateCheckpoint, planWeights, residentBytes, countArenas, describeFallbacks } from './weights.js';
 import { numel } from '../tensor/tensor.js';
 
 export interface ModelInfo {
@@ -27,6 +27,7 @@ export interface ModelInfo {
   memoryBytes: number;        // resident weights in that format (FP8 block scales included)
   memoryByFormat: Record<WeightFormat, number>;
   arenas: number;             // weight arenas the weights take beyond the main memory (0: they fit one)
+  fallbacks: string | null;   // tensors that cannot take the format, and what they become
   kvCache: { latentValuesPerTokenPerLayer: number; naiveValuesPerTokenPerLayer: number; latentBytesPerToken: number; naiveBytesPerToken: number; ratio: number };
 }
 
@@ -78,7 +79,8 @@ export function modelInfo(cfg: ModelConfig, store: WeightStore | null, format: W
   const source: TensorSource = store ?? new PresetSource(cfg);
   const { present } = validateCheckpoint(cfg, source);
   const memoryByFormat = Object.fromEntries(WEIGHT_FORMATS.map((f) => [f, residentBytes(planWeights(present, source, f))])) as Record<WeightFormat, number>;
-  const arenas = countArenas(planWeights(present, source, format), (n) => source.entry(n).shape);
+  const plan = planWeights(present, source, format);
+  const arenas = countArenas(plan, (n) => source.entry(n).shape);
   // The files the store reads, not every *.safetensors in the folder (a stale index's shards or a stray copy).
   let disk: number | null = null;
   if (store) {
@@ -93,7 +95,7 @@ export function modelInfo(cfg: ModelConfig, store: WeightStore | null, format: W
     layers, denseLayers: layers - moeLayers, moeLayers, mtpModules: cfg.numNextnPredictLayers,
     routedExperts: cfg.nRoutedExperts, sharedExperts: cfg.nSharedExperts, expertsPerToken: cfg.numExpertsPerTok,
     totalParams: total, activeParams: active, mtpParams: mtp, diskBytes: disk,
-    weights: format, memoryBytes: memoryByFormat[format], memoryByFormat, arenas,
+    weights: format, memoryBytes: memoryByFormat[format], memoryByFormat, arenas, fallbacks: describeFallbacks(plan, format),
     kvCache: {
       latentValuesPerTokenPerLayer: latent, naiveValuesPerTokenPerLayer: naive,
       latentBytesPerToken: latent * layers * CACHE_BYTES, naiveBytesPerToken: naive * layers * CACHE_BYTES,
@@ -119,6 +121,7 @@ export function formatInfo(i: ModelInfo): string {
     `on disk           ${i.diskBytes === null ? 'n/a (preset)' : bytes(i.diskBytes)}`,
     `in memory         ${bytes(i.memoryBytes)} of weights as --weights ${i.weights}${i.arenas > 0 ? ` in ${i.arenas} weight arenas` : ''}`,
     `  by format       ${WEIGHT_FORMATS.map((f) => `${f} ${human(i.memoryByFormat[f], 'B', 1024)}`).join(', ')}`,
+    ...(i.fallbacks ? [`  note            ${i.fallbacks}`] : []),
     `KV cache / token  ${bytes(i.kvCache.latentBytesPerToken)} latent (${i.kvCache.latentValuesPerTokenPerLayer} values/layer) vs ${bytes(i.kvCache.naiveBytesPerToken)} plain K/V (${i.kvCache.naiveValuesPerTokenPerLayer} values/layer): ${i.kvCache.ratio.toFixed(1)}× smaller`,
   ].join('\n');
 }

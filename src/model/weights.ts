@@ -110,6 +110,8 @@ export interface LoadWeightsOptions {
   availableMemory?: number;
   /** Called after each tensor with the checkpoint bytes read so far and in all. */
   onProgress?: (read: number, total: number) => void;
+  /** Told, once, which tensors could not take the format and what they became (default: not told). */
+  onFallback?: (message: string) => void;
   /** Where loading spends its time, added up here when given: reading files, converting to the format. */
   timings?: { readMs: number; convertMs: number };
 }
@@ -146,6 +148,14 @@ export function countArenas(plan: Map<string, ResidentTensor>, shapes: (name: st
   return n;
 }
 
+/** "N tensors keep a wider format under --weights F: name (why), …", or null when every tensor took the format. */
+export function describeFallbacks(plan: Map<string, ResidentTensor>, format: WeightFormat): string | null {
+  const fell = [...plan].filter(([, r]) => r.fallback);
+  if (fell.length === 0) return null;
+  const shown = fell.slice(0, 3).map(([n, r]) => `${n} (${r.fallback})`).join(', ');
+  return `${fell.length} tensor${fell.length > 1 ? 's' : ''} keep a wider format under --weights ${format}: ${shown}${fell.length > 3 ? ', …' : ''}`;
+}
+
 /** Memory this process may use: what the machine has available, within a cgroup limit if one is set. */
 export function availableMemory(): number {
   const limit = process.constrainedMemory?.() ?? 0;
@@ -173,6 +183,8 @@ export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap, o
   const plan = planWeights(present, store, format);
   const total = residentBytes(plan);
   checkFits(present, store, format, total, opts.availableMemory ?? availableMemory());
+  const fallbacks = describeFallbacks(plan, format);
+  if (fallbacks) opts.onFallback?.(fallbacks);
   let readBytes = 0, toRead = 0;
   for (const name of plan.keys()) toRead += stored(name);
   const placement = new WeightPlacement(heap, total, opts.arenaBytes);

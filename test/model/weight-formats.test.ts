@@ -13,6 +13,7 @@ import type { InitOptions } from '../../src/model/init.js';
 import { DeepSeekModel, readConfig } from '../../src/model/transformer.js';
 import { loadWeights, validateCheckpoint, planWeights } from '../../src/model/weights.js';
 import { residentOf } from '../../src/model/weight-format.js';
+import { modelInfo } from '../../src/model/info.js';
 import type { WeightFormat } from '../../src/model/weight-format.js';
 import { Heap } from '../../src/tensor/heap.js';
 import { empty, bytes, f32, withScale } from '../../src/tensor/tensor.js';
@@ -142,6 +143,24 @@ test('a shard that ends early mid-load: an error naming the shard, and every ten
       assert.throws(() => loadWeights(cfg, store, heap, { weights }), new RegExp(`${shards[shards.length - 1].replace(/\./g, '\\.')}`));
       assert.equal(heap.bytesInUse, before, `${weights}: nothing half-loaded is left`);
     }
+  } finally {
+    store.close();
+  }
+});
+
+test('tensors that cannot take the format are named, by info and by the loader', async () => {
+  const dir = path.join(tmp, 'fallback');
+  // kv_b_proj rows of kv_lora_rank = 40 values cannot take Q8_0 (two layers and the MTP layer); o_proj rows of 64 can.
+  const cfg = initCheckpoint({ preset: 'tiny', seed: 1, out: dir, set: { kv_lora_rank: 40 } });
+  const store = WeightStore.open(dir);
+  const messages: string[] = [];
+  try {
+    const info = modelInfo(cfg, store, 'q8');
+    assert.match(info.fallbacks!, /^3 tensors keep a wider format under --weights q8: model\.layers\.0\.self_attn\.kv_b_proj\.weight \(rows of 40 values are not a multiple of 32: bf16\)/);
+    const w = loadWeights(cfg, store, new Heap(), { weights: 'q8', onFallback: (m) => messages.push(m) });
+    assert.deepEqual(messages, [info.fallbacks]);
+    assert.equal(w.layers[0].attn.kvB.dtype, 'bf16');
+    assert.equal(w.layers[0].attn.o.dtype, 'q8_0');
   } finally {
     store.close();
   }

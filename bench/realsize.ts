@@ -4,7 +4,7 @@
 // run, one wasm pass over 1 GiB on all threads) sets for the weight bytes a step reads. Then a BF16 model too large for
 // one 4 GiB memory (Moonlight's shape with fewer layers) at --weights stored, in several weight arenas.
 // Writes bench/results/realsize.json. The checkpoints are made with `qiusuo init` when their folders are missing:
-//   node --import tsx bench/realsize.ts [--dir /big/moonlight] [--stored-dir /big/moonlight-l8]
+//   node --import tsx bench/realsize.ts [--dir /big/moonlight] [--stored-dir /big/moonlight-l8] [--formats q4,q8] [--no-stored]
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +19,7 @@ import { benchGenerateMedian } from '../src/bench/generate.js';
 import { benchReadBandwidth } from '../src/bench/read-bandwidth.js';
 import { stealMeter } from './steal.js';
 
-const PROMPT = 64, NEW = 16, REPEATS = 3, FORMATS: WeightFormat[] = ['fp8', 'q8', 'q4'];
+const PROMPT = 32, NEW = 16, REPEATS = 2, FORMATS: WeightFormat[] = ['fp8', 'q8', 'q4'];
 
 const bytesOf = (t: Tensor | null) => (t ? byteLength(t) + (t.scale ? byteLength(t.scale.scaleInv) : 0) : 0);
 
@@ -77,7 +77,8 @@ function ensureCheckpoint(dir: string, set: string[]): void {
   if (r.status !== 0) throw new Error(`init ${dir} failed`);
 }
 
-const { values } = parseArgs({ options: { dir: { type: 'string', default: '/work/big/moonlight' }, 'stored-dir': { type: 'string', default: '/work/big/moonlight-l8' }, child: { type: 'string' }, formats: { type: 'string' } } });
+const { values } = parseArgs({ options: { dir: { type: 'string', default: '/work/big/moonlight' }, 'stored-dir': { type: 'string', default: '/work/big/moonlight-l8' },
+  child: { type: 'string' }, formats: { type: 'string' }, 'no-stored': { type: 'boolean' } } });
 if (values.child) {
   child(values.dir!, values.child as WeightFormat);
 } else {
@@ -86,18 +87,20 @@ if (values.child) {
   ensureCheckpoint(values['stored-dir']!, ['num_hidden_layers=8']);
   const bandwidth = await benchReadBandwidth();
   console.log(`read bandwidth ${bandwidth.gbs.toFixed(2)} GB/s (${bandwidth.threads} threads)`);
-  const formats = values.formats ? (values.formats.split(',') as WeightFormat[]) : FORMATS;
-  const results = [];
-  for (const f of formats) {
-    const r = runChild(values.dir!, f);
+  const formats = values.formats !== undefined ? (values.formats.split(',').filter((f) => f) as WeightFormat[]) : FORMATS;
+  // Runs are added to the results file (one per model and format), so a subset can be re-run: --formats q8 --no-stored.
+  const file = 'bench/results/realsize.json';
+  const results: { model: string; format: string }[] = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).results : [];
+  const record = (model: string, r: { format: string }) => {
     console.log(JSON.stringify(r));
-    results.push({ model: 'moonlight-16b-a3b', ...r });
-  }
-  const stored = runChild(values['stored-dir']!, 'stored');
-  console.log(JSON.stringify(stored));
-  results.push({ model: 'moonlight-16b-a3b, 8 layers', ...stored });
+    const i = results.findIndex((x) => x.model === model && x.format === r.format);
+    results.splice(i < 0 ? results.length : i, i < 0 ? 0 : 1, { model, ...r });
+  };
+  const model = values.dir === values['stored-dir'] ? 'moonlight-16b-a3b, 8 layers' : 'moonlight-16b-a3b';
+  for (const f of formats) record(model, runChild(values.dir!, f));
+  if (!values['no-stored']) record('moonlight-16b-a3b, 8 layers', runChild(values['stored-dir']!, 'stored'));
   fs.mkdirSync('bench/results', { recursive: true });
   const json = { machine: os.cpus()[0].model, cores: os.cpus().length, node: process.version, date: new Date().toISOString(),
     bandwidth_gbs: bandwidth.gbs, bandwidth_rounds: bandwidth.rounds, stealPercent: steal(), results };
-  fs.writeFileSync('bench/results/realsize.json', JSON.stringify(json, null, 2) + '\n');
+  fs.writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
 }

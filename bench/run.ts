@@ -300,5 +300,31 @@ if (rs) {
   lines.push('');
 }
 
+const ab = read('ab-small');
+if (ab) {
+  interface ABRun { side: 'old' | 'new'; round: number; r: { prefill_tok_s: number; decode_tok_s: number } }
+  const runs = ab.runs as ABRun[];
+  const med = (side: string, k: 'prefill_tok_s' | 'decode_tok_s') => {
+    const xs = runs.filter((x) => x.side === side).map((x) => x.r[k]).sort((a, b) => a - b);
+    return xs[(xs.length - 1) >> 1];
+  };
+  lines.push(`## Small models before and after weight arenas (${meta(ab)})`, '',
+    `\`bash bench/ab-small.sh OLD MODEL\`: \`bench generate\` on ${ab.model}, the build at ${ab.old} and this one alternating, ${runs.length / 2} rounds; ${ab.note}.`, '',
+    '| build | prefill tok/s (median) | decode tok/s (median) |', '|---|---:|---:|',
+    `| ${ab.old} | ${fmt(med('old', 'prefill_tok_s'))} | ${fmt(med('old', 'decode_tok_s'))} |`,
+    `| this | ${fmt(med('new', 'prefill_tok_s'))} | ${fmt(med('new', 'decode_tok_s'))} |`, '');
+}
+
+const qe = read('quant-error');
+if (qe) {
+  interface QRow { model: string; format: string; top1: number; kl: number; val_ce: number }
+  lines.push(`## What the compact formats cost in accuracy (${meta(qe)})`, '',
+    `\`bench/quant-error.ts\`: next-token distributions over ${qe.windows} held-out Brown windows of ${qe.window} tokens, each format against the same`,
+    'trained checkpoint at `--weights bf16`: top-1 agreement, mean KL(bf16 ‖ format) per token (nats), and validation cross-entropy.', '',
+    '| model | --weights | top-1 agreement | KL | val cross-entropy |', '|---|---|---:|---:|---:|');
+  for (const r of qe.results as QRow[]) lines.push(`| ${r.model} | ${r.format} | ${(100 * r.top1).toFixed(1)}% | ${r.kl.toExponential(1)} | ${r.val_ce.toFixed(4)} |`);
+  lines.push('');
+}
+
 writeFileSync('BENCHMARKS.md', lines.join('\n'));
 console.log('\nwrote BENCHMARKS.md');

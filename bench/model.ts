@@ -38,7 +38,7 @@ export async function runModelBench(): Promise<{ rows: Row[]; stealPercent: numb
       for (const dtype of ['f32', 'bf16', 'fp8'] as InitDType[]) {
         const dir = path.join(tmp, `${preset}-${dtype}`);
         const cfg = initCheckpoint({ preset, out: dir, dtype, seed: 0 });
-        const info = modelInfo(cfg, null, null);
+        const info = modelInfo(cfg, null);
         const params = info.totalParams + info.mtpParams;
         for (const run of runs) {
           if (run.label === 'ref' && dtype !== 'f32') continue; // the reference path once per preset, for scale

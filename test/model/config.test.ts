@@ -145,7 +145,7 @@ test('a DeepSeek-V2-Lite config.json parses (softmax, greedy, q_lora_rank null, 
   assert.deepEqual(names.get('model.layers.26.mlp.experts.63.down_proj.weight')?.shape, [2048, 1408]);
   assert.equal(names.has('model.layers.26.mlp.experts.64.down_proj.weight'), false);
   // 15.7B parameters in total (as published), about 2.66B touched per token including embedding and head
-  const info = modelInfo(c, null, null);
+  const info = modelInfo(c, null);
   assert.ok(Math.abs(info.totalParams / 1e9 - 15.71) < 0.01, `total ${info.totalParams}`);
   assert.ok(Math.abs(info.activeParams / 1e9 - 2.66) < 0.01, `active ${info.activeParams}`);
 });

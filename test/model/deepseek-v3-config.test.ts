@@ -45,12 +45,12 @@ test('the deepseek-v3 preset parses to exactly the published config, field by fi
 test('`qiusuo info --preset deepseek-v3` reports what the published config.json gives', () => {
   const r = spawnSync(process.execPath, [BIN, 'info', '--preset', 'deepseek-v3', '--json'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), modelInfo(parseConfig(published(), FIXTURE), null, null));
+  assert.deepEqual(JSON.parse(r.stdout), modelInfo(parseConfig(published(), FIXTURE), null));
 });
 
 test('parameter counts of the published config: 671B total, 37B activated', () => {
   const c = parseConfig(published(), FIXTURE);
-  const info = modelInfo(c, null, null);
+  const info = modelInfo(c, null);
   const embedding = c.vocabSize * c.hiddenSize; // 0.93B
   // model card: 671B main-model parameters (the 685B on the card adds the MTP module)
   assert.equal(Math.round(info.totalParams / 1e9), 671, `total ${info.totalParams}`);

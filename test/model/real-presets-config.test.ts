@@ -79,7 +79,7 @@ for (const c of CASES) {
     assert.equal(r.status, 0, r.stderr);
     const info = JSON.parse(r.stdout);
     const cfg = parseConfig(published(), FIXTURE);
-    assert.deepEqual(info, modelInfo(cfg, null, null));
+    assert.deepEqual(info, modelInfo(cfg, null));
     c.check(info.totalParams, info.activeParams, cfg.vocabSize * cfg.hiddenSize);
     assert.deepEqual([info.denseLayers, info.moeLayers, info.mtpModules], [c.layers.dense, c.layers.moe, c.layers.mtp]);
   });

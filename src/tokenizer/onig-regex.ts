@@ -10,6 +10,7 @@ import { oneLine, preview } from '../util/json.js';
 const WHITE = '\\p{White_Space}';
 const WORD_SET = '\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}'; // Unicode \w as UTS #18 defines it
 const SYNTAX = new Set('^$\\.*+?()[]{}|/');
+const MAX_CLASS_DEPTH = 64;
 
 /**
  * Compiles an Oniguruma pattern to a global, Unicode JS RegExp. Throws naming `where` (the file and field it came
@@ -138,7 +139,9 @@ export function translateOnig(pattern: string): string {
  * index of its closing "]". A flat class stays a JS class; nested classes (a union) and && (an intersection, the
  * loosest operator inside the class) become lookaheads: [\p{L}&&[^\p{Han}]] -> (?:(?=[^\p{Han}])[\p{L}]).
  */
-function parseClass(cps: string[], start: number, fail: (w: string) => never): { source: string; end: number } {
+function parseClass(cps: string[], start: number, fail: (w: string) => never, depth = 0): { source: string; end: number } {
+  // Nesting is recursion here: a hostile pattern of thousands of "[" would exhaust the stack instead of failing.
+  if (depth > MAX_CLASS_DEPTH) fail(`character classes nested more than ${MAX_CLASS_DEPTH} deep`);
   let i = start + 1;
   const negated = cps[i] === '^';
   if (negated) i++;
@@ -154,7 +157,7 @@ function parseClass(cps: string[], start: number, fail: (w: string) => never): {
       operand.members += classEscape(n!, cps, i, fail);
       if (n === 'p' || n === 'P' || n === 'x' && cps[i + 1] === '{') i = cps.indexOf('}', i);
     } else if (c === '[' && i > first) {
-      const inner = parseClass(cps, i, fail);
+      const inner = parseClass(cps, i, fail, depth + 1);
       operand.nested.push(inner.source);
       i = inner.end;
     } else if (c === '&' && cps[i + 1] === '&') {

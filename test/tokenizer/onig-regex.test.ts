@@ -56,3 +56,9 @@ test('unsupported constructs throw an error naming the pattern', () => {
     assert.throws(() => compileOnigRegex(pattern), (e: Error) => e.message.includes(JSON.stringify(pattern)), pattern);
   }
 });
+
+test('classes nested thousands deep fail with a message, not a stack overflow', () => {
+  assert.throws(() => compileOnigRegex('['.repeat(5000) + 'a' + ']'.repeat(5000), 'tokenizer.json: pre_tokenizer'),
+    /tokenizer\.json: pre_tokenizer: .*character classes nested more than 64 deep/);
+  assert.ok(compileOnigRegex('[a[b[c]]]').test('c'), 'shallow nesting still works');
+});

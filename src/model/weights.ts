@@ -5,7 +5,7 @@
 import type { Heap } from '../tensor/heap.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as os from 'node:os';
-import { empty, bytes, f32, withScale, dispose } from '../tensor/tensor.js';
+import { empty, bytes, f32, withScale, dispose, byteSize } from '../tensor/tensor.js';
 import type { ExpertBank } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
 import { isMoeLayer } from './config.js';
@@ -13,7 +13,7 @@ import type { TensorSource } from '../weights/shards.js';
 import type { ExpectedTensor } from '../weights/names.js';
 import { mainTensors, mtpTensors, layerPrefix, SCALE_SUFFIX, scaleShape, isIgnorableBuffer } from '../weights/names.js';
 import { WeightPlacement } from '../tensor/arenas.js';
-import type { SourceWeight } from '../weights/quantize.js';
+import type { SourceWeight, ConvertTarget } from '../weights/quantize.js';
 import { convertWeight, E4M3_BLOCK } from '../weights/quantize.js';
 import type { ResidentTensor, WeightFormat } from './weight-format.js';
 import { residentOf, WEIGHT_FORMATS } from './weight-format.js';
@@ -112,6 +112,8 @@ export interface LoadWeightsOptions {
   onProgress?: (read: number, total: number) => void;
   /** Told, once, which tensors could not take the format and what they became (default: not told). */
   onFallback?: (message: string) => void;
+  /** Stored bytes one conversion step reads at most (default 16 MiB; tests make it small to convert in many slabs). */
+  slabBytes?: number;
   /** Where loading spends its time, added up here when given: reading files, converting to the format. */
   timings?: { readMs: number; convertMs: number };
 }
@@ -189,7 +191,7 @@ export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap, o
   for (const name of plan.keys()) toRead += stored(name);
   const placement = new WeightPlacement(heap, total, opts.arenaBytes);
   const all: Tensor[] = [];
-  const convert = new ConvertBuffers();
+  const converter = new SlabConverter(opts.slabBytes);
   /** Bytes of a tensor's allocations: itself, and its block scales. */
   const sizes = (name: string): number[] => {
     const r = plan.get(name)!;
@@ -206,18 +208,14 @@ export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap, o
     all.push(t);
     const scaleInv = r.scaleShape ? empty(at, r.scaleShape, 'f32') : null;
     if (scaleInv) all.push(scaleInv);
-    const t0 = performance.now();
-    let t1 = t0;
     if (r.convert === null) {
+      const t0 = performance.now();
       store.readInto(name, bytes(t));
       if (scaleInv) store.readInto(name + SCALE_SUFFIX, bytes(scaleInv));
-      t1 = performance.now();
+      if (opts.timings) opts.timings.readMs += performance.now() - t0;
     } else {
-      const src = convert.source(name, store, [block[0], block[1]]);
-      t1 = performance.now();
-      convertWeight(src, r.convert, bytes(t), scaleInv ? f32(scaleInv) : undefined);
+      converter.convert(name, store, r.convert, bytes(t), scaleInv ? f32(scaleInv) : undefined, [block[0], block[1]], opts.timings);
     }
-    if (opts.timings) { opts.timings.readMs += t1 - t0; opts.timings.convertMs += performance.now() - t1; }
     readBytes += stored(name);
     opts.onProgress?.(readBytes, toRead);
     if (!scaleInv) return t;
@@ -247,30 +245,54 @@ export function loadWeights(cfg: ModelConfig, store: TensorSource, heap: Heap, o
   }
 }
 
-/** `together(names)`: the named tensors, read next, must share a memory (an expert's three matrices). */
-/**
- * Reusable buffers that one stored tensor (and its FP8 scales) is read into before conversion: the one tensor beyond
- * the resident weights that loading holds at any time.
- */
-class ConvertBuffers {
-  private data = new Uint8Array(0);
-  private scales = new Float32Array(0);
+/** Stored bytes one conversion step reads at most by default: a slab of whole rows. */
+const SLAB_BYTES = 16 << 20;
 
-  /** `block`: the FP8 block size of the checkpoint (config.json's weight_block_size). */
-  source(name: string, store: TensorSource, block: readonly [number, number]): SourceWeight {
-    const entry = store.entry(name);
-    if (this.data.length < entry.byteLength) this.data = new Uint8Array(entry.byteLength);
-    const data = this.data.subarray(0, entry.byteLength);
-    store.readInto(name, data);
-    if (entry.dtype !== 'F8_E4M3') return { dtype: entry.dtype, bytes: data, shape: entry.shape };
-    const s = store.entry(name + SCALE_SUFFIX);
-    if (this.scales.length * 4 < s.byteLength) this.scales = new Float32Array(s.byteLength / 4);
-    const scales = this.scales.subarray(0, s.byteLength / 4);
-    store.readInto(name + SCALE_SUFFIX, new Uint8Array(scales.buffer, 0, s.byteLength));
-    return { dtype: entry.dtype, bytes: data, shape: entry.shape, scaleInv: scales, block };
+/**
+ * Converts a stored tensor to its resident format a slab of rows at a time through one reusable buffer, so loading
+ * holds the resident weights plus one slab, never a whole stored tensor. Slabs are whole 128-row blocks where FP8
+ * scales are read or made.
+ */
+class SlabConverter {
+  private data = new Uint8Array(0);
+  constructor(private readonly slabBytes = SLAB_BYTES) {}
+
+  /** `block`: the checkpoint's FP8 block size; `timings` (when given) gets the reading and converting time. */
+  convert(name: string, store: TensorSource, target: ConvertTarget, dst: Uint8Array, dstScale: Float32Array | undefined,
+    block: readonly [number, number], timings?: { readMs: number; convertMs: number }): void {
+    const e = store.entry(name), [rows, cols] = e.shape;
+    const fp8Source = e.dtype === 'F8_E4M3';
+    let scales: Float32Array | undefined;
+    if (fp8Source) {
+      const s = store.entry(name + SCALE_SUFFIX);
+      scales = new Float32Array(s.byteLength / 4);
+      store.readInto(name + SCALE_SUFFIX, new Uint8Array(scales.buffer));
+    }
+    const unit = lcm(target === 'e4m3' ? E4M3_BLOCK[0] : 1, fp8Source ? block[0] : 1);
+    const rowBytes = e.byteLength / rows;
+    const slab = Math.max(unit, Math.floor(this.slabBytes / rowBytes / unit) * unit);
+    if (this.data.length < Math.min(rows, slab) * rowBytes) this.data = new Uint8Array(Math.min(rows, slab) * rowBytes);
+    const srcScaleCols = Math.ceil(cols / block[1]), dstScaleCols = Math.ceil(cols / E4M3_BLOCK[1]);
+    for (let r0 = 0; r0 < rows; r0 += slab) {
+      const n = Math.min(slab, rows - r0), t0 = performance.now();
+      const data = this.data.subarray(0, n * rowBytes);
+      store.readInto(name, data, r0 * rowBytes);
+      const t1 = performance.now();
+      const at = byteSize(target, [r0, cols]);
+      const src: SourceWeight = fp8Source
+        ? { dtype: e.dtype, bytes: data, shape: [n, cols], block, scaleInv: scales!.subarray((r0 / block[0]) * srcScaleCols, Math.ceil((r0 + n) / block[0]) * srcScaleCols) }
+        : { dtype: e.dtype, bytes: data, shape: [n, cols] };
+      const scaleOut = dstScale?.subarray((r0 / E4M3_BLOCK[0]) * dstScaleCols, Math.ceil((r0 + n) / E4M3_BLOCK[0]) * dstScaleCols);
+      convertWeight(src, target, dst.subarray(at, at + byteSize(target, [n, cols])), scaleOut);
+      if (timings) { timings.readMs += t1 - t0; timings.convertMs += performance.now() - t1; }
+    }
   }
 }
 
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
+
+/** `together(names)`: the named tensors, read next, must share a memory (an expert's three matrices). */
 function readLayer(cfg: ModelConfig, i: number, read: (name: string) => Tensor, together: (names: string[]) => void): LayerWeights {
   const p = layerPrefix(i), a = `${p}self_attn.`, m = `${p}mlp.`;
   const lora = cfg.qLoraRank !== null;

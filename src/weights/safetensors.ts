@@ -188,14 +188,18 @@ export class SafetensorsFile {
   }
 
   /** Reads tensor `name` into `dest` (exactly byteLength bytes), in chunks of at most 64 MiB. */
-  readInto(name: string, dest: Uint8Array): void {
+  /** Reads tensor `name` into dest: all of it, or from byte `offset` of its data as many bytes as dest holds. */
+  readInto(name: string, dest: Uint8Array, offset?: number): void {
     const entry = this.entries.get(name);
     if (entry === undefined) throw new Error(`${this.path}: no tensor "${name}" in this file`);
     if (this.fd === null) throw new Error(`${this.path}: cannot read tensor "${name}": file is closed`);
-    if (dest.length !== entry.byteLength) {
+    if (offset === undefined && dest.length !== entry.byteLength) {
       throw new Error(`${this.path}: tensor "${name}" has ${entry.byteLength} bytes but the destination holds ${dest.length}`);
     }
-    readExactly(this.fd, dest, entry.fileOffset, () => `${this.path}: reading tensor "${name}"`);
+    if (offset !== undefined && (offset < 0 || offset + dest.length > entry.byteLength)) {
+      throw new Error(`${this.path}: tensor "${name}" has ${entry.byteLength} bytes; cannot read ${dest.length} from byte ${offset}`);
+    }
+    readExactly(this.fd, dest, entry.fileOffset + (offset ?? 0), () => `${this.path}: reading tensor "${name}"`);
   }
 
   close(): void {

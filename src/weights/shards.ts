@@ -140,7 +140,8 @@ export interface TensorSource {
   has(name: string): boolean;
   entry(name: string): TensorEntry;
   names(): string[];
-  readInto(name: string, dest: Uint8Array): void;
+  /** Reads a tensor's bytes into dest: all of them, or dest.length of them from byte `offset` of its data. */
+  readInto(name: string, dest: Uint8Array, offset?: number): void;
 }
 
 /** Tensors held in memory (a freshly initialised model), with the same checks as files. */
@@ -156,10 +157,12 @@ export class MemoryTensorSource implements TensorSource {
     return { name, dtype: t.dtype, shape: t.shape, byteLength: t.data.length, file: this.dir, fileOffset: 0 };
   }
   names(): string[] { return [...this.byName.keys()]; }
-  readInto(name: string, dest: Uint8Array): void {
-    const t = this.byName.get(name);
-    if (!t || dest.length !== t.data.length) throw new Error(`tensor "${name}": cannot read ${dest.length} bytes from ${this.dir}`);
-    dest.set(t.data);
+  readInto(name: string, dest: Uint8Array, offset?: number): void {
+    const t = this.byName.get(name), at = offset ?? 0;
+    if (!t || (offset === undefined ? dest.length !== t.data.length : at < 0 || at + dest.length > t.data.length)) {
+      throw new Error(`tensor "${name}": cannot read ${dest.length} bytes from byte ${at} of it in ${this.dir}`);
+    }
+    dest.set(t.data.subarray(at, at + dest.length));
   }
 }
 
@@ -220,11 +223,11 @@ export class WeightStore implements TensorSource {
     return [...this.byName.keys()];
   }
 
-  /** Reads tensor `name` into `dest`, which must hold exactly entry(name).byteLength bytes. */
-  readInto(name: string, dest: Uint8Array): void {
+  /** Reads tensor `name` into `dest`: all of it (dest holds exactly entry(name).byteLength bytes), or from `offset`. */
+  readInto(name: string, dest: Uint8Array, offset?: number): void {
     const hit = this.byName.get(name);
     if (hit === undefined) throw new Error(`tensor "${name}" not found in checkpoint folder ${this.dir}`);
-    hit.file.readInto(name, dest);
+    hit.file.readInto(name, dest, offset);
   }
 
   close(): void {

@@ -48,7 +48,13 @@ function dequantisedReference(dir: string, format: WeightFormat): RefModel {
       store.readInto(name, src);
       let t = empty(heap, e.shape, r.dtype);
       const scale = r.scaleShape ? empty(heap, r.scaleShape, 'f32') : null;
-      convertWeight({ dtype: e.dtype, bytes: src, shape: e.shape }, r.convert, bytes(t), scale ? f32(scale) : undefined);
+      let srcScale: { scaleInv: Float32Array; block: [number, number] } | object = {};
+      if (e.dtype === 'F8_E4M3') {
+        const se = store.entry(name + SCALE_SUFFIX), scaleInv = new Float32Array(se.byteLength / 4);
+        store.readInto(name + SCALE_SUFFIX, new Uint8Array(scaleInv.buffer));
+        srcScale = { scaleInv, block: cfg.quantization!.weightBlockSize };
+      }
+      convertWeight({ dtype: e.dtype, bytes: src, shape: e.shape, ...srcScale }, r.convert, bytes(t), scale ? f32(scale) : undefined);
       if (scale) t = withScale(t, { scaleInv: scale, block: [E4M3_BLOCK[0], E4M3_BLOCK[1]] });
       const [rows, cols] = e.shape, row = new Float32Array(cols);
       out = new Float64Array(rows * cols);
@@ -62,24 +68,26 @@ function dequantisedReference(dir: string, format: WeightFormat): RefModel {
 
 const maxDiff = (a: ArrayLike<number>[], b: number[][]) => Math.max(...a.flatMap((row, i) => Array.from(row, (v, j) => Math.abs(v - b[i][j]))));
 
-const CASES: { format: WeightFormat; opts: Omit<InitOptions, 'out'>; arenaBytes?: number }[] = [
-  { format: 'q8', opts: { preset: 'tiny', seed: 1 } },
+const CASES: { format: WeightFormat; opts: Omit<InitOptions, 'out'>; arenaBytes?: number; slabBytes?: number }[] = [
+  { format: 'q8', opts: { preset: 'tiny', seed: 1 }, slabBytes: 1024 },
+  { format: 'q8', opts: { preset: 'small', seed: 4, dtype: 'fp8', set: { num_hidden_layers: 2 } }, slabBytes: 4096 },
+  { format: 'bf16', opts: { preset: 'small', seed: 4, dtype: 'fp8', set: { num_hidden_layers: 2 } }, slabBytes: 4096 },
   { format: 'q4', opts: { preset: 'tiny', seed: 2, dtype: 'bf16' } },
   { format: 'q4', opts: { preset: 'small', seed: 4, dtype: 'bf16', set: { num_hidden_layers: 2 } }, arenaBytes: 1 << 20 },
-  { format: 'fp8', opts: { preset: 'small', seed: 4, dtype: 'bf16', set: { num_hidden_layers: 2 } } },
+  { format: 'fp8', opts: { preset: 'small', seed: 4, dtype: 'bf16', set: { num_hidden_layers: 2 } }, slabBytes: 4096 },
   { format: 'bf16', opts: { preset: 'tiny', seed: 3 } },
 ];
 
 for (const c of CASES) {
-  test(`--weights ${c.format} from ${c.opts.dtype ?? 'f32'} (${c.opts.preset}${c.arenaBytes ? ', weight arenas' : ''}): logits match the float64 reference on the dequantised weights`, async () => {
-    const dir = path.join(tmp, `${c.format}-${c.opts.preset}-${c.opts.dtype ?? 'f32'}-${c.arenaBytes ?? 0}`);
+  test(`--weights ${c.format} from ${c.opts.dtype ?? 'f32'} (${c.opts.preset}${c.arenaBytes ? ', weight arenas' : ''}${c.slabBytes ? ', converted in slabs' : ''}): logits match the float64 reference on the dequantised weights`, async () => {
+    const dir = path.join(tmp, `${c.format}-${c.opts.preset}-${c.opts.dtype ?? 'f32'}-${c.arenaBytes ?? 0}-${c.slabBytes ?? 0}`);
     const cfg = initCheckpoint({ ...c.opts, out: dir });
     const tokens = TOKENS.map((t) => t % cfg.vocabSize);
     const ref = refForward(dequantisedReference(dir, c.format), tokens, { mtp: true });
     assert.ok(ref.minTieGap > 1e-5, `routing near-tie (${ref.minTieGap})`);
     const heap = new Heap();
     const backend = createWasmBackend(heap, { threads: 2, minWork: 1 });
-    const model = DeepSeekModel.load(dir, { backend, heap, weights: c.format, arenaBytes: c.arenaBytes });
+    const model = DeepSeekModel.load(dir, { backend, heap, weights: c.format, arenaBytes: c.arenaBytes, slabBytes: c.slabBytes });
     try {
       if (c.arenaBytes) assert.ok(model.weights.arenas.length >= 3, `${model.weights.arenas.length} arenas`);
       const dtypes = new Set(model.weights.all.map((t) => t.dtype));

@@ -23,7 +23,7 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 const CASES: { name: string; opts: Omit<InitOptions, 'out'>; arenaBytes: number }[] = [
   { name: 'f32', opts: { preset: 'tiny', seed: 1 }, arenaBytes: 64 << 10 },
   { name: 'bf16, tied embeddings', opts: { preset: 'tiny', seed: 10, dtype: 'bf16', set: { tie_word_embeddings: true } }, arenaBytes: 32 << 10 },
-  { name: 'fp8 128×128 blocks', opts: { preset: 'small', seed: 4, dtype: 'fp8', set: { num_hidden_layers: 2 } }, arenaBytes: 256 << 10 },
+  { name: 'fp8, 16×16 blocks', opts: { preset: 'tiny', seed: 3, dtype: 'fp8', set: { quantization_config: { quant_method: 'fp8', fmt: 'e4m3', weight_block_size: [16, 16] } } }, arenaBytes: 32 << 10 },
 ];
 const TOKENS = [256, 104, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100, 33];
 

@@ -16,8 +16,8 @@ import { kindOf, scaleArgs } from './weight-args.js';
 
 /** Output columns per pool task grain: the register tile width (the dot form takes 4 at a time), so shares balance. */
 const OC_GRAIN = 12;
-/** matmulTasks: i32 per task record (matmul.as), and tasks per thread (more balance, more packing). */
-const TASK_INTS = 9, TASKS_PER_THREAD = 4;
+/** matmulTasks: tasks per thread (more balance, more packing); a task record is 9 i32 (matmul.as). */
+const TASKS_PER_THREAD = 4;
 /**
  * Staged matmuls run at most this many bytes of activations per call, in row chunks that are multiples of CHUNK_ROWS:
  * a multiple of both the dot form's bound (32 tokens) and the packed form's 3-token tile, so every row of a chunk

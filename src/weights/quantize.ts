@@ -291,3 +291,13 @@ function e4m3FromBits(bits: number): number {
 
 const scratch = new Float32Array(1), scratchBits = new Uint32Array(scratch.buffer);
 function bitsToF32(bits: number): number { scratchBits[0] = bits; return scratch[0]; }
+
+/** Writes every row of `src` as float32 into dst (rows × cols values): the exporter's path to any other format. */
+export function decodeWeightRows(src: SourceWeight, dst: Float32Array): void {
+  const where = `decodeWeightRows(${src.dtype} [${src.shape.join(', ')}])`;
+  checkSource(src, where);
+  const [rows, cols] = rowsCols(src.shape);
+  if (dst.length !== rows * cols) throw new Error(`${where}: dst holds ${dst.length} values, expected ${rows * cols}`);
+  const decode = rowDecoder(src, cols);
+  for (let r = 0; r < rows; r++) decode(r, dst.subarray(r * cols, (r + 1) * cols));
+}

@@ -9,7 +9,7 @@ import { mainTensors, mtpTensors, scaleShape, SCALE_SUFFIX } from '../weights/na
 import type { WeightStore, TensorSource } from '../weights/shards.js';
 import type { TensorEntry } from '../weights/safetensors.js';
 import type { StoredDType } from '../weights/dtypes.js';
-import { DTYPE_BYTES } from '../weights/dtypes.js';
+import { storedBytes } from '../weights/dtypes.js';
 import type { WeightFormat } from './weight-format.js';
 import { WEIGHT_FORMATS } from './weight-format.js';
 import { validateCheckpoint, planWeights, residentBytes, countArenas, describeFallbacks } from './weights.js';
@@ -45,7 +45,7 @@ class PresetSource implements TensorSource {
     this.dir = `preset (${cfg.modelType})`;
     const block = cfg.quantization?.weightBlockSize;
     const add = (name: string, dtype: StoredDType, shape: readonly number[]) =>
-      this.entries.set(name, { name, dtype, shape: [...shape], byteLength: numel(shape) * DTYPE_BYTES[dtype], file: this.dir, fileOffset: 0 });
+      this.entries.set(name, { name, dtype, shape: [...shape], byteLength: storedBytes(dtype, shape, name), file: this.dir, fileOffset: 0 });
     const all = [...mainTensors(cfg), ...Array.from({ length: cfg.numNextnPredictLayers }, (_, k) => [...mtpTensors(cfg, k)]).flat()];
     for (const [name, e] of all) {
       if (e.optional) continue;

@@ -8,7 +8,7 @@
 
 import type { ModelConfig } from './config.js';
 import { mainTensors, mtpTensors, SCALE_SUFFIX, scaleShape, type ExpectedTensor } from '../weights/names.js';
-import { DTYPE_BYTES, encodeArray, type StoredDType } from '../weights/dtypes.js';
+import { encodeArray, storedBytes, type ElementDType } from '../weights/dtypes.js';
 import { quantizeFp8Blocks } from '../weights/fp8.js';
 import type { TensorBytes, TensorSpec, TensorToWrite } from '../weights/safetensors.js';
 import { availableParallelism } from 'node:os';
@@ -32,7 +32,7 @@ interface Planned {
   name: string;
   shape: number[];
   recipe: Recipe;
-  stored: StoredDType; // F8_E4M3: followed by its F32 block scales
+  stored: ElementDType; // F8_E4M3: followed by its F32 block scales
 }
 
 export interface InitWeights {
@@ -67,7 +67,7 @@ function planTensors(cfg: ModelConfig, dtype: InitDType, style: InitStyle, omitM
   const out: Planned[] = [];
   for (const [name, e] of all) {
     if (omitMtpCopies && MTP_COPY.test(name)) continue; // copies draw nothing, so leaving them out changes no other tensor
-    const stored: StoredDType = name.endsWith('e_score_correction_bias') || dtype === 'f32' ? 'F32' : dtype === 'fp8' && e.fp8Allowed ? 'F8_E4M3' : 'BF16';
+    const stored: ElementDType = name.endsWith('e_score_correction_bias') || dtype === 'f32' ? 'F32' : dtype === 'fp8' && e.fp8Allowed ? 'F8_E4M3' : 'BF16';
     out.push({ name, shape: [...e.shape], recipe: recipeOf(cfg, name, e, style), stored });
   }
   return out;
@@ -214,7 +214,7 @@ export function initWeights(cfg: ModelConfig, seed: number, dtype: InitDType, st
 export function randomTensors(cfg: ModelConfig, seed: number, dtype: InitDType, style: InitStyle = 'test'): TensorToWrite[] {
   const { specs, bytes } = initWeights(cfg, seed, dtype, style, false, 0);
   return specs.map((spec, i) => {
-    const data = new Uint8Array(numel(spec.shape) * DTYPE_BYTES[spec.dtype]);
+    const data = new Uint8Array(storedBytes(spec.dtype, spec.shape, spec.name));
     let at = 0;
     bytes(i, spec, (chunk) => { data.set(chunk, at); at += chunk.length; });
     return { ...spec, data };

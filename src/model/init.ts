@@ -13,7 +13,7 @@ import type { TensorBytes } from '../weights/safetensors.js';
 import { writeFileAtomically } from '../weights/safetensors.js';
 import { DEFAULT_SHARD_LAYOUT, writeShards, type ShardLayout } from '../weights/shards.js';
 import { byteLevelTokenizerJson, deepseekTokenizerConfig } from '../tokenizer/init-files.js';
-import { DTYPE_BYTES } from '../weights/dtypes.js';
+import { storedBytes } from '../weights/dtypes.js';
 import { numel } from '../tensor/tensor.js';
 
 export { randomTensors, type InitDType } from './init-weights.js';
@@ -82,7 +82,7 @@ export function initCheckpoint(opts: InitOptions): ModelConfig {
   let bytes: TensorBytes = weights.bytes;
   const onProgress = opts.onProgress;
   if (onProgress) {
-    const total = weights.specs.reduce((sum, s) => sum + numel(s.shape) * DTYPE_BYTES[s.dtype], 0);
+    const total = weights.specs.reduce((sum, s) => sum + storedBytes(s.dtype, s.shape, s.name), 0);
     let written = 0;
     onProgress(0, total);
     bytes = (i, spec, write) => weights.bytes(i, spec, (chunk) => {

@@ -15,7 +15,8 @@ import { deepseekTokenizerConfig } from '../tokenizer/init-files.js';
 import { loadDocuments, splitDocuments, packTokens } from './data.js';
 import { WeightStore, MemoryTensorSource, type TensorSource } from '../weights/shards.js';
 import type { TensorToWrite } from '../weights/safetensors.js';
-import { decodeArray, encodeArray } from '../weights/dtypes.js';
+import { decodeArray, encodeArray, isBlockDType } from '../weights/dtypes.js';
+import { dequantizeRows } from '../weights/quantize.js';
 import { dequantizeFp8Blocks } from '../weights/fp8.js';
 import { SCALE_SUFFIX } from '../weights/names.js';
 import type { TrainOptions } from './options.js';
@@ -77,7 +78,7 @@ export function freshWeights(cfg: ModelConfig, seed: number): TensorSource {
   return new MemoryTensorSource('(fresh initialisation)', randomTensors(cfg, seed, 'f32', 'train'));
 }
 
-/** A checkpoint's tensors as f32 master weights (BF16/F16 widened, FP8 dequantised with its block scales). */
+/** A checkpoint's tensors as f32 master weights (BF16/F16 widened, FP8 dequantised with its block scales, GGUF blocks decoded). */
 export function f32Source(dir: string, cfg: ModelConfig): TensorSource {
   const store = WeightStore.open(dir);
   try {
@@ -93,6 +94,10 @@ export function f32Source(dir: string, cfg: ModelConfig): TensorSource {
         store.readInto(name + SCALE_SUFFIX, sb);
         const block = cfg.quantization?.weightBlockSize ?? [128, 128];
         v = dequantizeFp8Blocks(raw, decodeArray(sb, 'F32'), e.shape[0], e.shape[1], [block[0], block[1]]);
+      } else if (isBlockDType(e.dtype)) {
+        const cols = e.shape.length === 0 ? 1 : e.shape[e.shape.length - 1], rows = e.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+        v = new Float32Array(rows * cols);
+        dequantizeRows(e.dtype, raw, rows, cols, v);
       } else {
         v = decodeArray(raw, e.dtype);
       }

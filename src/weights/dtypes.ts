@@ -1,19 +1,47 @@
-// Codecs for the dtypes a DeepSeek-V3 checkpoint stores: F32, BF16, F16 and F8_E4M3 (e4m3fn).
-// Pure functions over numbers and typed arrays, all rounding to nearest, ties to even.
+// Codecs for the dtypes a DeepSeek-V3 checkpoint stores: F32, BF16, F16 and F8_E4M3 (e4m3fn), and the sizes of
+// GGUF's block-quantized types (Q8_0, Q4_0, Q4_K, Q6_K), which only GGUF files hold (their codecs: quantize.ts,
+// kquants.ts). Pure functions over numbers and typed arrays, all rounding to nearest, ties to even.
 // Leaves out any notion of tensors or files; model code keeps weights at their stored width.
 
 import { preview } from '../util/json.js';
 
-export type StoredDType = 'F32' | 'BF16' | 'F16' | 'F8_E4M3';
+/** A dtype with a fixed width per value: what safetensors files hold. */
+export type ElementDType = 'F32' | 'BF16' | 'F16' | 'F8_E4M3';
+/** ggml's block-quantized types: a row (the last dim) is whole blocks of BLOCK_VALUES values each. */
+export type BlockDType = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
+export type StoredDType = ElementDType | BlockDType;
 
-export const DTYPE_BYTES: Record<StoredDType, number> = { F32: 4, BF16: 2, F16: 2, F8_E4M3: 1 };
+export const DTYPE_BYTES: Record<ElementDType, number> = { F32: 4, BF16: 2, F16: 2, F8_E4M3: 1 };
 
-const SUPPORTED: readonly StoredDType[] = ['F32', 'BF16', 'F16', 'F8_E4M3'];
+/** Values per block and bytes per block (ggml-common.h: block_q8_0, block_q4_0, block_q4_K, block_q6_K). */
+export const BLOCK_VALUES: Record<BlockDType, number> = { Q8_0: 32, Q4_0: 32, Q4_K: 256, Q6_K: 256 };
+export const BLOCK_BYTES: Record<BlockDType, number> = { Q8_0: 34, Q4_0: 18, Q4_K: 144, Q6_K: 210 };
 
-/** Checks a dtype string from a file header; `where` says which file/tensor it came from. */
-export function parseDType(s: string, where: string): StoredDType {
-  if ((SUPPORTED as readonly string[]).includes(s)) return s as StoredDType;
+export function isBlockDType(dtype: StoredDType): dtype is BlockDType { return dtype in BLOCK_VALUES; }
+
+const SUPPORTED: readonly ElementDType[] = ['F32', 'BF16', 'F16', 'F8_E4M3'];
+
+/** Checks a dtype string from a safetensors header (never a block type); `where` says which file/tensor it came from. */
+export function parseDType(s: string, where: string): ElementDType {
+  if ((SUPPORTED as readonly string[]).includes(s)) return s as ElementDType;
   throw new Error(`${where}: unsupported dtype ${preview(s)} (supported: ${SUPPORTED.join(', ')})`);
+}
+
+/**
+ * Bytes of a tensor of `shape` stored as `dtype`: rows × bytes of a row, a row being the last dim (a scalar is one
+ * value). A block type needs rows that are whole blocks; `where` names the tensor in that error.
+ * Example: Q4_K [2, 512] is 2 rows of 2 blocks of 144 bytes = 576.
+ */
+export function storedBytes(dtype: StoredDType, shape: readonly number[], where = 'storedBytes'): number {
+  const cols = shape.length === 0 ? 1 : shape[shape.length - 1]!;
+  let rows = 1;
+  for (let i = 0; i < shape.length - 1; i++) rows *= shape[i]!;
+  if (!isBlockDType(dtype)) return rows * cols * DTYPE_BYTES[dtype];
+  const per = BLOCK_VALUES[dtype];
+  if (cols % per !== 0) {
+    throw new Error(`${where}: ${dtype} needs rows (the last dim) that are a multiple of ${per}, got shape [${shape.join(', ')}]`);
+  }
+  return rows * (cols / per) * BLOCK_BYTES[dtype];
 }
 
 // Typed-array views below assume a little-endian host (every platform Node ships on).
@@ -156,7 +184,7 @@ function assertLittleEndianHost(): void {
 }
 
 /** Float32 values → stored bytes of `dtype` (rounding as the scalar codecs do). */
-export function encodeArray(src: Float32Array, dtype: StoredDType): Uint8Array {
+export function encodeArray(src: Float32Array, dtype: ElementDType): Uint8Array {
   assertLittleEndianHost();
   const n = src.length;
   switch (dtype) {
@@ -179,7 +207,7 @@ export function encodeArray(src: Float32Array, dtype: StoredDType): Uint8Array {
 }
 
 /** Stored bytes of `dtype` → float32 values (a fresh array; `bytes` may sit at any offset). */
-export function decodeArray(bytes: Uint8Array, dtype: StoredDType): Float32Array {
+export function decodeArray(bytes: Uint8Array, dtype: ElementDType): Float32Array {
   assertLittleEndianHost();
   const width = DTYPE_BYTES[dtype];
   if (bytes.length % width !== 0) {

@@ -8,7 +8,7 @@
 
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { DTYPE_BYTES, parseDType, type StoredDType } from './dtypes.js';
+import { DTYPE_BYTES, parseDType, type ElementDType, type StoredDType } from './dtypes.js';
 import { parseJson, preview } from '../util/json.js';
 
 /** One tensor of one file: where its bytes lie (absolute file offset) and what they mean. */
@@ -53,7 +53,7 @@ function isCount(v: unknown): v is number {
 }
 
 /** Bytes of a tensor; throws (with `where`) if the shape is malformed or its size overflows. */
-function tensorBytes(dtype: StoredDType, shape: unknown, where: string): number {
+function tensorBytes(dtype: ElementDType, shape: unknown, where: string): number {
   if (!Array.isArray(shape)) throw new Error(`${where}: shape must be an array of integers, got ${preview(shape)}`);
   let n = DTYPE_BYTES[dtype];
   for (const d of shape) {

@@ -15,10 +15,11 @@ import {
   f32ToE4m3,
   f32ToF16,
   parseDType,
-  type StoredDType,
+  storedBytes,
+  type ElementDType,
 } from '../../src/weights/dtypes.js';
 
-const ALL: StoredDType[] = ['F32', 'BF16', 'F16', 'F8_E4M3'];
+const ALL: ElementDType[] = ['F32', 'BF16', 'F16', 'F8_E4M3'];
 
 test('DTYPE_BYTES and parseDType', () => {
   assert.deepEqual(DTYPE_BYTES, { F32: 4, BF16: 2, F16: 2, F8_E4M3: 1 });
@@ -29,6 +30,26 @@ test('DTYPE_BYTES and parseDType', () => {
     assert.match(e.message, /F32, BF16, F16, F8_E4M3/);
     return true;
   });
+  // GGUF's block types are not safetensors dtypes.
+  for (const d of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K']) assert.throws(() => parseDType(d, 'a.safetensors: tensor "w"'), new RegExp(`"${d}"`));
+});
+
+test('storedBytes: rows × bytes of a row; block types need rows of whole blocks', () => {
+  assert.equal(storedBytes('F32', [3, 5]), 60);
+  assert.equal(storedBytes('BF16', []), 2);
+  assert.equal(storedBytes('Q8_0', [3, 64]), 3 * 2 * 34);
+  assert.equal(storedBytes('Q4_0', [2, 2, 32]), 4 * 18);
+  assert.equal(storedBytes('Q4_K', [2, 512]), 2 * 2 * 144);
+  assert.equal(storedBytes('Q6_K', [256]), 210);
+  assert.equal(storedBytes('Q6_K', [0, 256]), 0);
+  const cases: [Parameters<typeof storedBytes>[0], number[], number][] = [['Q8_0', [4, 48], 32], ['Q4_0', [16], 32], ['Q4_K', [2, 128], 256], ['Q6_K', [1, 288], 256], ['Q4_K', [], 256]];
+  for (const [d, shape, per] of cases) {
+    assert.throws(() => storedBytes(d, shape, 'f.gguf: tensor "blk.0.w"'), (e: Error) => {
+      assert.match(e.message, /^f\.gguf: tensor "blk\.0\.w": /);
+      assert.ok(e.message.includes(`${d} needs rows (the last dim) that are a multiple of ${per}, got shape [${shape.join(', ')}]`), e.message);
+      return true;
+    });
+  }
 });
 
 test('bf16: all 65536 bit patterns round-trip (NaNs stay NaN)', () => {
@@ -172,7 +193,7 @@ test('encodeArray/decodeArray round-trip every dtype like the scalar codecs', ()
   x[1] = -0;
   x[2] = 1e6;
   x[3] = -3;
-  const scalar: Record<StoredDType, (v: number) => number> = {
+  const scalar: Record<ElementDType, (v: number) => number> = {
     F32: (v) => v,
     BF16: (v) => bf16ToF32(f32ToBf16(v)),
     F16: (v) => f16ToF32(f32ToF16(v)),

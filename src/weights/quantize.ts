@@ -1,5 +1,7 @@
 // Converts a stored weight to the format the kernels will read, while a checkpoint streams in: bf16, e4m3 with 128×128
 // block scales (as DeepSeek-V3's checkpoints store FP8), and ggml's q8_0 / q4_0 (byte layouts in tensor/tensor.ts).
+// Sources are any StoredDType, GGUF's block types included (Q8_0, Q4_0 here; Q4_K, Q6_K in kquants.ts), decoded to
+// the float32 values of ggml's dequantize_row_*; a Q8_0 → q8_0 or Q4_0 → q4_0 conversion copies the bytes.
 // The q8_0 / q4_0 quantizers give the bytes of ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref: every step in
 // float32 as the C code does it (Math.fround after each operation), d stored as f16 rounded to nearest even.
 // Temporaries are one row (plus one row of scale maxima for e4m3); a tensor is never widened to f32 whole.
@@ -8,9 +10,13 @@
 // Shapes: a weight [rows, cols] (leading dims of a higher-rank tensor count as rows; a vector [n] is one row).
 
 import { byteSize, QUANT_BLOCK as QB, BLOCK_BYTES as BB } from '../tensor/tensor.js';
-import { DTYPE_BYTES, E4M3_TABLE, bf16FromBits, f16ToF32, f32ToF16, f32ToE4m3, type StoredDType } from './dtypes.js';
+import { E4M3_TABLE, bf16FromBits, f16ToF32, f32ToF16, f32ToE4m3, isBlockDType, storedBytes, type BlockDType, type StoredDType } from './dtypes.js';
+import { dequantizeQ4_K, dequantizeQ6_K } from './kquants.js';
 
 export type ConvertTarget = 'bf16' | 'e4m3' | 'q8_0' | 'q4_0';
+
+/** The target whose bytes a source already is (FP8 sources need their block scales too: convertWeight checks them). */
+const SAME_BYTES: Partial<Record<StoredDType, ConvertTarget>> = { BF16: 'bf16', Q8_0: 'q8_0', Q4_0: 'q4_0' };
 
 export interface SourceWeight {
   dtype: StoredDType;
@@ -73,7 +79,7 @@ export function convertWeight(src: SourceWeight, target: ConvertTarget, dst: Uin
     toE4m3(src, rows, cols, dst, dstScaleInv, where);
     return;
   }
-  if (target === 'bf16' && src.dtype === 'BF16') { dst.set(src.bytes); return; }
+  if (SAME_BYTES[src.dtype] === target) { dst.set(src.bytes); return; }
   const read = rowDecoder(src, cols);
   const row = new Float32Array(cols);
   if (target === 'bf16') {
@@ -106,9 +112,7 @@ function checkSource(src: SourceWeight, where: string): void {
   for (const d of src.shape) {
     if (!Number.isSafeInteger(d) || d < 0) throw new Error(`${where}: invalid shape`);
   }
-  let n = 1;
-  for (const d of src.shape) n *= d;
-  const want = n * DTYPE_BYTES[src.dtype];
+  const want = storedBytes(src.dtype, src.shape, where);
   if (src.bytes.length !== want) throw new Error(`${where}: ${src.bytes.length} bytes, expected ${want}`);
   if (src.scaleInv === undefined) return;
   if (src.dtype !== 'F8_E4M3') throw new Error(`${where}: block scales belong to F8_E4M3 sources only`);
@@ -126,6 +130,10 @@ let f16Table: Float32Array | null = null;
 /** A function writing row r of the source, as float32, into dst (cols long). */
 function rowDecoder(src: SourceWeight, cols: number): (r: number, dst: Float32Array) => void {
   const { bytes } = src;
+  if (isBlockDType(src.dtype)) {
+    const decode = BLOCK_DECODERS[src.dtype], rowBytes = storedBytes(src.dtype, [cols]);
+    return (r, dst) => decode(bytes, r * rowBytes, dst);
+  }
   switch (src.dtype) {
     case 'F32':
       return (r, dst) => { new Uint8Array(dst.buffer, dst.byteOffset, cols * 4).set(bytes.subarray(r * cols * 4, (r + 1) * cols * 4)); };
@@ -163,6 +171,45 @@ function rowDecoder(src: SourceWeight, cols: number): (r: number, dst: Float32Ar
       };
     }
   }
+}
+
+// ---- GGUF's block types as sources: (bytes, byte offset of the first block, dst) decodes dst.length values.
+
+/** ggml's dequantize_row_q8_0: value j of a block is qs[j]·d (exact in float32: 8 bits times an f16). */
+function dequantizeQ8_0(src: Uint8Array, at: number, dst: Float32Array): void {
+  for (let b = 0, o = at; b < dst.length; b += QUANT_BLOCK, o += BLOCK_BYTES.q8_0) {
+    const d = f16ToF32(src[o] | (src[o + 1] << 8));
+    for (let j = 0; j < QUANT_BLOCK; j++) dst[b + j] = ((src[o + 2 + j] << 24) >> 24) * d;
+  }
+}
+
+/** ggml's dequantize_row_q4_0: byte j of qs holds value j (low nibble) and j + 16 (high), each (q − 8)·d. */
+function dequantizeQ4_0(src: Uint8Array, at: number, dst: Float32Array): void {
+  const half = QUANT_BLOCK / 2;
+  for (let b = 0, o = at; b < dst.length; b += QUANT_BLOCK, o += BLOCK_BYTES.q4_0) {
+    const d = f16ToF32(src[o] | (src[o + 1] << 8));
+    for (let j = 0; j < half; j++) {
+      const q = src[o + 2 + j];
+      dst[b + j] = ((q & 0xf) - 8) * d;
+      dst[b + half + j] = ((q >> 4) - 8) * d;
+    }
+  }
+}
+
+const BLOCK_DECODERS: Record<BlockDType, (src: Uint8Array, at: number, dst: Float32Array) => void> = {
+  Q8_0: dequantizeQ8_0, Q4_0: dequantizeQ4_0, Q4_K: dequantizeQ4_K, Q6_K: dequantizeQ6_K,
+};
+
+/**
+ * rows × cols values of a block-typed tensor (bytes: whole rows of blocks, any byte offset) as float32 into dst
+ * (rows·cols long), the values of ggml's dequantize_row_* for that type.
+ */
+export function dequantizeRows(dtype: BlockDType, bytes: Uint8Array, rows: number, cols: number, dst: Float32Array): void {
+  const where = `dequantizeRows(${dtype} [${rows}, ${cols}])`;
+  const rowBytes = storedBytes(dtype, [cols], where);
+  if (bytes.length !== rows * rowBytes) throw new Error(`${where}: ${bytes.length} bytes, expected ${rows * rowBytes}`);
+  if (dst.length !== rows * cols) throw new Error(`${where}: dst holds ${dst.length} values, expected ${rows * cols}`);
+  BLOCK_DECODERS[dtype](bytes, 0, dst);
 }
 
 function nonFinite(x: Float32Array, from: number, to: number, where: string): Error {

@@ -4,8 +4,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { convertWeight, convertedBytes, e4m3ScaleShape, quantizeRowQ8_0, quantizeRowQ4_0, type ConvertTarget, type SourceWeight } from '../../src/weights/quantize.js';
-import { decodeArray, encodeArray, E4M3_TABLE } from '../../src/weights/dtypes.js';
+import { convertWeight, convertedBytes, dequantizeRows, e4m3ScaleShape, quantizeRowQ8_0, quantizeRowQ4_0, type ConvertTarget, type SourceWeight } from '../../src/weights/quantize.js';
+import { decodeArray, encodeArray, E4M3_TABLE, f32ToF16, storedBytes, type BlockDType } from '../../src/weights/dtypes.js';
+import { quantizeRowQ4_K, quantizeRowQ6_K } from '../../src/weights/kquants.js';
 import { quantizeFp8Blocks, dequantizeFp8Blocks } from '../../src/weights/fp8.js';
 
 function block(values: Record<number, number>): Float32Array {
@@ -143,4 +144,80 @@ test('convertWeight checks its buffers: dst length, dstScaleInv for e4m3, source
   assert.throws(() => convertWeight(fp8, 'q4_0', new Uint8Array(144)), /scaleInv has 3 values, expected \[1, 1\]/);
   assert.throws(() => convertWeight({ ...src, scaleInv: new Float32Array(1), block: [128, 128] }, 'q4_0', new Uint8Array(144)), /F8_E4M3 sources only/);
   assert.deepEqual(e4m3ScaleShape([300, 7168]), [3, 56]);
+});
+
+// ---- GGUF's block types as sources.
+
+/** R rows of `values` as `dtype` blocks, made by the row quantizers. */
+function blocks(dtype: BlockDType, values: Float32Array, R: number, C: number): Uint8Array {
+  const rowBytes = storedBytes(dtype, [C]), out = new Uint8Array(R * rowBytes);
+  const quantize = { Q8_0: quantizeRowQ8_0, Q4_0: quantizeRowQ4_0, Q4_K: quantizeRowQ4_K, Q6_K: quantizeRowQ6_K }[dtype];
+  for (let r = 0; r < R; r++) quantize(values.subarray(r * C, (r + 1) * C), out, r * rowBytes);
+  return out;
+}
+
+test('Q8_0 and Q4_0 sources decode as ggml does: qs[j]·d, and (nibble − 8)·d with value j + 16 in the high nibble', () => {
+  const h = f32ToF16(-0.375); // exact in f16
+  const q8 = new Uint8Array(34), q4 = new Uint8Array(18);
+  q8[0] = q4[0] = h & 0xff;
+  q8[1] = q4[1] = h >> 8;
+  const codes8 = Array.from({ length: 32 }, (_, j) => (j * 37 + 100) % 256 - 128); // −128 .. 127
+  codes8[0] = -128; codes8[1] = 127;
+  codes8.forEach((c, j) => { q8[2 + j] = c & 0xff; });
+  for (let j = 0; j < 16; j++) q4[2 + j] = ((j * 5) % 16) | (((j * 3 + 15) % 16) << 4);
+  const y8 = new Float32Array(32), y4 = new Float32Array(32);
+  dequantizeRows('Q8_0', q8, 1, 32, y8);
+  dequantizeRows('Q4_0', q4, 1, 32, y4);
+  for (let j = 0; j < 32; j++) assert.equal(y8[j], codes8[j] * -0.375, `Q8_0 value ${j}`);
+  for (let j = 0; j < 16; j++) {
+    assert.equal(y4[j], ((j * 5) % 16 - 8) * -0.375, `Q4_0 value ${j}`);
+    assert.equal(y4[16 + j], ((j * 3 + 15) % 16 - 8) * -0.375, `Q4_0 value ${16 + j}`);
+  }
+});
+
+test('convertWeight from Q8_0, Q4_0, Q4_K and Q6_K to bf16, e4m3, q8_0, q4_0 equals the targets made from dequantizeRows', () => {
+  const R = 130, C = 512;
+  const w = matrix(R, C, 9);
+  for (const dtype of ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'] as const) {
+    const bytes = blocks(dtype, w, R, C), values = new Float32Array(R * C);
+    dequantizeRows(dtype, bytes, R, C, values);
+    for (const target of ['bf16', 'e4m3', 'q8_0', 'q4_0'] as const) {
+      const want = expected(values, R, C, target);
+      for (const place of ['aligned', 'misaligned']) {
+        const src: SourceWeight = { dtype, bytes: place === 'aligned' ? bytes : misaligned(bytes), shape: [R, C] };
+        const dst = new Uint8Array(convertedBytes(target, [R, C]));
+        const [sm, sn] = e4m3ScaleShape([R, C]);
+        const scales = new Float32Array(sm * sn);
+        convertWeight(src, target, dst, scales);
+        sameArray(dst, want.bytes, `${dtype} (${place}) → ${target}: bytes`);
+        if (want.scales) sameArray(scales, want.scales, `${dtype} (${place}) → e4m3: scales`);
+      }
+    }
+    // A slab of rows (as the loader converts) is the same rows of the whole.
+    const rowBytes = storedBytes(dtype, [C]), slab = new Uint8Array(convertedBytes('bf16', [3, C]));
+    convertWeight({ dtype, bytes: bytes.subarray(7 * rowBytes, 10 * rowBytes), shape: [3, C] }, 'bf16', slab);
+    sameArray(slab, encodeArray(values.subarray(7 * C, 10 * C), 'BF16'), `${dtype} rows 7..9 → bf16`);
+  }
+});
+
+test('Q8_0 → q8_0 and Q4_0 → q4_0 through convertWeight are byte-identical copies', () => {
+  const R = 4, C = 64, w = matrix(R, C, 3);
+  for (const [dtype, target] of [['Q8_0', 'q8_0'], ['Q4_0', 'q4_0']] as const) {
+    // Blocks no quantizer makes (d = 3·2^-10 for every block, arbitrary codes) must survive too.
+    const made = blocks(dtype, w, R, C), odd = made.map((_, i) => (i * 7919) & 0xff);
+    for (const src of [made, misaligned(odd)]) {
+      const dst = new Uint8Array(convertedBytes(target, [R, C]));
+      convertWeight({ dtype, bytes: src, shape: [R, C] }, target, dst);
+      sameArray(dst, src, `${dtype} → ${target}`);
+    }
+  }
+});
+
+test('block-typed sources with rows not whole blocks, or the wrong byte count, are refused with the shape named', () => {
+  assert.throws(() => convertWeight({ dtype: 'Q4_K', bytes: new Uint8Array(144), shape: [2, 128] }, 'bf16', new Uint8Array(512)),
+    /^Error: convertWeight\(Q4_K \[2, 128\] → bf16\): Q4_K needs rows \(the last dim\) that are a multiple of 256, got shape \[2, 128\]$/);
+  assert.throws(() => convertWeight({ dtype: 'Q6_K', bytes: new Uint8Array(209), shape: [256] }, 'bf16', new Uint8Array(512)), /209 bytes, expected 210/);
+  assert.throws(() => dequantizeRows('Q8_0', new Uint8Array(34), 1, 48, new Float32Array(48)), /dequantizeRows\(Q8_0 \[1, 48\]\): Q8_0 needs rows .* multiple of 32/);
+  assert.throws(() => dequantizeRows('Q4_0', new Uint8Array(36), 1, 32, new Float32Array(32)), /36 bytes, expected 18/);
+  assert.throws(() => dequantizeRows('Q4_K', new Uint8Array(144), 1, 256, new Float32Array(255)), /dst holds 255 values, expected 256/);
 });

@@ -1,6 +1,7 @@
 // `--weights stored|bf16|fp8|q8|q4`: what each tensor of a checkpoint becomes in memory, decided before any byte is
 // read, so the loader can size arenas and check the machine's memory first and `info` can report every choice.
-// - stored keeps what the checkpoint holds.
+// - stored keeps what the checkpoint holds; GGUF's Q4_K / Q6_K, which no kernel reads, become Q8_0 (their rows are
+//   whole 256-value blocks, so always whole Q8_0 blocks).
 // - bf16 narrows the projection matrices and heads that are wider (f32, f16) or decodes FP8 ones.
 // - fp8 is DeepSeek's own format: the projections (attention, dense FFN, experts) as E4M3 with 128×128 block scales.
 // - q8 / q4: the projections as ggml's Q8_0 / Q4_0; the output heads as Q8_0 in both (as llama.cpp keeps its output
@@ -24,7 +25,7 @@ export function parseWeightFormat(v: string, where: string): WeightFormat {
   return v as WeightFormat;
 }
 
-const STORED: Record<StoredDType, DType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F8_E4M3: 'e4m3' };
+const STORED: Record<Exclude<StoredDType, 'Q4_K' | 'Q6_K'>, DType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F8_E4M3: 'e4m3', Q8_0: 'q8_0', Q4_0: 'q4_0' };
 const HEAD = /^(lm_head|model\.layers\.\d+\.shared_head\.head)\.weight$/;
 
 /** A tensor as the checkpoint holds it. */
@@ -46,7 +47,9 @@ export interface ResidentTensor {
 
 /** What `stored` becomes under `format`; `expected` says which parameter it is (names.ts). */
 export function residentOf(name: string, expected: ExpectedTensor, stored: StoredTensor, format: WeightFormat): ResidentTensor {
-  const keep = (): ResidentTensor => made(STORED[stored.dtype], null, stored.shape, stored.scaleShape);
+  const keep = (): ResidentTensor => (stored.dtype === 'Q4_K' || stored.dtype === 'Q6_K'
+    ? made('q8_0', 'q8_0', stored.shape, null)
+    : made(STORED[stored.dtype], null, stored.shape, stored.scaleShape));
   const projection = expected.fp8Allowed, head = HEAD.test(name);
   if (format === 'stored' || stored.shape.length !== 2 || !(projection || head)) return keep();
   const bf16 = (fallback?: string): ResidentTensor =>

@@ -14,7 +14,7 @@ import { DeepSeekModel, readConfig } from '../../src/model/transformer.js';
 import { loadWeights, validateCheckpoint, planWeights } from '../../src/model/weights.js';
 import { residentOf } from '../../src/model/weight-format.js';
 import { modelInfo } from '../../src/model/info.js';
-import type { WeightFormat } from '../../src/model/weight-format.js';
+import type { ResidentTensor, WeightFormat } from '../../src/model/weight-format.js';
 import { Heap } from '../../src/tensor/heap.js';
 import { empty, bytes, f32, withScale } from '../../src/tensor/tensor.js';
 import { rowReader } from '../../src/kernels/ref/weights.js';
@@ -120,6 +120,24 @@ test('what each tensor becomes: projections take the format, heads q8_0 under q4
   assert.equal(odd.dtype, 'bf16');
   assert.match(odd.fallback!, /rows of 48 values are not a multiple of 32: bf16/);
   assert.equal(residentOf('x.weight', proj, stored('F8_E4M3', [64, 48]), 'q4').dtype, 'e4m3');
+});
+
+test('GGUF block types: Q8_0 / Q4_0 are kept as q8_0 / q4_0 bytes; Q4_K / Q6_K, which no kernel reads, become q8_0 under stored and convert like any source otherwise', () => {
+  const proj = { shape: [64, 512], fp8Allowed: true, optional: false };
+  const emb = { shape: [8, 512], fp8Allowed: false, optional: false };
+  const stored = (dtype: 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K', shape: number[]) => ({ dtype, shape, scaleShape: null });
+  const pick = (r: ResidentTensor) => [r.dtype, r.convert, r.bytes];
+  assert.deepEqual(pick(residentOf('model.layers.0.mlp.up_proj.weight', proj, stored('Q8_0', [64, 512]), 'stored')), ['q8_0', null, 64 * 16 * 34]);
+  assert.deepEqual(pick(residentOf('model.embed_tokens.weight', emb, stored('Q4_0', [8, 512]), 'q4')), ['q4_0', null, 8 * 16 * 18]);
+  for (const k of ['Q4_K', 'Q6_K'] as const) {
+    assert.deepEqual(pick(residentOf('model.layers.0.mlp.up_proj.weight', proj, stored(k, [64, 512]), 'stored')), ['q8_0', 'q8_0', 64 * 16 * 34], k);
+    assert.deepEqual(pick(residentOf('model.embed_tokens.weight', emb, stored(k, [8, 512]), 'q4')), ['q8_0', 'q8_0', 8 * 16 * 34], `${k} embedding`);
+    assert.deepEqual(pick(residentOf('model.norm.weight', emb, stored(k, [512]), 'bf16')), ['q8_0', 'q8_0', 16 * 34], `${k} vector`);
+    assert.deepEqual(pick(residentOf('model.layers.0.mlp.up_proj.weight', proj, stored(k, [64, 512]), 'q4')), ['q4_0', 'q4_0', 64 * 16 * 18], k);
+    assert.deepEqual(pick(residentOf('model.layers.0.mlp.up_proj.weight', proj, stored(k, [64, 512]), 'bf16')), ['bf16', 'bf16', 64 * 512 * 2], k);
+    const fp8 = residentOf('model.layers.0.mlp.up_proj.weight', proj, stored(k, [64, 512]), 'fp8');
+    assert.deepEqual([fp8.dtype, fp8.convert, fp8.scaleShape], ['e4m3', 'e4m3', [1, 4]], k);
+  }
 });
 
 test('a model beyond the available memory is refused before any allocation, with the numbers and the formats that fit', () => {

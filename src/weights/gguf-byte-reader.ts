@@ -114,7 +114,7 @@ export class ByteReader {
   /** A GGUF string: u64 byte length, then that many UTF-8 bytes (no NUL); checked against the file before reading. */
   string(): string {
     const n = this.u64();
-    if (n > this.remaining) this.fail(`string of ${n} bytes at byte ${this.position - 8} runs past the end of the ${this.size}-byte file`);
+    if (n > this.remaining) this.fail(`string of ${n} bytes at byte ${this.position - 8} runs past the end of the ${this.size}-byte file (truncated file or corrupt length)`);
     const at = this.take(n);
     const s = this.buf.toString('utf8', at, at + n);
     // toString replaces invalid sequences silently; only a string showing a replacement char needs the strict check.

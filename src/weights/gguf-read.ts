@@ -58,7 +58,7 @@ function readValue(r: ByteReader): GgufValue {
   const itemType = scalarType(r, r.u32(), 'array item type');
   const count = r.u64();
   if (count * GGUF_SCALAR_MIN_BYTES[itemType] > r.remaining) {
-    r.fail(`array of ${count} ${itemType} values at byte ${r.pos - 8} runs past the end of the ${r.size}-byte file`);
+    r.fail(`array of ${count} ${itemType} values at byte ${r.pos - 8} runs past the end of the ${r.size}-byte file (truncated file or corrupt count)`);
   }
   const value = new Array<GgufScalar>(count);
   for (let i = 0; i < count; i++) value[i] = readScalar(r, itemType);

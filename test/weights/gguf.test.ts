@@ -96,7 +96,7 @@ test('every metadata value type and array item type round-trips, in the given or
     ['u8', { type: 'u8', value: 255 }], ['i8', { type: 'i8', value: -128 }],
     ['u16', { type: 'u16', value: 65535 }], ['i16', { type: 'i16', value: -32768 }],
     ['u32', { type: 'u32', value: 4294967295 }], ['i32', { type: 'i32', value: -2147483648 }],
-    ['f32', { type: 'f32', value: -1.5e-7 === Math.fround(-1.5e-7) ? -1.5e-7 : Math.fround(-1.5e-7) }],
+    ['f32', { type: 'f32', value: Math.fround(-1.5e-7) }],
     ['bool.t', { type: 'bool', value: true }], ['bool.f', { type: 'bool', value: false }],
     ['string', str('héllo, 世界 🙂')], ['string.empty', str('')],
     ['u64', { type: 'u64', value: Number.MAX_SAFE_INTEGER }], ['i64', { type: 'i64', value: Number.MIN_SAFE_INTEGER }],
@@ -354,7 +354,7 @@ test('bad data placement: misaligned, past the end of the file, overlapping', ()
   refuses(corrupt(file, (x) => void x.write('a0', after(b, 'a1') - 2, 'latin1')), /tensor "a0": name appears twice/);
   refuses(corrupt(file, (x) => void x.writeBigUInt64LE(48n, offsetOf('a2'))), /tensor "a2": data offset 48 is not a multiple of the alignment 32/);
   refuses(corrupt(file, (x) => void x.writeBigUInt64LE(32n, offsetOf('a2'))), /tensors "a1" and "a2" overlap \(bytes \d+\.\.\d+\)/);
-  refuses(corrupt(file, (x) => void x.writeBigUInt64LE(0n, offsetOf('a1'))), /tensors "a0" and "a1" overlap|tensors "a1" and "a0" overlap/);
+  refuses(corrupt(file, (x) => void x.writeBigUInt64LE(0n, offsetOf('a1'))), /tensors "a0" and "a1" overlap/);
   refuses(corrupt(file, (x) => void x.writeBigUInt64LE(1n << 40n, offsetOf('a1'))), /tensor "a1": data \(bytes \d+\.\.\d+\) runs past the end of the \d+-byte file/);
   // A hole between tensors is accepted (see gguf-read.ts): a2 moved one alignment step further, into the file's tail.
   const moved = GgufFile.open(corrupt(file, (x) => {

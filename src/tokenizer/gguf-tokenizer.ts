@@ -30,9 +30,9 @@ export interface SpecialTokenIds {
 }
 
 /**
- * The GGUF metadata that lets llama.cpp tokenize as Tokenizer.fromJSON(tokenizerJson) does. Ids 0..n-1 are the
- * vocab and added tokens; rows n..vocabRows-1 (embedding rows no token uses) become unique "[PAD{i}]" tokens of
- * type UNUSED, as llama.cpp's converter writes them. Token strings are the byte-level ones of model.vocab
+ * The GGUF metadata that lets llama.cpp tokenize as Tokenizer.fromJSON(tokenizerJson) does: one token per
+ * embedding row. Ids no vocab or added token uses (gaps, and rows past the last token) become unique "[PAD{i}]"
+ * tokens of type UNUSED, as llama.cpp's converter writes them. Token strings are the byte-level ones of model.vocab
  * ("Ġthe"); added tokens keep their content ("<｜User｜>"), which llama.cpp matches in raw text.
  *
  * Token types: special added tokens are CONTROL and the other added tokens USER_DEFINED. llama.cpp's converter
@@ -59,28 +59,33 @@ export function ggufTokenizerMetadata(
   const { tokens, types } = tokenTable(objectAt(model.vocab, where, 'model.vocab'), parseAddedTokens(j.added_tokens, where), where);
   const n = tokens.length;
   if (!Number.isInteger(vocabRows) || vocabRows < n) {
-    throw new Error(`${where}: the embedding has ${vocabRows} rows but the tokenizer has ${n} tokens`);
+    throw new Error(`${where}: the embedding has ${vocabRows} rows but the tokenizer's ids run to ${n - 1}`);
   }
+  // Ids no token uses (qiusuo train skips some when the corpus runs out of pairs) and rows past the last token
+  // become padding, as llama.cpp's converter writes them.
   const taken = new Set(tokens);
-  for (let id = n; id < vocabRows; id++) {
+  for (let id = 0; id < vocabRows; id++) {
+    if (tokens[id] !== undefined) continue;
     const pad = `[PAD${id}]`;
-    if (taken.has(pad)) throw new Error(`${where}: token ${preview(pad)} exists, so row ${id} cannot be named as padding`);
-    tokens.push(pad);
-    types.push(TokenType.UNUSED);
+    if (taken.has(pad)) throw new Error(`${where}: token ${preview(pad)} exists, so id ${id} cannot be named as padding`);
+    tokens[id] = pad;
+    types[id] = TokenType.UNUSED;
   }
   const merges = mergeStrings(model.merges, model.vocab as Record<string, unknown>, where);
 
   const config = tokenizerConfig === null ? {} : objectAt(tokenizerConfig, where, 'tokenizer_config.json');
-  const tokenId = new Map(tokens.slice(0, n).map((t, id) => [t, id]));
+  const tokenId = new Map(tokens.map((t, id) => [t, id]));
   const specialId = (key: 'bos_token' | 'eos_token', given: number | undefined): number => {
     if (given !== undefined) {
-      if (!Number.isInteger(given) || given < 0 || given >= n) throw new Error(`${where}: ${key} id ${given} is not one of the ${n} token ids`);
+      if (!Number.isInteger(given) || given < 0 || given >= n || types[given] === TokenType.UNUSED) {
+        throw new Error(`${where}: ${key} id ${given} is not a token id`);
+      }
       return given;
     }
     const text = tokenContent(config[key], key, where);
     if (text === null) throw new Error(`${where}: no ${key} (neither the model config's ${key}_id nor tokenizer_config's ${key}); llama.cpp would assume id 11`);
     const id = tokenId.get(text);
-    if (id === undefined) throw new Error(`${where}: tokenizer_config ${key} ${preview(text)} is not a token`);
+    if (id === undefined || types[id] === TokenType.UNUSED) throw new Error(`${where}: tokenizer_config ${key} ${preview(text)} is not a token`);
     return id;
   };
 
@@ -231,7 +236,7 @@ function firstDifference(got: unknown, want: unknown, path: string): string | nu
   return got === want ? null : differs();
 }
 
-/** Token strings and types by id, vocab and added tokens together; every id 0..n-1 must be used exactly once. */
+/** Token strings and types by id, vocab and added tokens together; each id used at most once, ids no token uses left empty. */
 function tokenTable(vocab: Record<string, unknown>, addedTokens: AddedToken[], where: string): { tokens: string[]; types: number[] } {
   const tokens: string[] = [];
   const types: number[] = [];
@@ -260,9 +265,6 @@ function tokenTable(vocab: Record<string, unknown>, addedTokens: AddedToken[], w
     place(t.content, t.id, t.special ? TokenType.CONTROL : TokenType.USER_DEFINED, 'added token');
   }
   if (tokens.length === 0) throw new Error(`${where}: model.vocab is empty`);
-  for (let id = 0; id < tokens.length; id++) {
-    if (tokens[id] === undefined) throw new Error(`${where}: no token has id ${id} (ids must run 0..${tokens.length - 1} without gaps)`);
-  }
   return { tokens, types };
 }
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tokenizer } from '../../src/tokenizer/bpe.js';
 import { ChatTemplate } from '../../src/tokenizer/chat.js';
-import { deepseekTokenizerConfig } from '../../src/tokenizer/init-files.js';
+import { byteLevelTokenizerJson, deepseekTokenizerConfig } from '../../src/tokenizer/init-files.js';
 import { trainBpe } from '../../src/tokenizer/train.js';
 import {
   ggufTokenizerMetadata, tokenizerFromGgufMetadata, TokenType, type GgufValue,
@@ -109,6 +109,13 @@ test('ids a small corpus leaves unused (no pairs left to merge) become padding, 
   assert.equal((m.get('tokenizer.ggml.token_type') as number[])[300], TokenType.UNUSED);
   const copy = Tokenizer.fromJSON(roundTrip(meta).json, 'from gguf');
   assertSameTokenization(Tokenizer.fromJSON(small.json), copy, 'abc ab ba cab<｜User｜>', 'small');
+});
+
+test('the tokenizer qiusuo init writes (bytes only, no merges) round trips', () => {
+  const { json } = byteLevelTokenizerJson(300);
+  const meta = ggufTokenizerMetadata(json, deepseekTokenizerConfig(), 300, 'init');
+  assert.deepEqual(values(meta).get('tokenizer.ggml.merges'), []);
+  assertSameTokenization(Tokenizer.fromJSON(json), Tokenizer.fromJSON(roundTrip(meta).json), mixedText(3000, 5), 'init');
 });
 
 test('DeepSeek-V3\'s real tokenizer: the GGUF round trip gives the same ids and text', () => {
@@ -219,6 +226,7 @@ const importRefusals: { name: string; change: (m: Map<string, GgufValue>) => voi
   { name: 'merge making padding', change: (m) => { arrayOf(m, 'tokenizer.ggml.tokens')[273] = 'ba'; arrayOf(m, 'tokenizer.ggml.merges')[2] = 'b a'; },
     error: /^g: tokenizer\.ggml\.merges\[2\] "b a" needs "ba", which is not a normal token$/ },
   { name: 'merge of a control token', change: (m) => { arrayOf(m, 'tokenizer.ggml.merges')[2] = 'a <｜User｜>'; }, error: /needs "<｜User｜>", which is not a normal token$/ },
+  { name: 'a byte marked unused', change: (m) => { arrayOf(m, 'tokenizer.ggml.token_type')[0x41] = 5; }, error: /^g: tokenizer\.ggml\.tokens\[65\] "A" is a byte but marked unused$/ },
   { name: 'bos id beyond tokens', change: (m) => m.set('tokenizer.ggml.bos_token_id', { type: 'u32', value: 999 }), error: /^g: tokenizer\.ggml\.bos_token_id is 999, beyond the 275 tokens$/ },
   { name: 'eos id not u32', change: (m) => m.set('tokenizer.ggml.eos_token_id', { type: 'i32', value: 1 }), error: /^g: tokenizer\.ggml\.eos_token_id is a i32, expected u32$/ },
   { name: 'add_bos_token not bool', change: (m) => m.set('tokenizer.ggml.add_bos_token', { type: 'u8', value: 1 }), error: /^g: tokenizer\.ggml\.add_bos_token is a u8, expected bool$/ },

@@ -4,6 +4,7 @@
 // pre-tokenizer (llama.cpp only knows fixed regex sets, so a tokenizer.json with another one is refused).
 
 import { parseAddedTokens, type AddedToken } from './added-tokens.js';
+import { CHAR_TO_BYTE } from './byte-level.js';
 import { byteLevelTokenizerJson } from './init-files.js';
 import { preview } from '../util/json.js';
 
@@ -135,7 +136,11 @@ export function tokenizerFromGgufMetadata(meta: ReadonlyMap<string, GgufValue>, 
     const type = types[id];
     if (type === TokenType.NORMAL || type === TokenType.UNUSED) {
       vocab[token] = id;
-      if (type === TokenType.UNUSED) unused.add(token);
+      if (type === TokenType.UNUSED) {
+        // A byte's own character is produced whenever the byte occurs, whatever its type says.
+        if (CHAR_TO_BYTE.has(token)) throw new Error(`${where}: tokenizer.ggml.tokens[${id}] ${preview(token)} is a byte but marked unused`);
+        unused.add(token);
+      }
     } else if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) {
       if (token === '') throw new Error(`${where}: tokenizer.ggml.tokens[${id}] is an empty added token`);
       const special = type === TokenType.CONTROL;

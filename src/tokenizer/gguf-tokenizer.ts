@@ -7,11 +7,8 @@ import { parseAddedTokens, type AddedToken } from './added-tokens.js';
 import { CHAR_TO_BYTE } from './byte-level.js';
 import { byteLevelTokenizerJson } from './init-files.js';
 import { preview } from '../util/json.js';
+import type { GgufScalar, GgufScalarType, GgufValue } from '../weights/gguf.js';
 
-// TODO: import from ../weights/gguf.js
-export type GgufScalarType = 'u8' | 'i8' | 'u16' | 'i16' | 'u32' | 'i32' | 'f32' | 'bool' | 'string' | 'u64' | 'i64' | 'f64';
-export type GgufScalar = number | boolean | string;
-export type GgufValue = { type: GgufScalarType; value: GgufScalar } | { type: 'array'; itemType: GgufScalarType; value: GgufScalar[] };
 
 /** llama.cpp's token types (include/llama.h, llama_token_type). */
 export const TokenType = { NORMAL: 1, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5 } as const;

@@ -9,8 +9,9 @@ import { ChatTemplate } from '../../src/tokenizer/chat.js';
 import { byteLevelTokenizerJson, deepseekTokenizerConfig } from '../../src/tokenizer/init-files.js';
 import { trainBpe } from '../../src/tokenizer/train.js';
 import {
-  ggufTokenizerMetadata, tokenizerFromGgufMetadata, TokenType, type GgufValue,
+  ggufTokenizerMetadata, tokenizerFromGgufMetadata, TokenType,
 } from '../../src/tokenizer/gguf-tokenizer.js';
+import type { GgufValue } from '../../src/weights/gguf.js';
 import { loadBrown } from '../../src/train/corpus-brown.js';
 import { tokenizerConfig as deepseekConfig, tokenizerJson as deepseekJson } from './deepseek-files.js';
 import { CASES, mixedText, wellFormed } from './mixed-text.js';

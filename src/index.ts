@@ -1,6 +1,7 @@
 // The qiusuo library API: load checkpoints, run the model, tokenize, generate, serve.
 
-export { DeepSeekModel, readConfig } from './model/transformer.js';
+export { DeepSeekModel } from './model/transformer.js';
+export { readConfig } from './model/model-files.js';
 export type { LoadOptions } from './model/transformer.js';
 export { parseConfig, configToJson } from './model/config.js';
 export type { ModelConfig } from './model/config.js';

@@ -7,7 +7,8 @@ import { intOption, floatOption, tokenList, setOption, computeOptions, modelOpti
 import { initCheckpoint } from '../model/init.js';
 import type { InitDType } from '../model/init.js';
 import { initProgress } from './init-progress.js';
-import { DeepSeekModel, readConfig } from '../model/transformer.js';
+import { DeepSeekModel } from '../model/transformer.js';
+import { openCheckpoint } from '../model/model-files.js';
 import { scoreTokens } from '../generate/score.js';
 import { loadPipeline, loadTokenizer, loadChatTemplate, encodeText, encodeChat } from '../generate/pipeline.js';
 import { parseChatMessages } from '../tokenizer/chat.js';
@@ -17,13 +18,13 @@ import { chatLoop } from './chat.js';
 import { modelInfo, formatInfo } from '../model/info.js';
 import { presetConfig } from '../model/presets.js';
 import { parseConfig } from '../model/config.js';
-import { WeightStore } from '../weights/shards.js';
 import { WEIGHT_FORMATS } from '../model/weight-format.js';
 import { benchMatmul } from '../bench/matmul.js';
 import type { BenchDType } from '../bench/matmul.js';
 import { benchGenerate, benchGenerateMedian, benchGenerator, randomPrompts, type GeneratorBenchResult } from '../bench/generate.js';
 import { addTrainCommands } from './train.js';
 import { addServeCommands } from './serve.js';
+import { addExportCommands } from './export.js';
 
 /** Floats as JSON: shortest round-trip form of the f32 value, so the printed number is the computed one. */
 function rowsToJson(rows: Float32Array[]): string {
@@ -83,7 +84,7 @@ export function buildProgram(): Command {
 
   modelOptions(program.command('forward'))
     .description('print the logits (and MTP logits) of a token sequence as JSON')
-    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--model <path>', 'checkpoint folder or .gguf file')
     .requiredOption('--tokens <ids>', 'comma-separated token ids, e.g. 0,5,17', tokenList)
     .option('--mtp', 'also compute the first MTP module\'s logits')
     .option('--decode', 'feed the tokens one at a time through the latent cache')
@@ -97,7 +98,7 @@ export function buildProgram(): Command {
 
   program.command('tokenize')
     .description('print token ids of a text (or of chat messages rendered through the chat template)')
-    .requiredOption('--model <dir>', 'checkpoint folder (tokenizer.json, tokenizer_config.json)')
+    .requiredOption('--model <path>', 'checkpoint folder (tokenizer.json, tokenizer_config.json) or .gguf file')
     .option('--text <s>', 'text to encode')
     .option('--file <f>', 'file to encode')
     .option('--chat', 'input is a JSON array of messages; render with the chat template (generation prompt added)')
@@ -119,7 +120,7 @@ export function buildProgram(): Command {
 
   speculativeOptions(samplingOptions(modelOptions(program.command('generate')), 128, 0))
     .description('generate text from a prompt, streamed to stdout')
-    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--model <path>', 'checkpoint folder or .gguf file')
     .requiredOption('--prompt <s>', 'prompt text')
     .option('--chat', 'treat the prompt as a user message and apply the chat template')
     .action(async (o) => {
@@ -141,7 +142,7 @@ export function buildProgram(): Command {
 
   speculativeOptions(samplingOptions(modelOptions(program.command('chat')), 512, 0.7))
     .description('interactive chat in the terminal')
-    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--model <path>', 'checkpoint folder or .gguf file')
     .option('--system <s>', 'system prompt')
     .option('--context <n>', 'tokens of history + answer kept', intOption('--context', 16))
     .action(async (o) => {
@@ -154,7 +155,7 @@ export function buildProgram(): Command {
 
   program.command('info')
     .description('parameters, memory and KV-cache size of a checkpoint or preset')
-    .option('--model <dir>', 'checkpoint folder')
+    .option('--model <path>', 'checkpoint folder or .gguf file')
     .option('--preset <name>', 'a preset instead of a folder (e.g. deepseek-v3)')
     .addOption(new Option('--weights <format>', 'the format memoryBytes and arenas are for').choices([...WEIGHT_FORMATS]).default('stored'))
     .option('--json', 'print JSON')
@@ -162,9 +163,8 @@ export function buildProgram(): Command {
       if (!o.model === !o.preset) throw new Error('give exactly one of --model or --preset');
       let info;
       if (o.model) {
-        const cfg = readConfig(o.model);
+        const { cfg, store } = openCheckpoint(o.model);
         warnUnknownKeys(o.model, cfg);
-        const store = WeightStore.open(o.model);
         try { info = modelInfo(cfg, store, o.weights); } finally { store.close(); }
       } else {
         info = modelInfo(parseConfig(presetConfig(o.preset), `preset "${o.preset}"`), null, o.weights);
@@ -174,6 +174,7 @@ export function buildProgram(): Command {
 
   addTrainCommands(program);
   addServeCommands(program);
+  addExportCommands(program);
 
   const bench = program.command('bench').description('measure kernel and model speed');
   computeOptions(bench.command('matmul'))
@@ -188,7 +189,7 @@ export function buildProgram(): Command {
     });
   speculativeOptions(modelOptions(bench.command('generate')))
     .description('prefill and decode tokens/s of a checkpoint on random prompts')
-    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--model <path>', 'checkpoint folder or .gguf file')
     .option('--prompt-tokens <n>', 'prompt length', intOption('--prompt-tokens', 1), 128)
     .option('--new-tokens <n>', 'decode steps', intOption('--new-tokens', 1), 32)
     .option('--batch <n>', 'sequences decoded together', intOption('--batch', 1, 1024), 1)

@@ -17,9 +17,9 @@ export function addServeCommands(program: Command): void {
   const d = ENGINE_DEFAULTS;
   const serve = speculativeOptions(modelOptions(program.command('serve')))
     .description('serve a model behind an OpenAI-compatible API (/v1/chat/completions, /v1/completions) with a web chat at /')
-    .requiredOption('--model <dir>', 'checkpoint folder');
+    .requiredOption('--model <path>', 'checkpoint folder or .gguf file');
   listenOptions(serve, 8000)
-    .option('--model-name <id>', 'model id clients send (default: the folder name)')
+    .option('--model-name <id>', 'model id clients send (default: the folder or file name)')
     .option('--max-batch <n>', 'sequences decoded together', intOption('--max-batch', 1, 1024), d.maxBatch)
     .option('--max-queue <n>', 'requests waiting for a slot before answering 429', intOption('--max-queue', 0), d.maxQueue)
     .option('--context <n>', 'prompt + completion tokens per request (capped by max_position_embeddings)', intOption('--context', 2), d.context)

@@ -9,6 +9,7 @@ import { DeepSeekModel } from '../model/transformer.js';
 import { Tokenizer } from '../tokenizer/bpe.js';
 import type { ChatMessage } from '../tokenizer/chat.js';
 import { ChatTemplate } from '../tokenizer/chat.js';
+import { isGgufPath, readTokenizerFiles } from '../model/model-files.js';
 import { TIKTOKEN_FILE, isTiktokenFolder, loadTiktokenFolder } from '../tokenizer/tiktoken-files.js';
 
 export interface Pipeline {
@@ -18,16 +19,19 @@ export interface Pipeline {
   readonly chat: ChatTemplate | null;  // null when the folder has no tokenizer_config.json with a chat_template
 }
 
-/** The folder's tokenizer.json, or else its tiktoken.model (Moonlight's format). */
-export function loadTokenizer(dir: string): Tokenizer {
-  const file = path.join(dir, 'tokenizer.json');
+/** The folder's tokenizer.json, or else its tiktoken.model (Moonlight's format); a GGUF's tokenizer metadata. */
+export function loadTokenizer(model: string): Tokenizer {
+  if (isGgufPath(model)) return Tokenizer.fromJSON(readTokenizerFiles(model)!.json, `${model} (GGUF tokenizer)`);
+  const file = path.join(model, 'tokenizer.json');
   if (fs.existsSync(file)) return Tokenizer.fromFile(file);
-  if (isTiktokenFolder(dir)) return loadTiktokenFolder(dir);
+  if (isTiktokenFolder(model)) return loadTiktokenFolder(model);
   throw new Error(`${file}: not found, nor ${TIKTOKEN_FILE} (the checkpoint needs one of them for text input)`);
 }
 
-export function loadChatTemplate(dir: string): ChatTemplate | null {
-  const file = path.join(dir, 'tokenizer_config.json');
+/** The folder's tokenizer_config.json, or a GGUF's chat template and special tokens; null when there is none. */
+export function loadChatTemplate(model: string): ChatTemplate | null {
+  if (isGgufPath(model)) return ChatTemplate.fromJSON(readTokenizerFiles(model)!.config, `${model} (GGUF tokenizer)`);
+  const file = path.join(model, 'tokenizer_config.json');
   return fs.existsSync(file) ? ChatTemplate.fromFile(file) : null;
 }
 

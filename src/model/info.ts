@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import type { ModelConfig } from './config.js';
 import { moeLayerIndices, qHeadDim } from './config.js';
 import { mainTensors, mtpTensors, scaleShape, SCALE_SUFFIX } from '../weights/names.js';
-import type { WeightStore, TensorSource } from '../weights/shards.js';
+import type { TensorSource } from '../weights/shards.js';
 import type { TensorEntry } from '../weights/safetensors.js';
 import type { StoredDType } from '../weights/dtypes.js';
 import { storedBytes } from '../weights/dtypes.js';
@@ -60,10 +60,11 @@ class PresetSource implements TensorSource {
   has(name: string): boolean { return this.entries.has(name); }
   entry(name: string): TensorEntry { return this.entries.get(name)!; }
   names(): string[] { return [...this.entries.keys()]; }
+  files(): string[] { return []; }
   readInto(): void { throw new Error(`${this.dir}: a preset has no tensor data`); }
 }
 
-export function modelInfo(cfg: ModelConfig, store: WeightStore | null, format: WeightFormat = 'stored'): ModelInfo {
+export function modelInfo(cfg: ModelConfig, store: TensorSource | null, format: WeightFormat = 'stored'): ModelInfo {
   const main = mainTensors(cfg);
   if (cfg.tieWordEmbeddings) main.delete('lm_head.weight');
   let total = 0;
@@ -82,11 +83,7 @@ export function modelInfo(cfg: ModelConfig, store: WeightStore | null, format: W
   const plan = planWeights(present, source, format);
   const arenas = countArenas(plan, (n) => source.entry(n).shape);
   // The files the store reads, not every *.safetensors in the folder (a stale index's shards or a stray copy).
-  let disk: number | null = null;
-  if (store) {
-    disk = 0;
-    for (const f of new Set(store.names().map((n) => store.entry(n).file))) disk += fs.statSync(f).size;
-  }
+  const disk = store ? store.files().reduce((sum, f) => sum + fs.statSync(f).size, 0) : null;
   const latent = cfg.kvLoraRank + cfg.qkRopeHeadDim;
   const naive = cfg.numAttentionHeads * qHeadDim(cfg) + cfg.numAttentionHeads * cfg.vHeadDim;
   const layers = cfg.numHiddenLayers;

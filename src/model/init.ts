@@ -10,7 +10,7 @@ import { parseConfig, configToJson } from './config.js';
 import { presetConfig, PRESET_SHARD_LAYOUTS } from './presets.js';
 import { initWeights, type InitDType } from './init-weights.js';
 import type { TensorBytes } from '../weights/safetensors.js';
-import { writeFileAtomically } from '../weights/safetensors.js';
+import { writeJsonAtomically } from '../weights/safetensors.js';
 import { DEFAULT_SHARD_LAYOUT, writeShards, type ShardLayout } from '../weights/shards.js';
 import { byteLevelTokenizerJson, deepseekTokenizerConfig } from '../tokenizer/init-files.js';
 import { storedBytes } from '../weights/dtypes.js';
@@ -34,11 +34,6 @@ export interface InitOptions {
   threads?: number;
   /** Called as weight bytes reach the disk: bytes written so far, of `total`. */
   onProgress?: (written: number, total: number) => void;
-}
-
-export function writeJsonAtomically(file: string, value: unknown): void {
-  const text = JSON.stringify(value, null, 2) + '\n';
-  writeFileAtomically(file, (fd) => { fs.writeSync(fd, text); });
 }
 
 /** The config a preset + overrides + dtype gives, validated. */

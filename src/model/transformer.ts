@@ -2,15 +2,12 @@
 // cache for incremental decoding and the MTP modules. Model code only sequences backend ops; it never loops over
 // tensor contents.
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Heap } from '../tensor/heap.js';
 import type { Tensor, Scope } from '../tensor/tensor.js';
 import type { Backend } from '../kernels/backend.js';
 import type { BackendOptions } from '../kernels/select.js';
 import { createBackend } from '../kernels/select.js';
 import type { ModelConfig } from './config.js';
-import { parseConfig } from './config.js';
 import type { ModelContext } from './context.js';
 import { makeContext } from './context.js';
 import type { ModelWeights, LoadWeightsOptions } from './weights.js';
@@ -19,8 +16,7 @@ import { blockForward } from './block.js';
 import type { AttentionStep } from './mla.js';
 import { mtpBlock, mtpHead } from './mtp.js';
 import { LatentCache } from '../generate/latent-cache.js';
-import { WeightStore } from '../weights/shards.js';
-import { parseJson } from '../util/json.js';
+import { openCheckpoint } from './model-files.js';
 
 /**
  * A backend instance (with the heap it was made for), or options to make one (default: wasm, all cores); and how
@@ -28,22 +24,15 @@ import { parseJson } from '../util/json.js';
  */
 export interface LoadOptions extends BackendOptions, LoadWeightsOptions { backend?: Backend; heap?: Heap }
 
-export function readConfig(dir: string): ModelConfig {
-  const file = path.join(dir, 'config.json');
-  let text: string;
-  try { text = fs.readFileSync(file, 'utf8'); } catch { throw new Error(`${file}: cannot read (is --model a checkpoint folder?)`); }
-  return parseConfig(parseJson(text, `${file}: invalid JSON`), file);
-}
-
 export class DeepSeekModel {
   /** `ownsBackend`: dispose() also closes the backend (it was made by load()). */
   constructor(readonly ctx: ModelContext, readonly weights: ModelWeights, private readonly ownsBackend = false) {}
 
-  static load(dir: string, opts: LoadOptions = {}): DeepSeekModel {
+  /** `model`: a checkpoint folder or a deepseek2 GGUF file. */
+  static load(model: string, opts: LoadOptions = {}): DeepSeekModel {
     if (opts.backend && !opts.heap) throw new Error('DeepSeekModel.load: a backend needs the heap it was made for (opts.heap)');
-    const cfg = readConfig(dir);
+    const { cfg, store } = openCheckpoint(model);
     const heap = opts.heap ?? new Heap();
-    const store = WeightStore.open(dir);
     let weights: ModelWeights;
     try {
       weights = loadWeights(cfg, store, heap, opts);

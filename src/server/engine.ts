@@ -25,7 +25,7 @@ export interface EngineOptions extends LoadOptions {
   maxQueue?: number;    // requests waiting for a free slot before 429 (default 64; 0 = none wait)
   context?: number;     // prompt + completion tokens per request (default min(max_position_embeddings, 4096))
   maxTokens?: number;   // the most completion tokens a request may ask for (default min(context, 2048))
-  modelName?: string;   // the id clients use (default: the checkpoint folder's name)
+  modelName?: string;   // the id clients use (default: the checkpoint folder's or GGUF file's name)
   /**
    * Self-speculative decoding with the checkpoint's MTP module: each step drafts up to `draftTokens` tokens per
    * sequence and verifies them in one batched pass. Greedy text is unchanged, sampled text keeps its distribution;
@@ -127,7 +127,7 @@ export class Engine {
     const maxQueue = integerAtLeast(0, o.maxQueue ?? ENGINE_DEFAULTS.maxQueue, 'maxQueue');
     const context = Math.min(integerAtLeast(1, o.context ?? ENGINE_DEFAULTS.context, 'context'), cfg.maxPositionEmbeddings);
     const maxTokens = Math.min(integerAtLeast(1, o.maxTokens ?? ENGINE_DEFAULTS.maxTokens, 'maxTokens'), context);
-    const id = o.modelName ?? path.basename(path.resolve(pipeline.dir));
+    const id = o.modelName ?? path.basename(path.resolve(pipeline.dir)).replace(/\.gguf$/i, '');
     if (!id) throw new Error('modelName must not be empty');
     this.served = { id, tokenizer: pipeline.tokenizer, chat: pipeline.chat, vocabSize: cfg.vocabSize, context, maxTokens };
     this.gen = new Generator(pipeline.model, pipeline.tokenizer, maxBatch, context, { speculative: o.speculative });

@@ -13,8 +13,7 @@ import type { ModelConfig } from '../model/config.js';
 import { configToJson } from '../model/config.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { TensorToWrite } from '../weights/safetensors.js';
-import { writeSafetensors, writeFileAtomically, SafetensorsFile } from '../weights/safetensors.js';
-import { writeJsonAtomically } from '../model/init.js';
+import { writeSafetensors, writeFileAtomically, writeJsonAtomically, SafetensorsFile } from '../weights/safetensors.js';
 import { layerPrefix } from '../weights/names.js';
 import type { NamedParam } from './grads.js';
 

@@ -2,22 +2,19 @@
 // training split for a fresh run; the checkpoint's otherwise), the packed token streams, and the model with f32
 // master weights — fresh (the paper's initialisation), fine-tuned from --model, or resumed from --out.
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { ModelConfig } from '../model/config.js';
 import { parseConfig } from '../model/config.js';
 import { presetConfig } from '../model/presets.js';
 import { randomTensors } from '../model/init.js';
-import { readConfig } from '../model/transformer.js';
+import { openCheckpoint, readConfig, readTokenizerFiles as readModelTokenizerFiles } from '../model/model-files.js';
 import { Tokenizer } from '../tokenizer/bpe.js';
 import { trainBpe } from '../tokenizer/train.js';
 import { deepseekTokenizerConfig } from '../tokenizer/init-files.js';
 import { loadDocuments, splitDocuments, packTokens } from './data.js';
-import { WeightStore, MemoryTensorSource, type TensorSource } from '../weights/shards.js';
+import { MemoryTensorSource, type TensorSource } from '../weights/shards.js';
 import type { TensorToWrite } from '../weights/safetensors.js';
-import { decodeArray, encodeArray, isBlockDType } from '../weights/dtypes.js';
-import { dequantizeRows } from '../weights/quantize.js';
-import { dequantizeFp8Blocks } from '../weights/fp8.js';
+import { decodeArray, encodeArray } from '../weights/dtypes.js';
+import { decodeWeightRows } from '../weights/quantize.js';
 import { SCALE_SUFFIX } from '../weights/names.js';
 import type { TrainOptions } from './options.js';
 
@@ -78,32 +75,23 @@ export function freshWeights(cfg: ModelConfig, seed: number): TensorSource {
   return new MemoryTensorSource('(fresh initialisation)', randomTensors(cfg, seed, 'f32', 'train'));
 }
 
-/** A checkpoint's tensors as f32 master weights (BF16/F16 widened, FP8 dequantised with its block scales, GGUF blocks decoded). */
-export function f32Source(dir: string, cfg: ModelConfig): TensorSource {
-  const store = WeightStore.open(dir);
+/** A checkpoint's tensors (folder or GGUF) as f32 master weights: every stored format decoded, FP8 with its block scales. */
+export function f32Source(model: string, cfg: ModelConfig): TensorSource {
+  const { store } = openCheckpoint(model);
   try {
+    const block = cfg.quantization?.weightBlockSize ?? [128, 128];
     const out: TensorToWrite[] = [];
     for (const name of store.names()) {
       if (name.endsWith(SCALE_SUFFIX)) continue;
       const e = store.entry(name);
-      const raw = new Uint8Array(e.byteLength);
-      store.readInto(name, raw);
-      let v: Float32Array;
-      if (e.dtype === 'F8_E4M3') {
-        const s = store.entry(name + SCALE_SUFFIX), sb = new Uint8Array(s.byteLength);
-        store.readInto(name + SCALE_SUFFIX, sb);
-        const block = cfg.quantization?.weightBlockSize ?? [128, 128];
-        v = dequantizeFp8Blocks(raw, decodeArray(sb, 'F32'), e.shape[0], e.shape[1], [block[0], block[1]]);
-      } else if (isBlockDType(e.dtype)) {
-        const cols = e.shape.length === 0 ? 1 : e.shape[e.shape.length - 1], rows = e.shape.slice(0, -1).reduce((a, b) => a * b, 1);
-        v = new Float32Array(rows * cols);
-        dequantizeRows(e.dtype, raw, rows, cols, v);
-      } else {
-        v = decodeArray(raw, e.dtype);
-      }
+      const read = (n: string) => { const b = new Uint8Array(store.entry(n).byteLength); store.readInto(n, b); return b; };
+      const rows = e.shape.length === 1 ? 1 : e.shape[0]!, cols = e.shape[e.shape.length - 1]!;
+      const v = new Float32Array(rows * cols);
+      const scaled = e.dtype === 'F8_E4M3' ? { scaleInv: decodeArray(read(name + SCALE_SUFFIX), 'F32'), block: [block[0], block[1]] as const } : {};
+      decodeWeightRows({ dtype: e.dtype, bytes: read(name), shape: [rows, cols], ...scaled }, v);
       out.push({ name, dtype: 'F32', shape: e.shape, data: encodeArray(v, 'F32') });
     }
-    return new MemoryTensorSource(dir, out);
+    return new MemoryTensorSource(model, out);
   } finally {
     store.close();
   }
@@ -115,11 +103,8 @@ export function checkpointConfig(dir: string): ModelConfig {
   return { ...cfg, quantization: null, torchDtype: 'float32' };
 }
 
-export function readTokenizerFiles(dir: string): { json: object; config: object } {
-  const read = (f: string) => {
-    const p = path.join(dir, f);
-    if (!fs.existsSync(p)) throw new Error(`${p}: not found (training needs the checkpoint's tokenizer)`);
-    return JSON.parse(fs.readFileSync(p, 'utf8')) as object;
-  };
-  return { json: read('tokenizer.json'), config: fs.existsSync(path.join(dir, 'tokenizer_config.json')) ? read('tokenizer_config.json') : deepseekTokenizerConfig() };
+export function readTokenizerFiles(model: string): { json: object; config: object } {
+  const files = readModelTokenizerFiles(model);
+  if (!files) throw new Error(`${model}: no tokenizer.json (training needs the checkpoint's tokenizer)`);
+  return files;
 }

@@ -234,6 +234,12 @@ export function writeFileAtomically(path: string, write: (fd: number) => void): 
   }
 }
 
+/** `value` as indented JSON in `file`, written temp-then-rename. */
+export function writeJsonAtomically(file: string, value: unknown): void {
+  const text = JSON.stringify(value, null, 2) + '\n';
+  writeFileAtomically(file, (fd) => { fs.writeSync(fd, text); });
+}
+
 /**
  * The u64 header length and the JSON header (padded with spaces to a multiple of 8 bytes, so the data section starts
  * 8-aligned) for `specs` laid back to back in order, with an optional string→string `__metadata__`; and each

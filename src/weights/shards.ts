@@ -140,6 +140,8 @@ export interface TensorSource {
   has(name: string): boolean;
   entry(name: string): TensorEntry;
   names(): string[];
+  /** The files its tensors are read from. */
+  files(): string[];
   /** Reads a tensor's bytes into dest: all of them, or dest.length of them from byte `offset` of its data. */
   readInto(name: string, dest: Uint8Array, offset?: number): void;
 }
@@ -157,6 +159,7 @@ export class MemoryTensorSource implements TensorSource {
     return { name, dtype: t.dtype, shape: t.shape, byteLength: t.data.length, file: this.dir, fileOffset: 0 };
   }
   names(): string[] { return [...this.byName.keys()]; }
+  files(): string[] { return []; }
   readInto(name: string, dest: Uint8Array, offset?: number): void {
     const t = this.byName.get(name), at = offset ?? 0;
     if (!t || (offset === undefined ? dest.length !== t.data.length : at < 0 || at + dest.length > t.data.length)) {
@@ -172,9 +175,9 @@ export class WeightStore implements TensorSource {
 
   private constructor(
     readonly dir: string,
-    private readonly files: SafetensorsFile[],
+    private readonly files_: SafetensorsFile[],
   ) {
-    for (const file of files) for (const entry of file.entries.values()) this.byName.set(entry.name, { file, entry });
+    for (const file of files_) for (const entry of file.entries.values()) this.byName.set(entry.name, { file, entry });
   }
 
   /**
@@ -223,6 +226,10 @@ export class WeightStore implements TensorSource {
     return [...this.byName.keys()];
   }
 
+  files(): string[] {
+    return this.files_.map((f) => f.path);
+  }
+
   /** Reads tensor `name` into `dest`: all of it (dest holds exactly entry(name).byteLength bytes), or from `offset`. */
   readInto(name: string, dest: Uint8Array, offset?: number): void {
     const hit = this.byName.get(name);
@@ -231,7 +238,7 @@ export class WeightStore implements TensorSource {
   }
 
   close(): void {
-    closeAll(this.files);
+    closeAll(this.files_);
   }
 }
 

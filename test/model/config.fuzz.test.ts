@@ -11,7 +11,7 @@ import { scratchDir } from '../fuzz/scratch-dir.js';
 import { mutatedJsonText, mutatedJsonValue, wrongValue } from '../fuzz/mutators.js';
 import { configToJson, parseConfig, type ModelConfig } from '../../src/model/config.js';
 import { presetConfig } from '../../src/model/presets.js';
-import { readConfig } from '../../src/model/transformer.js';
+import { readConfig } from '../../src/model/model-files.js';
 
 const dir = scratchDir('qiusuo-config-fuzz-');
 const file = path.join(dir, 'config.json');

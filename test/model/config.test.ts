@@ -8,7 +8,7 @@ import { parseConfig, moeLayerIndices, configToJson } from '../../src/model/conf
 import { presetConfig } from '../../src/model/presets.js';
 import { mainTensors } from '../../src/weights/names.js';
 import { modelInfo } from '../../src/model/info.js';
-import { readConfig } from '../../src/model/transformer.js';
+import { readConfig } from '../../src/model/model-files.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

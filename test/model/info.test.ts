@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { modelInfo } from '../../src/model/info.js';
-import { readConfig } from '../../src/model/transformer.js';
+import { readConfig } from '../../src/model/model-files.js';
 import { WeightStore } from '../../src/weights/shards.js';
 import { TempRoot } from '../generate/fixtures.js';
 import { parseConfig } from '../../src/model/config.js';

@@ -105,9 +105,9 @@ export function ggufTokenizerMetadata(
 
 /**
  * The tokenizer.json and tokenizer_config.json objects that GGUF tokenizer metadata describes, for
- * Tokenizer.fromJSON and ChatTemplate.fromJSON. NORMAL and UNUSED tokens form model.vocab (no merge may make or
- * use an UNUSED token, so the "[PAD{i}]" rows are never produced), CONTROL tokens become special added tokens and
- * USER_DEFINED ones non-special added tokens.
+ * Tokenizer.fromJSON and ChatTemplate.fromJSON. NORMAL tokens form model.vocab, CONTROL tokens become special added
+ * tokens and USER_DEFINED ones non-special added tokens. UNUSED tokens (the "[PAD{i}]" rows) are left out, as the
+ * folder the GGUF was made from has no token there: generation never samples those ids (no merge may make or use them).
  */
 export function tokenizerFromGgufMetadata(meta: ReadonlyMap<string, GgufValue>, where: string): { json: object; config: object } {
   const model = scalar(meta, 'tokenizer.ggml.model', 'string', where);
@@ -131,13 +131,12 @@ export function tokenizerFromGgufMetadata(meta: ReadonlyMap<string, GgufValue>, 
     if (before !== undefined) throw new Error(`${where}: tokenizer.ggml.tokens has ${preview(token)} at ids ${before} and ${id}`);
     seen.set(token, id);
     const type = types[id];
-    if (type === TokenType.NORMAL || type === TokenType.UNUSED) {
+    if (type === TokenType.NORMAL) {
       vocab[token] = id;
-      if (type === TokenType.UNUSED) {
-        // A byte's own character is produced whenever the byte occurs, whatever its type says.
-        if (CHAR_TO_BYTE.has(token)) throw new Error(`${where}: tokenizer.ggml.tokens[${id}] ${preview(token)} is a byte but marked unused`);
-        unused.add(token);
-      }
+    } else if (type === TokenType.UNUSED) {
+      // A byte's own character is produced whenever the byte occurs, whatever its type says.
+      if (CHAR_TO_BYTE.has(token)) throw new Error(`${where}: tokenizer.ggml.tokens[${id}] ${preview(token)} is a byte but marked unused`);
+      unused.add(token);
     } else if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) {
       if (token === '') throw new Error(`${where}: tokenizer.ggml.tokens[${id}] is an empty added token`);
       const special = type === TokenType.CONTROL;

@@ -81,8 +81,9 @@ test('the tokenizer qiusuo train makes (Brown), padded: the GGUF round trip give
   const back = roundTrip(ggufTokenizerMetadata(json, deepseekTokenizerConfig(), rows, 'trained'));
   const original = Tokenizer.fromJSON(json, 'trained');
   const copy = Tokenizer.fromJSON(back.json, 'from gguf');
-  assert.equal(copy.vocabSize, rows);
-  assert.equal(copy.idToToken(vocabSize + 7), `[PAD${vocabSize + 7}]`);
+  // The padding rows have no token, as in the folder: generation never samples them.
+  assert.equal(copy.vocabSize, vocabSize);
+  assert.equal(copy.idToToken(vocabSize - 1), original.idToToken(vocabSize - 1));
   const texts = [brown.slice(6, 9).join('\n\n'), mixedText(20_000, 3), ...CASES.map((c) => c.text)];
   for (const [i, text] of texts.entries()) {
     assertSameTokenization(original, copy, text, `text ${i}`);
@@ -109,6 +110,7 @@ test('ids a small corpus leaves unused (no pairs left to merge) become padding, 
   assert.equal((m.get('tokenizer.ggml.tokens') as string[])[300], '[PAD300]');
   assert.equal((m.get('tokenizer.ggml.token_type') as number[])[300], TokenType.UNUSED);
   const copy = Tokenizer.fromJSON(roundTrip(meta).json, 'from gguf');
+  assert.equal(copy.idToToken(300), undefined, 'a padding row reads back as no token, as in the folder');
   assertSameTokenization(Tokenizer.fromJSON(small.json), copy, 'abc ab ba cab<｜User｜>', 'small');
 });
 

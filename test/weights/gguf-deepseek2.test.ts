@@ -18,6 +18,7 @@ import { scoreTokens } from '../../src/generate/score.js';
 import { GgufFile, ggmlBytes, writeGguf, type GgufTensorSpec, type GgufValue } from '../../src/weights/gguf.js';
 import type { GgufExportType } from '../../src/weights/gguf-export.js';
 import { decodeArray } from '../../src/weights/dtypes.js';
+import { quantizeRowQ4_K, quantizeRowQ6_K } from '../../src/weights/kquants.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-gguf-ds2-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -115,14 +116,24 @@ for (const type of ['q8_0', 'q4_0', 'f16'] as const) {
   });
 }
 
-/** A copy of `src` with its metadata and tensors changed by `edit` (tensor data copied, or zeros for new tensors). */
-function rewrite(src: string, edit: (meta: [string, GgufValue][], tensors: GgufTensorSpec[]) => void): string {
+/**
+ * A copy of `src` with its metadata and tensors changed by `edit`: tensor data copied, re-encoded by `encode` (from the
+ * F32 original) where the type changed, zeros for new or reshaped tensors.
+ */
+function rewrite(src: string, edit: (meta: [string, GgufValue][], tensors: GgufTensorSpec[]) => void,
+  encode?: (spec: GgufTensorSpec, f32: Float32Array) => Uint8Array): string {
   const f = GgufFile.open(src);
   const meta = [...f.metadata], tensors = [...f.tensors.values()].map((t) => ({ name: t.name, type: t.type, ne: [...t.ne] }));
   edit(meta, tensors);
   const out = path.join(tmp, `edited-${n++}.gguf`);
   writeGguf(out, meta, tensors, (_i, spec, write) => {
     const t = f.tensors.get(spec.name), data = new Uint8Array(ggmlBytes(spec.type, spec.ne));
+    if (t && encode && t.type === 'F32' && spec.type !== 'F32') {
+      const original = new Float32Array(t.byteLength / 4);
+      f.readInto(spec.name, new Uint8Array(original.buffer));
+      write(encode(spec, original));
+      return;
+    }
     if (t && t.byteLength === data.length) f.readInto(spec.name, data);
     write(data);
   });
@@ -156,4 +167,30 @@ test('configs llama.cpp would run differently are refused before anything is wri
     assert.equal(fs.existsSync(out), false);
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('refused') && f.includes('tmp')), []);
   }
+});
+
+test('Q4_K and Q6_K tensors decode exactly: under --weights q8 the GGUF gives the logits of its f32 HF export under --weights q8', () => {
+  const dir = checkpoint({ hidden_size: 256, intermediate_size: 256, moe_intermediate_size: 256, kv_lora_rank: 256 });
+  const f32File = exported(dir);
+  let k = 0;
+  const file = rewrite(f32File, (_meta, tensors) => {
+    for (const t of tensors) {
+      const matrix = t.ne.length >= 2 && t.ne[0]! % 256 === 0 && !t.name.startsWith('token_embd') && !t.name.includes('ffn_gate_inp');
+      if (matrix) t.type = k++ % 2 === 0 ? 'Q4_K' : 'Q6_K';
+    }
+  }, (spec, f32) => {
+    const out = new Uint8Array(ggmlBytes(spec.type, spec.ne)), cols = spec.ne[0]!, rowBytes = out.length / (f32.length / cols);
+    const quantize = spec.type === 'Q4_K' ? quantizeRowQ4_K : quantizeRowQ6_K;
+    for (let r = 0; r < f32.length / cols; r++) quantize(f32.subarray(r * cols, (r + 1) * cols), out, r * rowBytes);
+    return out;
+  });
+  const types = [...GgufFile.open(file).tensors.values()].map((t) => t.type);
+  assert.ok(types.includes('Q4_K') && types.includes('Q6_K'), types.join(', '));
+  const back = path.join(tmp, `back-${n++}`);
+  exportHfFolder(file, back, 'f32', false);
+  const m = (p: string) => {
+    const model = DeepSeekModel.load(p, { threads: 2, weights: 'q8' });
+    try { return scoreTokens(model, TOKENS).logits; } finally { void model.dispose(); }
+  };
+  assert.equal(maxDiff(m(file), m(back)), 0);
 });

@@ -1,0 +1,89 @@
+// Makes sure the llama.cpp cross-check tests (test/llamacpp/) have node-llama-cpp before `npm test` runs them: the
+// pinned version in bench/peers/llamacpp/node_modules, installed there once from the npm registry with `npm ci`.
+// Leaves out everything node-llama-cpp would fetch from GitHub: no postinstall runs, and the only binaries are the
+// linux-x64 CPU prebuilt that the peer's package.json names (GPU and other-platform packages are omitted).
+
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const PEER_DIR = fileURLToPath(new URL('../bench/peers/llamacpp', import.meta.url));
+export const NODE_LLAMA_CPP_VERSION = '3.21.1';
+/** The packages whose pinned versions make an install complete: the library and its CPU binaries. */
+const PINNED_PACKAGES = ['node-llama-cpp', '@node-llama-cpp/linux-x64'];
+const NPM_CI_ARGS = ['ci', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund'];
+const INSTALL_COMMAND = `npm --prefix bench/peers/llamacpp ${NPM_CI_ARGS.join(' ')}`;
+/** A lock older than this was left by an install that died (a cold install takes seconds to a minute). */
+const STALE_LOCK_MS = 10 * 60_000;
+const LOCK_POLL_MS = 500;
+
+function installedVersion(peerDir, name) {
+  try {
+    return JSON.parse(readFileSync(join(peerDir, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return undefined;
+  }
+}
+
+function isInstalled(peerDir) {
+  return PINNED_PACKAGES.every((name) => installedVersion(peerDir, name) === NODE_LLAMA_CPP_VERSION);
+}
+
+function sleepSync(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Takes the install lock (a directory: mkdir is atomic), waiting while another process holds it. Returns false when
+ * that other process finished the install meanwhile, so there is nothing left to do.
+ */
+function takeLock(lockDir, peerDir) {
+  for (;;) {
+    try {
+      mkdirSync(lockDir);
+      return true;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+    }
+    let age;
+    try {
+      age = Date.now() - statSync(lockDir).mtimeMs;
+    } catch {
+      continue; // released between our mkdir and stat: try again
+    }
+    if (age > STALE_LOCK_MS) rmSync(lockDir, { recursive: true, force: true });
+    else sleepSync(LOCK_POLL_MS);
+    if (isInstalled(peerDir)) return false;
+  }
+}
+
+/**
+ * Returns the directory of the pinned node-llama-cpp (what QIUSUO_LLAMACPP carries to the tests), installing it into
+ * the peer folder first if it is missing or another version. `peerDir` and `env` are parameters so that the test can
+ * ask about a fresh folder on a machine without npm.
+ */
+export function ensureLlamaCpp({ peerDir = PEER_DIR, env = process.env } = {}) {
+  const libraryDir = join(peerDir, 'node_modules', 'node-llama-cpp');
+  if (isInstalled(peerDir)) return libraryDir;
+  const lockDir = join(peerDir, '.install-lock');
+  if (!takeLock(lockDir, peerDir)) return libraryDir;
+  try {
+    if (isInstalled(peerDir)) return libraryDir;
+    console.log(`npm test: installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} (llama.cpp's CPU build, ~56 MB from the npm registry) into bench/peers/llamacpp for the llama.cpp cross-check tests, once`);
+    const log = join(mkdtempSync(join(tmpdir(), 'qiusuo-npm-')), 'npm-ci.log');
+    const r = spawnSync('npm', NPM_CI_ARGS, { cwd: peerDir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    appendFileSync(log, `$ npm ${NPM_CI_ARGS.join(' ')}  (in ${peerDir})\n${r.error ?? ''}\n${r.stdout ?? ''}${r.stderr ?? ''}`);
+    if (r.error || r.status !== 0) {
+      const why = r.error?.code === 'ENOENT' ? 'npm is not on PATH' : `exit ${r.status ?? r.signal}`;
+      throw new Error(`installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed (${why}; output in ${log}): run \`${INSTALL_COMMAND}\` yourself, then npm test again`);
+    }
+    if (!isInstalled(peerDir)) {
+      throw new Error(`npm ci finished but node-llama-cpp@${NODE_LLAMA_CPP_VERSION} is still not in ${join(peerDir, 'node_modules')} (log: ${log})`);
+    }
+    return libraryDir;
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}

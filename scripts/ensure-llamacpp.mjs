@@ -3,7 +3,7 @@
 // Leaves out everything node-llama-cpp would fetch from GitHub: no postinstall runs, and the only binaries are the
 // linux-x64 CPU prebuilt that the peer's package.json names (GPU and other-platform packages are omitted).
 
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -15,6 +15,10 @@ export const NODE_LLAMA_CPP_VERSION = '3.21.1';
 const PINNED_PACKAGES = ['node-llama-cpp', '@node-llama-cpp/linux-x64'];
 const NPM_CI_ARGS = ['ci', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund'];
 const INSTALL_COMMAND = `npm --prefix bench/peers/llamacpp ${NPM_CI_ARGS.join(' ')}`;
+/** Written into node_modules once our npm ci succeeded, before the lock is released: package.json files appear while
+ *  npm is still unpacking, and npm ci removes node_modules (and so this) when it starts. */
+const COMPLETE_MARKER = '.qiusuo-install-complete';
+const LOCK = '.install-lock';
 /** A lock older than this was left by an install that died (a cold install takes seconds to a minute). */
 const STALE_LOCK_MS = 10 * 60_000;
 const LOCK_POLL_MS = 500;
@@ -27,8 +31,18 @@ function installedVersion(peerDir, name) {
   }
 }
 
-function isInstalled(peerDir) {
+function pinnedPackagesPresent(peerDir) {
   return PINNED_PACKAGES.every((name) => installedVersion(peerDir, name) === NODE_LLAMA_CPP_VERSION);
+}
+
+/**
+ * The pinned packages are there and complete: finished by our install (the marker), or, while no install holds the
+ * lock, by someone's own npm ci. Under a lock — another process's or one left by a dead install — only the marker says
+ * the unpacking is over.
+ */
+function isInstalled(peerDir) {
+  if (!pinnedPackagesPresent(peerDir)) return false;
+  return existsSync(join(peerDir, 'node_modules', COMPLETE_MARKER)) || !existsSync(join(peerDir, LOCK));
 }
 
 function sleepSync(ms) {
@@ -53,8 +67,11 @@ function takeLock(lockDir, peerDir) {
     } catch {
       continue; // released between our mkdir and stat: try again
     }
-    if (age > STALE_LOCK_MS) rmSync(lockDir, { recursive: true, force: true });
-    else sleepSync(LOCK_POLL_MS);
+    if (age > STALE_LOCK_MS) {
+      rmSync(lockDir, { recursive: true, force: true }); // whatever its dead install left is replaced by ours
+      continue;
+    }
+    sleepSync(LOCK_POLL_MS);
     if (isInstalled(peerDir)) return false;
   }
 }
@@ -67,7 +84,7 @@ function takeLock(lockDir, peerDir) {
 export function ensureLlamaCpp({ peerDir = PEER_DIR, env = process.env } = {}) {
   const libraryDir = join(peerDir, 'node_modules', 'node-llama-cpp');
   if (isInstalled(peerDir)) return libraryDir;
-  const lockDir = join(peerDir, '.install-lock');
+  const lockDir = join(peerDir, LOCK);
   if (!takeLock(lockDir, peerDir)) return libraryDir;
   try {
     if (isInstalled(peerDir)) return libraryDir;
@@ -76,12 +93,15 @@ export function ensureLlamaCpp({ peerDir = PEER_DIR, env = process.env } = {}) {
     const r = spawnSync('npm', NPM_CI_ARGS, { cwd: peerDir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
     appendFileSync(log, `$ npm ${NPM_CI_ARGS.join(' ')}  (in ${peerDir})\n${r.error ?? ''}\n${r.stdout ?? ''}${r.stderr ?? ''}`);
     if (r.error || r.status !== 0) {
+      // No half-unpacked packages stay behind, for a later run to take as an install made by hand.
+      rmSync(join(peerDir, 'node_modules'), { recursive: true, force: true });
       const why = r.error?.code === 'ENOENT' ? 'npm is not on PATH' : `exit ${r.status ?? r.signal}`;
       throw new Error(`installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed (${why}; output in ${log}): run \`${INSTALL_COMMAND}\` yourself, then npm test again`);
     }
-    if (!isInstalled(peerDir)) {
+    if (!pinnedPackagesPresent(peerDir)) {
       throw new Error(`npm ci finished but node-llama-cpp@${NODE_LLAMA_CPP_VERSION} is still not in ${join(peerDir, 'node_modules')} (log: ${log})`);
     }
+    writeFileSync(join(peerDir, 'node_modules', COMPLETE_MARKER), NODE_LLAMA_CPP_VERSION);
     return libraryDir;
   } finally {
     rmSync(lockDir, { recursive: true, force: true });

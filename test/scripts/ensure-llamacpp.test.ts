@@ -1,5 +1,6 @@
 // How `npm test` gets node-llama-cpp for test/llamacpp/: the pinned install in the peer folder is used as it is; a
 // missing or other version is installed with npm ci, one process at a time, or the run fails with the command to run.
+// An install counts once it is finished: marked complete by ensure-llamacpp, or made by hand while no install runs.
 // Every case here runs on a PATH without npm, so an install that would start fails instead of touching the network
 // (the real install is what run-tests.mjs does before test/llamacpp/ runs).
 
@@ -29,22 +30,28 @@ function freshPeer(): string {
   return dir;
 }
 
-/** Writes the package.json files an install leaves, at `version`. */
-function fakeInstall(dir: string, version: string): void {
+/** Writes the package.json files an install unpacks, at `version`. */
+function unpack(dir: string, version: string): void {
   for (const name of ['node-llama-cpp', '@node-llama-cpp/linux-x64']) {
     fs.mkdirSync(path.join(dir, 'node_modules', name), { recursive: true });
     fs.writeFileSync(path.join(dir, 'node_modules', name, 'package.json'), JSON.stringify({ name, version }));
   }
 }
+const markComplete = (dir: string) => fs.writeFileSync(path.join(dir, 'node_modules', '.qiusuo-install-complete'), NODE_LLAMA_CPP_VERSION);
+const libraryDir = (dir: string) => path.join(dir, 'node_modules', 'node-llama-cpp');
 
 const installError = (e: Error) => !e.message.includes('\n')
   && e.message.includes(`installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed (npm is not on PATH;`)
   && e.message.includes('run `npm --prefix bench/peers/llamacpp ci --omit=optional --ignore-scripts --no-audit --no-fund` yourself');
 
-test('the pinned install is used as it is, without npm', () => {
-  const dir = freshPeer();
-  fakeInstall(dir, NODE_LLAMA_CPP_VERSION);
-  assert.equal(ensureLlamaCpp({ peerDir: dir, env: noNpm }), path.join(dir, 'node_modules', 'node-llama-cpp'));
+test('the pinned install is used as it is, without npm: one ensure-llamacpp finished, or one made by hand', () => {
+  const ours = freshPeer();
+  unpack(ours, NODE_LLAMA_CPP_VERSION);
+  markComplete(ours);
+  assert.equal(ensureLlamaCpp({ peerDir: ours, env: noNpm }), libraryDir(ours));
+  const byHand = freshPeer();
+  unpack(byHand, NODE_LLAMA_CPP_VERSION);
+  assert.equal(ensureLlamaCpp({ peerDir: byHand, env: noNpm }), libraryDir(byHand));
 });
 
 test('nothing installed and no npm: one line naming the command to run, and the lock is released', () => {
@@ -55,34 +62,51 @@ test('nothing installed and no npm: one line naming the command to run, and the 
 
 test('another version installed is reinstalled, not used', () => {
   const dir = freshPeer();
-  fakeInstall(dir, '3.20.0');
+  unpack(dir, '3.20.0');
+  markComplete(dir);
   assert.throws(() => ensureLlamaCpp({ peerDir: dir, env: noNpm }), installError);
 });
 
-test('a lock left by a dead install (older than 10 minutes) is taken over', () => {
+test('a lock left by a dead install (older than 10 minutes) is taken over, and its half-unpacked packages reinstalled', () => {
   const dir = freshPeer();
   const lock = path.join(dir, '.install-lock');
   fs.mkdirSync(lock);
+  unpack(dir, NODE_LLAMA_CPP_VERSION);
   const old = new Date(Date.now() - 11 * 60_000);
   fs.utimesSync(lock, old, old);
   assert.throws(() => ensureLlamaCpp({ peerDir: dir, env: noNpm }), installError);
 });
 
-test('while another process installs, it waits for that install instead of starting its own', async () => {
+test('while another process installs, it waits for that install to finish instead of starting its own', async () => {
   const dir = freshPeer();
   const lock = path.join(dir, '.install-lock');
   fs.mkdirSync(lock);
-  // The "other process": finishes its install after a second and releases the lock.
+  // The "other process": its npm has unpacked the package.json files already; a second later it marks the install
+  // complete and releases the lock.
+  unpack(dir, NODE_LLAMA_CPP_VERSION);
+  const marker = path.join(dir, 'node_modules', '.qiusuo-install-complete');
   const other = spawn(process.execPath, ['-e', `setTimeout(() => {
-    const fs = require('node:fs'), path = require('node:path');
-    for (const name of ['node-llama-cpp', '@node-llama-cpp/linux-x64']) {
-      fs.mkdirSync(path.join(${JSON.stringify(dir)}, 'node_modules', name), { recursive: true });
-      fs.writeFileSync(path.join(${JSON.stringify(dir)}, 'node_modules', name, 'package.json'), JSON.stringify({ name, version: ${JSON.stringify(NODE_LLAMA_CPP_VERSION)} }));
-    }
-    fs.rmdirSync(${JSON.stringify(lock)});
+    require('node:fs').writeFileSync(${JSON.stringify(marker)}, ${JSON.stringify(NODE_LLAMA_CPP_VERSION)});
+    require('node:fs').rmdirSync(${JSON.stringify(lock)});
   }, 1000)`]);
   const exited = new Promise((resolve) => other.on('exit', resolve));
   await new Promise((resolve) => other.on('spawn', resolve));
-  assert.equal(ensureLlamaCpp({ peerDir: dir, env: noNpm }), path.join(dir, 'node_modules', 'node-llama-cpp'));
+  assert.equal(ensureLlamaCpp({ peerDir: dir, env: noNpm }), libraryDir(dir));
+  assert.ok(fs.existsSync(marker), 'returned before the other install finished');
   assert.equal(await exited, 0);
+});
+
+test('an npm ci that fails halfway leaves no packages behind that a later run would take as installed', () => {
+  const dir = freshPeer();
+  // An npm that unpacks the pinned package.json files, then fails (as when the network drops).
+  const fakeBin = fs.mkdtempSync(path.join(root, 'bin-'));
+  fs.symlinkSync('/bin/sh', path.join(fakeBin, 'sh'));
+  const unpackAndFail = ['node-llama-cpp', '@node-llama-cpp/linux-x64'].map((name) => `mkdir -p node_modules/${name} && `
+    + `echo '{"version":"${NODE_LLAMA_CPP_VERSION}"}' > node_modules/${name}/package.json`).join(' && ');
+  fs.writeFileSync(path.join(fakeBin, 'npm'), `#!/bin/sh\n${unpackAndFail}\nexit 1\n`, { mode: 0o755 });
+  const failingNpm = { PATH: `${fakeBin}:/usr/bin:/bin` };
+  assert.throws(() => ensureLlamaCpp({ peerDir: dir, env: failingNpm }),
+    (e: Error) => e.message.includes(`installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} failed (exit 1;`));
+  assert.equal(fs.existsSync(path.join(dir, 'node_modules')), false);
+  assert.throws(() => ensureLlamaCpp({ peerDir: dir, env: noNpm }), installError);
 });

@@ -2,8 +2,12 @@
 // pinned version in bench/peers/llamacpp/node_modules, installed there once from the npm registry with `npm ci`.
 // Leaves out everything node-llama-cpp would fetch from GitHub: no postinstall runs, and the only binaries are the
 // linux-x64 CPU prebuilt that the peer's package.json names (GPU and other-platform packages are omitted).
+// The prebuilt's AMX variant (libggml-cpu-sapphirerapids.so) is removed: on a CPU with AMX, ggml picks it, and its AMX
+// matmuls give wrong deepseek2 logits for F16/Q8_0/Q4_0 weights (measured here: next-token probabilities off by 6e-2,
+// top-1 agreement 2 of 16, against 4e-5 and 16 of 16 with the next variant, AVX-512 without AMX; upstream knows AMX
+// garbage for Q4_0, ggml-org/llama.cpp#16315). F32 weights never went through it.
 
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -45,6 +49,16 @@ function isInstalled(peerDir) {
   return existsSync(join(peerDir, 'node_modules', COMPLETE_MARKER)) || !existsSync(join(peerDir, LOCK));
 }
 
+/** ggml's CPU variant that uses AMX: see the header. */
+const AMX_VARIANT = 'libggml-cpu-sapphirerapids.so';
+
+/** Removes the AMX variant from the prebuilt, whoever installed it; returns the library's folder. */
+function withoutAmx(peerDir) {
+  const bins = join(peerDir, 'node_modules', '@node-llama-cpp', 'linux-x64', 'bins');
+  for (const build of existsSync(bins) ? readdirSync(bins) : []) rmSync(join(bins, build, AMX_VARIANT), { force: true });
+  return join(peerDir, 'node_modules', 'node-llama-cpp');
+}
+
 function sleepSync(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -82,12 +96,11 @@ function takeLock(lockDir, peerDir) {
  * ask about a fresh folder on a machine without npm.
  */
 export function ensureLlamaCpp({ peerDir = PEER_DIR, env = process.env } = {}) {
-  const libraryDir = join(peerDir, 'node_modules', 'node-llama-cpp');
-  if (isInstalled(peerDir)) return libraryDir;
+  if (isInstalled(peerDir)) return withoutAmx(peerDir);
   const lockDir = join(peerDir, LOCK);
-  if (!takeLock(lockDir, peerDir)) return libraryDir;
+  if (!takeLock(lockDir, peerDir)) return withoutAmx(peerDir);
   try {
-    if (isInstalled(peerDir)) return libraryDir;
+    if (isInstalled(peerDir)) return withoutAmx(peerDir);
     console.log(`npm test: installing node-llama-cpp@${NODE_LLAMA_CPP_VERSION} (llama.cpp's CPU build, ~56 MB from the npm registry) into bench/peers/llamacpp for the llama.cpp cross-check tests, once`);
     const log = join(mkdtempSync(join(tmpdir(), 'qiusuo-npm-')), 'npm-ci.log');
     const r = spawnSync('npm', NPM_CI_ARGS, { cwd: peerDir, env, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -101,6 +114,7 @@ export function ensureLlamaCpp({ peerDir = PEER_DIR, env = process.env } = {}) {
     if (!pinnedPackagesPresent(peerDir)) {
       throw new Error(`npm ci finished but node-llama-cpp@${NODE_LLAMA_CPP_VERSION} is still not in ${join(peerDir, 'node_modules')} (log: ${log})`);
     }
+    const libraryDir = withoutAmx(peerDir);
     writeFileSync(join(peerDir, 'node_modules', COMPLETE_MARKER), NODE_LLAMA_CPP_VERSION);
     return libraryDir;
   } finally {

@@ -28,6 +28,9 @@ export function deepseek2Incompatibility(c: ModelConfig): string | null {
   if (c.qLoraRank !== null && (L === 26 || L === 27 || (L === 48 && c.vocabSize === 128256))) {
     return `llama.cpp takes a deepseek2 model with ${L} layers for DeepSeek-V2-Lite and then expects attn_q, which a model with q_lora_rank ${c.qLoraRank} does not have; train or init with another layer count`;
   }
+  if (c.nRoutedExperts > 0 && c.nSharedExperts === 0 && c.firstKDenseReplace < L) {
+    return 'n_shared_experts 0: llama.cpp\'s deepseek2 requires the shared expert tensors in every MoE layer';
+  }
   if (c.moeLayerFreq !== 1) return `moe_layer_freq ${c.moeLayerFreq}: llama.cpp makes every layer from first_k_dense_replace on an MoE layer`;
   if (!c.ropeInterleave) return 'rope_interleave false: llama.cpp rotates interleaved pairs as DeepSeek\'s checkpoints store them';
   if (c.nRoutedExperts > 0 && c.nGroup > 1 && c.topkGroup < c.nGroup) {

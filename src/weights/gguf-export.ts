@@ -39,6 +39,10 @@ export interface GgufExportResult { tensors: number; bytes: number; fallbacks: s
 /** The type a tensor is written as under `type`, and why it is not `type` when it is not. */
 export function exportTypeOf(t: Deepseek2Tensor, type: GgufExportType): { type: GgmlType; fallback?: string } {
   if (t.role === 'vector' || t.role === 'router') return { type: 'F32' };
+  // llama.cpp multiplies attn_k_b by a permuted q_nope; on a CPU with AMX its prebuilt puts F16 (and quantized)
+  // weights in the AMX buffer, which takes contiguous inputs only, and the process aborts (GGML_ASSERT in
+  // ggml-backend.cpp). F32 runs everywhere; the tensor is small (heads × kv_lora_rank × qk_nope_head_dim).
+  if (t.part.kind === 'k_b') return { type: 'F32' };
   const wanted: GgmlType = type === 'q4_0' && t.role !== 'projection' ? 'Q8_0' : BASE_TYPE[type];
   if ((wanted === 'Q8_0' || wanted === 'Q4_0') && t.ne[0] % QUANT_ROW !== 0) {
     return { type: 'F16', fallback: `rows of ${t.ne[0]} values are not a multiple of ${QUANT_ROW}: F16` };

@@ -110,3 +110,13 @@ test('an npm ci that fails halfway leaves no packages behind that a later run wo
   assert.equal(fs.existsSync(path.join(dir, 'node_modules')), false);
   assert.throws(() => ensureLlamaCpp({ peerDir: dir, env: noNpm }), installError);
 });
+
+test('the prebuilt\'s AMX variant is removed (its matmuls give wrong deepseek2 logits), the other CPU variants kept', () => {
+  const dir = freshPeer();
+  unpack(dir, NODE_LLAMA_CPP_VERSION);
+  const bins = path.join(dir, 'node_modules', '@node-llama-cpp', 'linux-x64', 'bins', 'linux-x64');
+  fs.mkdirSync(bins, { recursive: true });
+  for (const v of ['sapphirerapids', 'icelake', 'haswell']) fs.writeFileSync(path.join(bins, `libggml-cpu-${v}.so`), '');
+  assert.equal(ensureLlamaCpp({ peerDir: dir, env: noNpm }), libraryDir(dir));
+  assert.deepEqual(fs.readdirSync(bins).sort(), ['libggml-cpu-haswell.so', 'libggml-cpu-icelake.so']);
+});

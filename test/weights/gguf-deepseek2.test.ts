@@ -17,7 +17,7 @@ import { exportGgufFile, exportHfFolder } from '../../src/model/export.js';
 import { scoreTokens } from '../../src/generate/score.js';
 import { GgufFile, ggmlBytes, writeGguf, type GgufTensorSpec, type GgufValue } from '../../src/weights/gguf.js';
 import type { GgufExportType } from '../../src/weights/gguf-export.js';
-import { decodeArray } from '../../src/weights/dtypes.js';
+import { decodeArray, encodeArray } from '../../src/weights/dtypes.js';
 import { quantizeRowQ4_K, quantizeRowQ6_K } from '../../src/weights/kquants.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-gguf-ds2-'));
@@ -58,7 +58,7 @@ const CONFIGS: [string, Record<string, unknown>][] = [
   ['tiny (YaRN, q LoRA, group-limited noaux_tc)', {}],
   ['no q LoRA, no YaRN', { q_lora_rank: null, rope_scaling: null }],
   ['tied head', { tie_word_embeddings: true }],
-  ['no group limit, no shared expert', { n_group: 1, topk_group: 1, n_shared_experts: 0 }],
+  ['no group limit', { n_group: 1, topk_group: 1 }],
   ['DeepSeek-V2 softmax routing', { model_type: 'deepseek_v2', scoring_func: 'softmax', topk_method: 'greedy', n_group: 1, topk_group: 1, norm_topk_prob: false }],
 ];
 
@@ -70,7 +70,7 @@ for (const [name, set] of CONFIGS) {
   });
 }
 
-test('a BF16 GGUF holds every HF tensor byte for byte, kv_b_proj put back together from attn_k_b and attn_v_b', () => {
+test('a BF16 GGUF holds every HF tensor (BF16 bytes, or its values in F32), kv_b_proj put back together from attn_k_b and attn_v_b', () => {
   const dir = checkpoint({}, 'bf16');
   const file = exported(dir, 'bf16');
   const hf = openCheckpoint(dir).store, gguf = openCheckpoint(file).store;
@@ -81,8 +81,9 @@ test('a BF16 GGUF holds every HF tensor byte for byte, kv_b_proj put back togeth
       hf.readInto(name, x);
       gguf.readInto(name, y);
       assert.deepEqual(b.shape, a.shape, name);
-      if (a.shape.length === 1 || name.endsWith('.mlp.gate.weight')) {
-        // Vectors and the router are written F32, as llama.cpp's converter does: the same values.
+      if (a.shape.length === 1 || name.endsWith('.mlp.gate.weight') || name.endsWith('.kv_b_proj.weight')) {
+        // Vectors and the router are written F32, as llama.cpp's converter does, and attn_k_b too (gguf-export.ts),
+        // so kv_b_proj comes back F32: the same values.
         assert.equal(b.dtype, 'F32', name);
         assert.deepEqual(decodeArray(y, 'F32'), decodeArray(x, a.dtype as 'F32' | 'BF16'), name);
         continue;
@@ -158,6 +159,7 @@ test('configs llama.cpp would run differently are refused before anything is wri
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ num_hidden_layers: 26, first_k_dense_replace: 1 }, /26 layers for DeepSeek-V2-Lite/],
     [{ rope_interleave: false }, /rope_interleave false/],
+    [{ n_shared_experts: 0 }, /n_shared_experts 0/],
     [{ rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 1024, mscale: 0.707, mscale_all_dim: 1 } }, /mscale = mscale_all_dim/],
   ];
   for (const [set, why] of cases) {
@@ -193,4 +195,25 @@ test('Q4_K and Q6_K tensors decode exactly: under --weights q8 the GGUF gives th
     try { return scoreTokens(model, TOKENS).logits; } finally { void model.dispose(); }
   };
   assert.equal(maxDiff(m(file), m(back)), 0);
+});
+
+test('kv_b_proj from a GGUF whose attn_k_b and attn_v_b are both BF16 (as other converters write) is the HF tensor byte for byte', () => {
+  const dir = checkpoint({}, 'bf16');
+  const file = rewrite(exported(dir, 'bf16'), (_m, tensors) => {
+    for (const t of tensors) if (t.name.endsWith('attn_k_b.weight')) t.type = 'BF16';
+  }, (_spec, f32) => encodeArray(f32, 'BF16'));
+  const hf = openCheckpoint(dir).store, gguf = openCheckpoint(file).store;
+  try {
+    for (let i = 0; i < 2; i++) {
+      const name = `model.layers.${i}.self_attn.kv_b_proj.weight`, e = hf.entry(name);
+      assert.equal(gguf.entry(name).dtype, 'BF16');
+      const x = new Uint8Array(e.byteLength), y = new Uint8Array(e.byteLength);
+      hf.readInto(name, x);
+      gguf.readInto(name, y);
+      assert.ok(Buffer.from(x).equals(Buffer.from(y)), name);
+    }
+  } finally {
+    hf.close();
+    gguf.close();
+  }
 });

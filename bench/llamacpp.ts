@@ -17,6 +17,7 @@ import { initCheckpoint } from '../src/model/init.js';
 import { exportGgufFile } from '../src/model/export.js';
 import type { GgufExportType } from '../src/weights/gguf-export.js';
 import { benchGenerate } from '../src/bench/generate.js';
+import { GgufFile } from '../src/weights/gguf.js';
 import { Rng } from '../src/util/random.js';
 import { openLlamaCpp, type LlamaCppPeer } from './peers/llamacpp/peer.js';
 import { stealMeter } from './steal.js';
@@ -33,7 +34,9 @@ const { values: args } = parseArgs({
 });
 const ROUNDS = Number(args.rounds);
 
-interface Case { name: string; gguf: () => string; prompt: number; newTokens: number; threads: number[]; temporary: boolean }
+/** `together`: both engines loaded at once and their rounds alternating; else one engine after the other (a model
+ *  whose two copies do not fit the machine's memory: llama.cpp maps the file, qiusuo holds its own weights). */
+interface Case { name: string; gguf: () => string; prompt: number; newTokens: number; threads: number[]; temporary: boolean; together: boolean }
 interface Side { threads: number; prefill_tok_s: number; decode_tok_s: number }
 interface Row {
   model: string; type: string; file_bytes: number; prompt: number; new_tokens: number;
@@ -59,9 +62,9 @@ function newestCheckpoint(run: string): string {
 }
 
 const cases: Case[] = [
-  { name: 'nano (trained)', gguf: () => exportOnce(newestCheckpoint(args.nano!), at('nano-f32.gguf'), 'f32'), prompt: 128, newTokens: 64, threads: [1, 2], temporary: false },
+  { name: 'nano (trained)', gguf: () => exportOnce(newestCheckpoint(args.nano!), at('nano-f32.gguf'), 'f32'), prompt: 128, newTokens: 64, threads: [1, 2], temporary: false, together: true },
   {
-    name: 'small', prompt: 128, newTokens: 64, threads: [1, 2], temporary: false,
+    name: 'small', prompt: 128, newTokens: 64, threads: [1, 2], temporary: false, together: true,
     gguf: () => {
       const dir = at('small');
       if (!fs.existsSync(path.join(dir, 'config.json'))) initCheckpoint({ preset: 'small', out: dir, seed: 1 });
@@ -69,37 +72,60 @@ const cases: Case[] = [
     },
   },
   ...(args.moonlight ? (['q8_0', 'q4_0'] as const).map((type): Case => ({
-    name: `moonlight-16b-a3b ${type}`, prompt: 32, newTokens: 16, threads: [2], temporary: !args.keep,
+    name: `moonlight-16b-a3b ${type}`, prompt: 32, newTokens: 16, threads: [2], temporary: !args.keep, together: type === 'q4_0',
     gguf: () => exportOnce(args.moonlight!, at(`moonlight-${type}.gguf`), type),
   })) : []),
 ].filter((c) => !args.only || args.only.split(',').some((o) => c.name.startsWith(o)));
 
+/** Rows of the GGUF's embedding: the ids a prompt may use. */
+function ggufVocab(file: string): number {
+  const f = GgufFile.open(file);
+  try { return f.tensors.get('token_embd.weight')!.ne[1]!; } finally { f.close(); }
+}
+
 function median(xs: number[]): number { return [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!; }
+
+interface Ours { threads: number; model: DeepSeekModel | null; runs: { p: number; d: number }[] }
+interface Theirs { threads: number; peer: LlamaCppPeer | null; runs: { p: number; d: number; wd: number }[] }
 
 async function race(c: Case): Promise<Row> {
   const file = c.gguf();
   const type = /-(f32|q8_0|q4_0)\.gguf$/.exec(file)?.[1] ?? '?';
-  const ours = c.threads.map((threads) => ({ threads, model: DeepSeekModel.load(file, { threads }), runs: [] as { p: number; d: number }[] }));
-  const theirs: { threads: number; peer: LlamaCppPeer; runs: { p: number; d: number; wd: number }[] }[] = [];
-  for (const threads of [1, 2]) theirs.push({ threads, peer: await openLlamaCpp(file, { threads, contextSize: c.prompt + c.newTokens + 8 }), runs: [] });
-  const vocab = ours[0]!.model.cfg.vocabSize;
-  try {
-    for (let r = 0; r <= ROUNDS; r++) {
+  const ours: Ours[] = c.threads.map((threads) => ({ threads, model: null, runs: [] }));
+  const theirs: Theirs[] = [1, 2].map((threads) => ({ threads, peer: null, runs: [] }));
+  const context = c.prompt + c.newTokens + 8, vocab = ggufVocab(file);
+  const load = async (side: 'ours' | 'theirs') => {
+    if (side === 'ours') for (const o of ours) o.model = DeepSeekModel.load(file, { threads: o.threads });
+    else for (const t of theirs) t.peer = await openLlamaCpp(file, { threads: t.threads, contextSize: context });
+  };
+  const unload = async () => {
+    for (const o of ours) { await o.model?.dispose(); o.model = null; }
+    for (const t of theirs) { await t.peer?.dispose(); t.peer = null; }
+  };
+  /** Round r (0 is a warm-up, not kept) of the sides loaded now. */
+  const round = async (r: number) => {
+    for (const o of ours) {
+      if (!o.model) continue;
+      const x = benchGenerate(o.model, c.prompt, c.newTokens, 1, 100 + r);
+      if (r > 0) o.runs.push({ p: x.prefill_tok_s, d: x.decode_tok_s });
+    }
+    for (const t of theirs) {
+      if (!t.peer) continue;
       const rng = new Rng(100 + r);
-      const prompt = Array.from({ length: c.prompt }, () => rng.nextU32() % vocab);
-      for (const o of ours) {
-        const x = benchGenerate(o.model, c.prompt, c.newTokens, 1, 100 + r);
-        if (r > 0) o.runs.push({ p: x.prefill_tok_s, d: x.decode_tok_s });
-      }
-      for (const t of theirs) {
-        const x = await t.peer.timeRun(prompt, c.newTokens);
-        if (r > 0) t.runs.push({ p: (1000 * x.promptTokens) / x.prefillMs, d: (1000 * x.decodeSteps) / x.decodeMs, wd: (1000 * x.decodeSteps) / x.wallDecodeMs });
-      }
-      if (r > 0) console.log(`  round ${r}: qiusuo ${ours.map((o) => `${o.threads}t ${o.runs.at(-1)!.d.toFixed(1)}`).join(', ')} · llama.cpp ${theirs.map((t) => `${t.threads}t ${t.runs.at(-1)!.d.toFixed(1)}`).join(', ')} tok/s decode`);
+      const x = await t.peer.timeRun(Array.from({ length: c.prompt }, () => rng.nextU32() % vocab), c.newTokens);
+      if (r > 0) t.runs.push({ p: (1000 * x.promptTokens) / x.prefillMs, d: (1000 * x.decodeSteps) / x.decodeMs, wd: (1000 * x.decodeSteps) / x.wallDecodeMs });
+    }
+    const last = (xs: { d: number }[]) => xs.at(-1)?.d.toFixed(1) ?? '–';
+    if (r > 0) console.log(`  round ${r}: qiusuo ${ours.map((o) => `${o.threads}t ${last(o.runs)}`).join(', ')} · llama.cpp ${theirs.map((t) => `${t.threads}t ${last(t.runs)}`).join(', ')} tok/s decode`);
+  };
+  try {
+    for (const sides of c.together ? [['ours', 'theirs'] as const] : [['ours'] as const, ['theirs'] as const]) {
+      for (const side of sides) await load(side);
+      for (let r = 0; r <= ROUNDS; r++) await round(r);
+      await unload();
     }
   } finally {
-    for (const o of ours) await o.model.dispose();
-    for (const t of theirs) await t.peer.dispose();
+    await unload();
   }
   const qiusuo = ours.map((o) => ({ threads: o.threads, prefill_tok_s: median(o.runs.map((x) => x.p)), decode_tok_s: median(o.runs.map((x) => x.d)) }));
   const llamacpp = theirs.map((t) => ({ threads: t.threads, prefill_tok_s: median(t.runs.map((x) => x.p)), decode_tok_s: median(t.runs.map((x) => x.d)), wall_decode_tok_s: median(t.runs.map((x) => x.wd)) }));

@@ -3,6 +3,7 @@
 // at run time from this folder's own node_modules (scripts/ensure-llamacpp.mjs), so qiusuo never depends on it; the
 // few parts used are typed below. Leaves out sampling other than greedy, GPUs, and anything chat-shaped.
 
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 // @ts-expect-error: a plain .mjs build script without type declarations
@@ -113,6 +114,29 @@ async function startLlama(threads: number, log: LogLines, libraryDir?: string): 
   return getLlama({ gpu: false, build: 'never', maxThreads: threads, logLevel: 'info', logger: log.record });
 }
 
+/**
+ * The one llama.cpp instance that opened models share: its log callback is process-wide in llama.cpp, so a second
+ * instance's timings went to the console instead of its logger. Each model's context sets its own thread count.
+ */
+let shared: { llama: Promise<Llama>; log: LogLines; users: number } | null = null;
+
+function acquireLlama(libraryDir?: string): { llama: Promise<Llama>; log: LogLines } {
+  if (!shared) {
+    const log = new LogLines();
+    shared = { llama: startLlama(availableParallelism(), log, libraryDir), log, users: 0 };
+    shared.llama.catch(() => { shared = null; });
+  }
+  shared.users++;
+  return shared;
+}
+
+async function releaseLlama(): Promise<void> {
+  if (!shared || --shared.users > 0) return;
+  const { llama } = shared;
+  shared = null;
+  await (await llama).dispose();
+}
+
 function describe(llama: Llama): LlamaCppBuild {
   return { release: llama.llamaCppRelease.release, buildType: llama.buildType, gpu: llama.gpu, systemInfo: llama.systemInfo };
 }
@@ -139,14 +163,20 @@ function perfLine(lines: string[], label: string): { ms: number; count: number }
 
 /** Opens `ggufPath` in llama.cpp with exact settings: F32 KV cache, no flash attention, CPU only. */
 export async function openLlamaCpp(ggufPath: string, options: LlamaCppOptions): Promise<LlamaCppPeer> {
-  const log = new LogLines();
-  const llama = await startLlama(options.threads, log, options.libraryDir);
+  const { llama: starting, log } = acquireLlama(options.libraryDir);
+  let llama: Llama;
+  try {
+    llama = await starting;
+  } catch (e) {
+    await releaseLlama();
+    throw e;
+  }
   let model: Model;
   let context: Context;
   try {
     model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
   } catch (e) {
-    await llama.dispose();
+    await releaseLlama();
     throw new Error(`llama.cpp cannot load ${ggufPath}: ${(e as Error).message}${log.complaints()}`);
   }
   try {
@@ -158,7 +188,8 @@ export async function openLlamaCpp(ggufPath: string, options: LlamaCppOptions): 
       performanceTracking: true,
     });
   } catch (e) {
-    await llama.dispose();
+    await model.dispose();
+    await releaseLlama();
     throw new Error(`llama.cpp loaded ${ggufPath} but cannot make a context: ${(e as Error).message}${log.complaints()}`);
   }
   const sequence = context.getSequence();
@@ -218,7 +249,7 @@ export async function openLlamaCpp(ggufPath: string, options: LlamaCppOptions): 
     async dispose() {
       await context.dispose();
       await model.dispose();
-      await llama.dispose();
+      await releaseLlama();
     },
   };
 }

@@ -140,7 +140,8 @@ test('a worker woken right after a grow, before it has taken the grow, still com
   const heap = new Heap(1 << 16);
   const compiled = { flavour: 'simd' as const, module: new WebAssembly.Module(fs.readFileSync(wasmPath('simd'))) };
   const local = instantiateKernels(compiled, heap.memory).exports;
-  const pool = new ThreadPool(2, local, compiled.module, heap.memory, { workerSource: workerSource(blockingWait(fifo, channelName)) });
+  // The worker must run its share itself: the calling thread would otherwise run it while the worker is blocked.
+  const pool = new ThreadPool(2, local, compiled.module, heap.memory, { workerSource: workerSource(blockingWait(fifo, channelName)), claimIdleShares: false });
   try {
     await nextReport(); // the worker is at its first wait
     const rounds = 4;

@@ -5,7 +5,14 @@
 // that throws in a worker fails the call with that worker's message; nothing is re-run.
 // Further memories (arenas: weights beyond one memory's 4 GiB) join with addMemory: every worker instantiates the
 // module on each, and a call names the memory its pointers address.
-// Leaves out: work stealing (callers choose the dimension to split and, where work is uneven, the boundaries).
+// A share is claimed before it runs (its slot of `claims` from 0 to 1): the calling thread, done with its own share,
+// claims and runs every worker share no worker has started. A worker that is descheduled when the call comes (2
+// vCPUs shared with other processes: it may not run again for a whole time slice) then costs the call nothing; without
+// this a decode step of a small model, a hundred calls each waiting for a worker, ran 5-16× slower on 2 threads than
+// on 1 while other processes were busy (bench/decode-ab.ts). The same shares run, with their own thread index (its
+// scratch), so results do not depend on who ran them.
+// Leaves out: splitting a started share further (callers choose the dimension to split and, where work is uneven,
+// the boundaries).
 
 import { Worker, MessageChannel, MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import * as os from 'node:os';
@@ -28,6 +35,8 @@ const PAGE_BYTES = 65536;
 export interface ThreadPoolOptions {
   /** The program each worker runs (default workerSource()); tests pass one that waits for calls another way. */
   workerSource?: string;
+  /** Whether the calling thread runs the worker shares no worker has claimed (default true); tests that need a worker to run its share turn it off. */
+  claimIdleShares?: boolean;
 }
 
 export type KernelExports = Record<string, (...args: number[]) => number | void>;
@@ -71,6 +80,9 @@ export class ThreadPool {
   private readonly ranges: Int32Array;       // [start, end) of each thread for the current call
   private readonly failed: Int32Array;       // per thread: its share of the current call threw
   private readonly done: Int32Array;         // per thread: the generation of the last call it finished
+  private readonly claims: Int32Array;       // per thread: 1 once its share of the current call is claimed
+  private readonly claimIdleShares: boolean;
+  private readonly ranAhead: boolean[];      // per thread: the calling thread ran its share of the current call
   private readonly ports: MessagePort[] = []; // per worker: what its failed share threw, { thread, message }
   private readonly workers: Worker[] = [];
   private readonly fnIndex = new Map<string, number>();
@@ -94,12 +106,15 @@ export class ThreadPool {
     this.ranges = new Int32Array(new SharedArrayBuffer(threads * 8));
     this.failed = new Int32Array(new SharedArrayBuffer(threads * 4));
     this.done = new Int32Array(new SharedArrayBuffer(threads * 4));
+    this.claims = new Int32Array(new SharedArrayBuffer(threads * 4));
+    this.claimIdleShares = opts.claimIdleShares ?? true;
+    this.ranAhead = new Array<boolean>(threads).fill(false);
     const source = opts.workerSource ?? workerSource();
     for (let t = 1; t < threads; t++) {
       const { port1, port2 } = new MessageChannel();
       const w = new Worker(source, {
         eval: true,
-        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, done: this.done, port: port2, thread: t, names, slots: SLOTS },
+        workerData: { module, memory, control: this.control, args: this.args, ranges: this.ranges, failed: this.failed, done: this.done, claims: this.claims, port: port2, thread: t, names, slots: SLOTS },
         transferList: [port2],
       });
       w.on('error', (e) => { this.workerError = e; Atomics.store(this.control, DIED, 1); Atomics.notify(this.done, t); });
@@ -141,6 +156,7 @@ export class ThreadPool {
     Atomics.store(c, NARGS, args.length);
     Atomics.store(c, MEMORY, memoryIndex);
     Atomics.store(c, PAGES, on.memory.buffer.byteLength / PAGE_BYTES);
+    for (let t = 1; t < this.threads; t++) Atomics.store(this.claims, t, 0);  // after the call's data: a claim reads it
     Atomics.add(c, GEN, 1);
     const gen = Atomics.load(c, GEN);  // only this thread writes GEN; loading it back gets the wrapped Int32
     Atomics.notify(c, GEN);
@@ -150,8 +166,10 @@ export class ThreadPool {
     } catch (error) {
       own = { error };
     }
+    const unclaimed = this.runUnclaimedShares(kernel, args);
     this.waitWorkers(fn, gen);  // also when this thread's share threw: the next call must not start under running workers
     const failures = this.takeWorkerFailures();
+    failures.push(...unclaimed);
     if (own && failures.length === 0) throw own.error;
     if (own) failures.unshift(`the calling thread: ${own.error instanceof Error ? own.error.message : String(own.error)}`);
     if (failures.length > 0) throw new Error(`thread pool: ${fn} failed in ${failures.join('; ')}`, own ? { cause: own.error } : undefined);
@@ -195,6 +213,28 @@ export class ThreadPool {
     Atomics.store(this.control, FAULT, thread);
   }
 
+  /**
+   * Runs, on this thread, every worker share of the current call that no worker has claimed yet (not while a fault is
+   * injected: that worker must meet its call). Returns "worker thread t: message" for each such share that threw:
+   * a share is named by the thread it belongs to, whichever ran it.
+   */
+  private runUnclaimedShares(kernel: (...a: number[]) => unknown, args: readonly number[]): string[] {
+    const failures: string[] = [];
+    this.ranAhead.fill(false);
+    if (!this.claimIdleShares || Atomics.load(this.control, FAULT) !== 0) return failures;
+    for (let t = 1; t < this.threads; t++) {
+      const start = this.ranges[2 * t], end = this.ranges[2 * t + 1];
+      if (start >= end || Atomics.compareExchange(this.claims, t, 0, 1) !== 0) continue;
+      this.ranAhead[t] = true;
+      try {
+        kernel(...args, start, end, t);
+      } catch (error) {
+        failures.push(`worker thread ${t}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return failures;
+  }
+
   /** "worker thread t: message" for each worker whose share of the call that just ended threw; clears the flags. */
   private takeWorkerFailures(): string[] {
     const failures: string[] = [];
@@ -207,10 +247,11 @@ export class ThreadPool {
     return failures;
   }
 
-  /** Returns when every worker has finished call `gen`: spins for SPIN_MS, then sleeps on each worker's done slot. */
+  /** Returns when every worker has finished call `gen` (but those whose share this thread ran): spins for SPIN_MS, then sleeps on each worker's done slot. */
   private waitWorkers(fn: string, gen: number): void {
     const until = performance.now() + SLOTS.SPIN_MS;
     for (let t = 1; t < this.threads; t++) {
+      if (this.ranAhead[t]) continue;
       while (Atomics.load(this.done, t) !== gen && performance.now() < until);
       for (let d = Atomics.load(this.done, t); d !== gen; d = Atomics.load(this.done, t)) {
         if (Atomics.load(this.control, DIED)) throw new Error(`thread pool: ${fn} failed in a worker thread${this.workerError ? `: ${this.workerError.message}` : ''}`);

@@ -38,6 +38,8 @@ export const SPIN_THEN_SLEEP = `
  * descheduled between its last interrupt check and the call would otherwise meet a grow it has not taken. (In Node 20
  * the Atomics.load calls on the way to the kernel take it too; the check does not rest on that.) `known` keeps the
  * check to one compare per call until the next grow.
+ * A worker claims its share (its `claims` slot from 0 to 1) before it reads the call; a share the calling thread
+ * claimed first is not run here.
  * A share that throws posts { thread, message } on `port`, then sets its `failed` flag: the caller fails the call.
  * The caller posts on the same port the memories it adds and removes ({ add, memory } / { remove }); POSTED counts
  * them, so a worker takes them, synchronously, before the first call that may need them.
@@ -45,7 +47,7 @@ export const SPIN_THEN_SLEEP = `
 export function workerSource(waitForCall: string = SPIN_THEN_SLEEP): string {
   return `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { module, memory, control: c, args, ranges, failed, done, port, thread, names, slots } = workerData;
+const { module, memory, control: c, args, ranges, failed, done, claims, port, thread, names, slots } = workerData;
 const instantiate = (memory) => {
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   return { memory, kernels: names.map((n) => instance.exports[n]), known: 0 };
@@ -66,21 +68,28 @@ Atomics.add(c, slots.READY, 1);
 Atomics.notify(c, slots.READY);
 for (;;) {
 ${waitForCall}
-  const gen = Atomics.load(c, slots.GEN);
+  let gen = Atomics.load(c, slots.GEN);
   if (gen === seen) continue;  // woken without a new call (e.g. by the notify of a call this thread already finished)
   seen = gen;
   try {
-    if (Atomics.load(c, slots.FAULT) === thread) {
-      Atomics.store(c, slots.FAULT, 0);
-      throw new Error('fault injected by ThreadPool.injectFault');
+    // Claim the share before reading anything of the call: the calling thread resets the claims, then publishes a
+    // call, and runs every share still unclaimed once its own is done. A claim that holds is on the call now published
+    // (the caller publishes no other until this share is done), which may be later than the one this thread woke
+    // for: GEN is read again. A share the caller claimed first is not run here.
+    if (Atomics.compareExchange(claims, thread, 0, 1) === 0) {
+      seen = gen = Atomics.load(c, slots.GEN);
+      if (Atomics.load(c, slots.FAULT) === thread) {
+        Atomics.store(c, slots.FAULT, 0);
+        throw new Error('fault injected by ThreadPool.injectFault');
+      }
+      if (Atomics.load(c, slots.POSTED) > read) takeMemoryMessages();
+      const on = memories[Atomics.load(c, slots.MEMORY)];
+      if (!on) throw new Error('call on memory ' + Atomics.load(c, slots.MEMORY) + ', which this thread does not have');
+      const pages = Atomics.load(c, slots.PAGES);
+      if (pages > on.known) on.known = awaitPages(on.memory, pages);
+      const start = ranges[2 * thread], end = ranges[2 * thread + 1];
+      if (start < end) on.kernels[Atomics.load(c, slots.FN)](...args.subarray(0, Atomics.load(c, slots.NARGS)), start, end, thread);
     }
-    if (Atomics.load(c, slots.POSTED) > read) takeMemoryMessages();
-    const on = memories[Atomics.load(c, slots.MEMORY)];
-    if (!on) throw new Error('call on memory ' + Atomics.load(c, slots.MEMORY) + ', which this thread does not have');
-    const pages = Atomics.load(c, slots.PAGES);
-    if (pages > on.known) on.known = awaitPages(on.memory, pages);
-    const start = ranges[2 * thread], end = ranges[2 * thread + 1];
-    if (start < end) on.kernels[Atomics.load(c, slots.FN)](...args.subarray(0, Atomics.load(c, slots.NARGS)), start, end, thread);
   } catch (e) {
     port.postMessage({ thread, message: e instanceof Error ? e.message : String(e) });
     Atomics.store(failed, thread, 1);

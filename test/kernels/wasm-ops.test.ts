@@ -168,6 +168,31 @@ test('moe dispatch (gather, grouped experts, weighted combine) agrees with the r
   });
 });
 
+test('moe of one token (the decode path, no gather) gives that token\'s row of a grouped call bit for bit', async () => {
+  await eachBackend((heap, k, label) => {
+    const r = new Rng(9);
+    for (const kind of ['f32', 'bf16', 'e4m3/16'] as const) {
+      const E = 6, D = 21, I = 11, K = 3, T = 4;
+      const bank: ExpertBank = {
+        gate: Array.from({ length: E }, () => randWeight(heap, kind, I, D, r)),
+        up: Array.from({ length: E }, () => randWeight(heap, kind, I, D, r)),
+        down: Array.from({ length: E }, () => randWeight(heap, kind, D, I, r)),
+      };
+      // Tokens share experts, so the grouped call runs some experts on several rows.
+      const ex = [4, 1, 2, 1, 2, 0, 2, 5, 1, 3, 1, 4];
+      const experts = fromI32(heap, ex), weights = rand(heap, [T, K], r), x = rand(heap, [T, D], r);
+      const grouped = empty(heap, [T, D]);
+      k.moe(grouped, x, experts, weights, bank, T, D, I, K);
+      for (let t = 0; t < T; t++) {
+        const one = empty(heap, [1, D]);
+        const xt = fromF32(heap, f32(x).slice(t * D, (t + 1) * D), [1, D]), wt = fromF32(heap, f32(weights).slice(t * K, (t + 1) * K), [1, K]);
+        k.moe(one, xt, fromI32(heap, ex.slice(t * K, (t + 1) * K)), wt, bank, 1, D, I, K);
+        assert.deepEqual(Array.from(f32(one)), Array.from(f32(grouped).slice(t * D, (t + 1) * D)), `${label} ${kind} token ${t}`);
+      }
+    }
+  });
+});
+
 test('the wasm forward pass (prefill, decode, MTP) calls no reference kernel', async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-wasm-ops-'));
   const calls = new Map<string, number>();

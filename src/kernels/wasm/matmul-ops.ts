@@ -66,7 +66,7 @@ export function createMatmulOps(cx: WasmContext) {
    * blocks (about TASKS_PER_THREAD per thread), and the threads get contiguous runs of blocks of equal work — experts
    * get very different numbers of tokens, so equal counts of blocks would not balance.
    */
-  function matmulTasks(s: Scope, arena: Arena, jobs: Job[], C: number, OC: number): void {
+  function matmulTasks(arena: Arena, jobs: Job[], C: number, OC: number): void {
     if (jobs.length === 0) return;
     const kind = kindOf(jobs[0].w)!;
     const rowCols = jobs.reduce((a, j) => a + j.T, 0) * OC;
@@ -80,7 +80,7 @@ export function createMatmulOps(cx: WasmContext) {
         work.push(j.T * (o1 - o0));
       }
     }
-    const table = arena.heap === s.heap ? s.tensor([tasks.length], 'i32').ptr : arenas.stage(arena, tasks.length * 4, 'table');
+    const table = arenas.stage(arena, tasks.length * 4, 'table');
     new Int32Array(arena.heap.memory.buffer, table, tasks.length).set(tasks);
     const args = [table, kind, C, OC, C, arena.scratch];
     // Below the least work worth a second thread, one thread does it all.
@@ -103,6 +103,7 @@ export function createMatmulOps(cx: WasmContext) {
       || bank.gate.some((g, e) => g.heap !== bank.up[e].heap || g.heap !== bank.down[e].heap)) {
       return refBackend.moe(out, x, experts, weights, bank, T, D, I, K);
     }
+    if (T === 1 && bank.gate.every((g) => g.heap === cx.heap)) return moeOneToken(out, x, experts, weights, bank, D, I, K);
     const groups = groupByExpert(i32(experts), T, K, bank.gate.length);
     const N = T * K;
     const s = new Scope(cx.heap);
@@ -132,6 +133,31 @@ export function createMatmulOps(cx: WasmContext) {
     }
   }
 
+  /**
+   * One token (a batch-1 decode step), experts in the main heap: every expert reads the token's row in place (no
+   * gather), and its gate, up and output rows go to one staging area in slot order, not to scope tensors: no
+   * allocation per call. The same kernels on the same rows as the grouped path, so the same numbers.
+   */
+  function moeOneToken(out: Tensor, x: Tensor, experts: Tensor, weights: Tensor, bank: ExpertBank, D: number, I: number, K: number): void {
+    const ex = i32(experts), E = bank.gate.length;
+    for (let k = 0; k < K; k++) {
+      if (ex[k] < 0 || ex[k] >= E) throw new Error(`moe: expert index ${ex[k]} out of range (0..${E - 1})`);
+    }
+    const arena = arenas.of(cx.heap);
+    // Staged: gate [K, I], up [K, I], y [K, D], then row i32 [K] (slot k's output is y row k).
+    const gp = arenas.stage(arena, (K * (2 * I + D) + K) * 4), up = gp + K * I * 4, yp = up + K * I * 4, rows = yp + K * D * 4;
+    new Int32Array(cx.heap.memory.buffer, rows, K).forEach((_, k, r) => { r[k] = k; });
+    const gateUp: Job[] = [], down: Job[] = [];
+    for (let k = 0; k < K; k++) {
+      gateUp.push({ out: gp + k * I * 4, x: x.ptr, w: bank.gate[ex[k]], T: 1 }, { out: up + k * I * 4, x: x.ptr, w: bank.up[ex[k]], T: 1 });
+      down.push({ out: yp + k * D * 4, x: gp + k * I * 4, w: bank.down[ex[k]], T: 1 });
+    }
+    matmulTasks(arena, gateUp, D, I);
+    run('siluMulRange', [gp, gp, up], K * I, grainFor(cx, 8));
+    matmulTasks(arena, down, I, D);
+    run('combineRows', [out.ptr, yp, rows, weights.ptr, D, K], 1, 1);
+  }
+
   /** y rows = down(silu(gate(xs rows)) ⊙ up(xs rows)) for a run of experts in one arena (their rows contiguous from run[0].row). */
   function expertRun(s: Scope, arena: Arena, runOf: { e: number; T: number; row: number }[], xs: Tensor, y: Tensor,
     bank: ExpertBank, D: number, I: number): void {
@@ -148,12 +174,12 @@ export function createMatmulOps(cx: WasmContext) {
       copyBytes(arena.heap, xp, cx.heap, xs.ptr + r0 * D * 4, N * D * 4);
     }
     const at = (u: { row: number }) => u.row - r0;
-    matmulTasks(s, arena, runOf.flatMap((u) => [
+    matmulTasks(arena, runOf.flatMap((u) => [
       { out: gp + at(u) * I * 4, x: xp + at(u) * D * 4, w: bank.gate[u.e], T: u.T },
       { out: up + at(u) * I * 4, x: xp + at(u) * D * 4, w: bank.up[u.e], T: u.T },
     ]), D, I);
     run('siluMulRange', [gp, gp, up], N * I, grainFor(cx, 8), arena.index);
-    matmulTasks(s, arena, runOf.map((u) => ({ out: yp + at(u) * D * 4, x: gp + at(u) * I * 4, w: bank.down[u.e], T: u.T })), I, D);
+    matmulTasks(arena, runOf.map((u) => ({ out: yp + at(u) * D * 4, x: gp + at(u) * I * 4, w: bank.down[u.e], T: u.T })), I, D);
     if (!local) copyBytes(cx.heap, y.ptr + r0 * D * 4, arena.heap, yp, N * D * 4);
   }
 

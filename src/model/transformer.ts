@@ -17,10 +17,11 @@ import type { AttentionStep } from './mla.js';
 import { mtpBlock, mtpHead } from './mtp.js';
 import { LatentCache } from '../generate/latent-cache.js';
 import { openCheckpoint } from './model-files.js';
+import { autoThreads } from './threads.js';
 
 /**
- * A backend instance (with the heap it was made for), or options to make one (default: wasm, all cores); and how
- * the weights are held (loadWeights' options).
+ * A backend instance (with the heap it was made for), or options to make one (default: wasm, all cores, one for a
+ * model too small to share a decode step: threads.ts); and how the weights are held (loadWeights' options).
  */
 export interface LoadOptions extends BackendOptions, LoadWeightsOptions { backend?: Backend; heap?: Heap }
 
@@ -39,7 +40,7 @@ export class DeepSeekModel {
     } finally {
       store.close();
     }
-    const backend = opts.backend ?? createBackend(heap, opts);
+    const backend = opts.backend ?? createBackend(heap, { ...opts, threads: opts.threads ?? autoThreads(cfg) });
     return new DeepSeekModel(makeContext(cfg, backend, heap), weights, !opts.backend);
   }
 

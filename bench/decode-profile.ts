@@ -108,7 +108,7 @@ function instrumentBackend(backend: Backend, names: Map<Tensor, string>): void {
 }
 
 /** Decodes `tokens` steps of batch 1 after a 64-token prompt (logits and greedy pick each step); returns ms per token. */
-function decodeRun(model: DeepSeekModel, tokens: number, seed: number, onStep?: (ms: number) => void): number {
+function decodeRun(model: DeepSeekModel, tokens: number, seed: number, onStep?: (ms: number) => void, afterPrompt?: () => void): number {
   const rng = new Rng(seed), V = model.cfg.vocabSize, prompt = 64;
   const cache = model.newCache(1, prompt + tokens);
   try {
@@ -116,6 +116,7 @@ function decodeRun(model: DeepSeekModel, tokens: number, seed: number, onStep?: 
     const s0 = new Scope(model.ctx.heap);
     model.logits(s0, model.prefill(s0, Array.from({ length: prompt }, () => rng.nextU32() % V), cache, slot), prompt);
     s0.release();
+    afterPrompt?.();
     let next = rng.nextU32() % V, total = 0;
     for (let i = 0; i < tokens; i++) {
       const t0 = performance.now();
@@ -153,10 +154,10 @@ function profile(dir: string, threads: number, tokens: number): Profile {
     // Several measured runs; each figure is the median over them (a preemption of this shared VM hits one run's op).
     const runs: { buckets: Map<string, Bucket>; stepMs: number }[] = [];
     for (let r = 0; r < RUNS; r++) {
-      buckets = new Map();
       let stepMs = 0;
-      decodeRun(model, tokens, 4 + r, (ms) => { stepMs += ms; });
+      decodeRun(model, tokens, 4 + r, (ms) => { stepMs += ms; }, () => { buckets = new Map(); }); // the prompt's ops not counted
       runs.push({ buckets, stepMs });
+      buckets = new Map(); // the next run's prompt goes elsewhere
     }
     const med = (f: (run: { buckets: Map<string, Bucket>; stepMs: number }) => number) => median(runs.map(f));
     const perToken = (ms: number) => (1000 * ms) / tokens;
@@ -168,9 +169,9 @@ function profile(dir: string, threads: number, tokens: number): Profile {
       jsUs: perToken(med((run) => of(run, op).opMs - of(run, op).poolMs)), share: med((run) => of(run, op).opMs / run.stepMs),
       splitCalls: of(runs[0], op).splitCalls / tokens,
     }));
-    const opMs = rows.reduce((a, r) => a + (r.usPerToken * tokens) / 1000, 0);
-    rows.push({ op: 'model JS (between ops)', callsPerToken: 1, usPerToken: perToken(stepMs - opMs), kernelUs: 0, poolUs: 0,
-      jsUs: perToken(stepMs - opMs), share: (stepMs - opMs) / stepMs, splitCalls: 0 });
+    const between = med((run) => run.stepMs - [...run.buckets.values()].reduce((a, b) => a + b.opMs, 0));
+    rows.push({ op: 'model JS (between ops)', callsPerToken: 1, usPerToken: perToken(between), kernelUs: 0, poolUs: 0,
+      jsUs: perToken(between), share: between / stepMs, splitCalls: 0 });
     rows.sort((a, b) => b.usPerToken - a.usPerToken);
     return { model: dir, threads, backend: model.ctx.backend.name, plainTokS: 1000 / plain, profiledTokS: (1000 * tokens) / stepMs, usPerToken: perToken(stepMs), rows };
   } finally {

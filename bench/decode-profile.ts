@@ -6,11 +6,13 @@
 // line. Model code is not edited: the wrappers go on the backend object and the pool's prototype.
 //   node --import tsx bench/decode-profile.ts MODEL_DIR... [--threads 1,2] [--tokens 256]
 // Prints one table per model and thread count, each figure the median of RUNS runs; writes
-// bench/results/decode-profile.json. The timers cost a few tenths of a microsecond per op (two clock reads, the
+// bench/results/decode-profile.json (OUT=name writes bench/results/name.json instead, LABEL=text names the build: a
+// build to compare against, which bench/run.ts renders beside it as decode-profile-before). The timers cost a few tenths of a microsecond per op (two clock reads, the
 // wrappers' argument spreading), charged to the JS and pool columns; the untimed tok/s of the same process is
 // printed next to the profiled one.
 
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeepSeekModel } from '../src/model/transformer.js';
 import type { Backend } from '../src/kernels/backend.js';
@@ -19,6 +21,7 @@ import { Scope, f32 } from '../src/tensor/tensor.js';
 import { ThreadPool, type KernelExports } from '../src/kernels/pool/thread-pool.js';
 import { argmax } from '../src/generate/sampler.js';
 import { Rng } from '../src/util/random.js';
+import { stealMeter } from './steal.js';
 
 interface Args { models: string[]; threads: number[]; tokens: number }
 
@@ -209,6 +212,7 @@ function print(p: Profile): void {
 }
 
 const args = parseArgs(process.argv.slice(2));
+const steal = stealMeter();
 instrumentPool();
 const profiles: (Profile & { kinds: Record<string, number> })[] = [];
 for (const dir of args.models) {
@@ -218,7 +222,8 @@ for (const dir of args.models) {
     profiles.push({ ...p, kinds: kinds(p) });
   }
 }
-const out = path.join('bench', 'results', 'decode-profile.json');
-fs.writeFileSync(out + '.tmp', JSON.stringify({ date: new Date().toISOString(), tokens: args.tokens, profiles }, null, 2) + '\n');
+const out = path.join('bench', 'results', `${process.env.OUT ?? 'decode-profile'}.json`);
+const meta = { machine: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, date: new Date().toISOString() };
+fs.writeFileSync(out + '.tmp', JSON.stringify({ ...meta, label: process.env.LABEL ?? null, stealPercent: steal(), tokens: args.tokens, runs: RUNS, profiles }, null, 2) + '\n');
 fs.renameSync(out + '.tmp', out);
 console.log(`\nwrote ${out}`);

@@ -141,7 +141,7 @@ test('a worker woken right after a grow, before it has taken the grow, still com
   const compiled = { flavour: 'simd' as const, module: new WebAssembly.Module(fs.readFileSync(wasmPath('simd'))) };
   const local = instantiateKernels(compiled, heap.memory).exports;
   // The worker must run its share itself: the calling thread would otherwise run it while the worker is blocked.
-  const pool = new ThreadPool(2, local, compiled.module, heap.memory, { workerSource: workerSource(blockingWait(fifo, channelName)), claimIdleShares: false });
+  const pool = new ThreadPool(2, local, compiled.module, heap.memory, { workerSource: workerSource(blockingWait(fifo, channelName)), callerRunsShares: false });
   try {
     await nextReport(); // the worker is at its first wait
     const rounds = 4;

@@ -36,10 +36,13 @@ export interface ThreadPoolOptions {
   /** The program each worker runs (default workerSource()); tests pass one that waits for calls another way. */
   workerSource?: string;
   /** Whether the calling thread runs the worker shares no worker has claimed (default true); tests that need a worker to run its share turn it off. */
-  claimIdleShares?: boolean;
+  callerRunsShares?: boolean;
 }
 
 export type KernelExports = Record<string, (...args: number[]) => number | void>;
+
+/** A worker share that threw, by the thread it belongs to (whichever thread ran it). */
+interface ShareFailure { thread: number; message: string }
 
 /** Default thread count: --threads / QIUSUO_THREADS, else one per core. */
 export function defaultThreads(): number {
@@ -81,7 +84,7 @@ export class ThreadPool {
   private readonly failed: Int32Array;       // per thread: its share of the current call threw
   private readonly done: Int32Array;         // per thread: the generation of the last call it finished
   private readonly claims: Int32Array;       // per thread: 1 once its share of the current call is claimed
-  private readonly claimIdleShares: boolean;
+  private readonly callerRunsShares: boolean;
   private readonly ranAhead: boolean[];      // per thread: the calling thread ran its share of the current call
   private readonly ports: MessagePort[] = []; // per worker: what its failed share threw, { thread, message }
   private readonly workers: Worker[] = [];
@@ -107,7 +110,7 @@ export class ThreadPool {
     this.failed = new Int32Array(new SharedArrayBuffer(threads * 4));
     this.done = new Int32Array(new SharedArrayBuffer(threads * 4));
     this.claims = new Int32Array(new SharedArrayBuffer(threads * 4));
-    this.claimIdleShares = opts.claimIdleShares ?? true;
+    this.callerRunsShares = opts.callerRunsShares ?? true;
     this.ranAhead = new Array<boolean>(threads).fill(false);
     const source = opts.workerSource ?? workerSource();
     for (let t = 1; t < threads; t++) {
@@ -150,6 +153,8 @@ export class ThreadPool {
     }
     this.waitReady();
     const c = this.control;
+    // Read once, before a worker can clear it: with a fault injected this call runs no worker share here.
+    const faultInjected = Atomics.load(c, FAULT) !== 0;
     this.args.set(args);
     for (let t = 0; t < this.threads; t++) this.ranges.set(typeof split === 'number' ? splitRange(items, this.threads, t, split) : [split[t], split[t + 1]], 2 * t);
     Atomics.store(c, FN, index);
@@ -166,11 +171,12 @@ export class ThreadPool {
     } catch (error) {
       own = { error };
     }
-    const unclaimed = this.runUnclaimedShares(kernel, args);
+    const unclaimed = this.runUnclaimedShares(kernel, args, faultInjected);
     this.waitWorkers(fn, gen);  // also when this thread's share threw: the next call must not start under running workers
-    const failures = this.takeWorkerFailures();
-    failures.push(...unclaimed);
-    if (own && failures.length === 0) throw own.error;
+    // In thread order, whichever thread ran a share.
+    const shares = [...this.takeWorkerFailures(), ...unclaimed].sort((a, b) => a.thread - b.thread);
+    if (own && shares.length === 0) throw own.error;
+    const failures = shares.map((f) => `worker thread ${f.thread}: ${f.message}`);
     if (own) failures.unshift(`the calling thread: ${own.error instanceof Error ? own.error.message : String(own.error)}`);
     if (failures.length > 0) throw new Error(`thread pool: ${fn} failed in ${failures.join('; ')}`, own ? { cause: own.error } : undefined);
   }
@@ -215,34 +221,35 @@ export class ThreadPool {
 
   /**
    * Runs, on this thread, every worker share of the current call that no worker has claimed yet (not while a fault is
-   * injected: that worker must meet its call). Returns "worker thread t: message" for each such share that threw:
-   * a share is named by the thread it belongs to, whichever ran it.
+   * injected: that worker must meet its call). Returns each such share that threw.
    */
-  private runUnclaimedShares(kernel: (...a: number[]) => unknown, args: readonly number[]): string[] {
-    const failures: string[] = [];
+  private runUnclaimedShares(kernel: (...a: number[]) => unknown, args: readonly number[], faultInjected: boolean): ShareFailure[] {
+    const failures: ShareFailure[] = [];
     this.ranAhead.fill(false);
-    if (!this.claimIdleShares || Atomics.load(this.control, FAULT) !== 0) return failures;
+    if (!this.callerRunsShares || faultInjected) return failures;
     for (let t = 1; t < this.threads; t++) {
-      const start = this.ranges[2 * t], end = this.ranges[2 * t + 1];
-      if (start >= end || Atomics.compareExchange(this.claims, t, 0, 1) !== 0) continue;
+      // Empty shares are claimed too: no waiting for a worker that has nothing to do.
+      if (Atomics.compareExchange(this.claims, t, 0, 1) !== 0) continue;
       this.ranAhead[t] = true;
+      const start = this.ranges[2 * t], end = this.ranges[2 * t + 1];
+      if (start >= end) continue;
       try {
         kernel(...args, start, end, t);
       } catch (error) {
-        failures.push(`worker thread ${t}: ${error instanceof Error ? error.message : String(error)}`);
+        failures.push({ thread: t, message: error instanceof Error ? error.message : String(error) });
       }
     }
     return failures;
   }
 
-  /** "worker thread t: message" for each worker whose share of the call that just ended threw; clears the flags. */
-  private takeWorkerFailures(): string[] {
-    const failures: string[] = [];
+  /** Each worker whose share of the call that just ended threw, with its message; clears the flags. */
+  private takeWorkerFailures(): ShareFailure[] {
+    const failures: ShareFailure[] = [];
     for (let t = 1; t < this.threads; t++) {
       if (!Atomics.exchange(this.failed, t, 0)) continue;
       // The worker posted before it set its flag, so the message is already queued on the port.
       const report = receiveMessageOnPort(this.ports[t - 1])?.message as { message: string } | undefined;
-      failures.push(`worker thread ${t}: ${report?.message ?? 'no message'}`);
+      failures.push({ thread: t, message: report?.message ?? 'no message' });
     }
     return failures;
   }

@@ -34,12 +34,13 @@ const { values: args } = parseArgs({
 });
 const ROUNDS = Number(args.rounds);
 
-/** `together`: both engines loaded at once and their rounds alternating; else one engine after the other (a model
- *  whose two copies do not fit the machine's memory: llama.cpp maps the file, qiusuo holds its own weights). */
+/** `together`: both engines loaded at once and their rounds alternating; else one engine at one thread count after
+ *  another (a real-size model: qiusuo holds its weights, and llama.cpp repacks Q4_0/Q8_0 weights into its own
+ *  buffers, so two copies of a 9 GB model already took all 24 GiB). */
 interface Case { name: string; gguf: () => string; prompt: number; newTokens: number; threads: number[]; temporary: boolean; together: boolean }
 interface Side { threads: number; prefill_tok_s: number; decode_tok_s: number }
 interface Row {
-  model: string; type: string; file_bytes: number; prompt: number; new_tokens: number;
+  model: string; type: string; file_bytes: number; prompt: number; new_tokens: number; rounds: number; together: boolean;
   qiusuo: Side[]; llamacpp: (Side & { wall_decode_tok_s: number })[];
   best: { qiusuo_decode: number; llamacpp_decode: number; decode_ratio: number; qiusuo_prefill: number; llamacpp_prefill: number; prefill_ratio: number };
 }
@@ -55,14 +56,15 @@ function exportOnce(model: string, file: string, type: GgufExportType): string {
   return file;
 }
 
-function newestCheckpoint(run: string): string {
+function newestCheckpoint(run: string): string | null {
   const found = fs.existsSync(run) ? fs.readdirSync(run).filter((f) => f.startsWith('checkpoint-')).sort() : [];
-  if (found.length === 0) throw new Error(`${run}: no checkpoint; train one first (npx qiusuo train), or pass --nano RUN_FOLDER`);
-  return path.join(run, found.at(-1)!);
+  return found.length === 0 ? null : path.join(run, found.at(-1)!);
 }
+const nano = newestCheckpoint(args.nano!);
+if (!nano) console.log(`${args.nano}: no checkpoint, so no nano row: train one first (npx qiusuo train), or pass --nano RUN_FOLDER`);
 
 const cases: Case[] = [
-  { name: 'nano (trained)', gguf: () => exportOnce(newestCheckpoint(args.nano!), at('nano-f32.gguf'), 'f32'), prompt: 128, newTokens: 64, threads: [1, 2], temporary: false, together: true },
+  ...(nano ? [{ name: 'nano (trained)', gguf: () => exportOnce(nano, at('nano-f32.gguf'), 'f32'), prompt: 128, newTokens: 64, threads: [1, 2], temporary: false, together: true }] : []),
   {
     name: 'small', prompt: 128, newTokens: 64, threads: [1, 2], temporary: false, together: true,
     gguf: () => {
@@ -72,7 +74,7 @@ const cases: Case[] = [
     },
   },
   ...(args.moonlight ? (['q8_0', 'q4_0'] as const).map((type): Case => ({
-    name: `moonlight-16b-a3b ${type}`, prompt: 32, newTokens: 16, threads: [2], temporary: !args.keep, together: type === 'q4_0',
+    name: `moonlight-16b-a3b ${type}`, prompt: 32, newTokens: 16, threads: [2], temporary: !args.keep, together: false,
     gguf: () => exportOnce(args.moonlight!, at(`moonlight-${type}.gguf`), type),
   })) : []),
 ].filter((c) => !args.only || args.only.split(',').some((o) => c.name.startsWith(o)));
@@ -94,9 +96,9 @@ async function race(c: Case): Promise<Row> {
   const ours: Ours[] = c.threads.map((threads) => ({ threads, model: null, runs: [] }));
   const theirs: Theirs[] = [1, 2].map((threads) => ({ threads, peer: null, runs: [] }));
   const context = c.prompt + c.newTokens + 8, vocab = ggufVocab(file);
-  const load = async (side: 'ours' | 'theirs') => {
-    if (side === 'ours') for (const o of ours) o.model = DeepSeekModel.load(file, { threads: o.threads });
-    else for (const t of theirs) t.peer = await openLlamaCpp(file, { threads: t.threads, contextSize: context });
+  const load = async (side: Ours | Theirs) => {
+    if ('model' in side) side.model = DeepSeekModel.load(file, { threads: side.threads });
+    else side.peer = await openLlamaCpp(file, { threads: side.threads, contextSize: context });
   };
   const unload = async () => {
     for (const o of ours) { await o.model?.dispose(); o.model = null; }
@@ -119,7 +121,9 @@ async function race(c: Case): Promise<Row> {
     if (r > 0) console.log(`  round ${r}: qiusuo ${ours.map((o) => `${o.threads}t ${last(o.runs)}`).join(', ')} · llama.cpp ${theirs.map((t) => `${t.threads}t ${last(t.runs)}`).join(', ')} tok/s decode`);
   };
   try {
-    for (const sides of c.together ? [['ours', 'theirs'] as const] : [['ours'] as const, ['theirs'] as const]) {
+    // Together: everything loaded, rounds alternating. Apart: one engine at one thread count at a time.
+    const phases: (Ours | Theirs)[][] = c.together ? [[...ours, ...theirs]] : [...ours, ...theirs].map((x) => [x]);
+    for (const sides of phases) {
       for (const side of sides) await load(side);
       for (let r = 0; r <= ROUNDS; r++) await round(r);
       await unload();
@@ -131,7 +135,7 @@ async function race(c: Case): Promise<Row> {
   const llamacpp = theirs.map((t) => ({ threads: t.threads, prefill_tok_s: median(t.runs.map((x) => x.p)), decode_tok_s: median(t.runs.map((x) => x.d)), wall_decode_tok_s: median(t.runs.map((x) => x.wd)) }));
   const best = (sides: Side[], k: 'prefill_tok_s' | 'decode_tok_s') => Math.max(...sides.map((s) => s[k]));
   const row: Row = {
-    model: c.name, type, file_bytes: fs.statSync(file).size, prompt: c.prompt, new_tokens: c.newTokens, qiusuo, llamacpp,
+    model: c.name, type, file_bytes: fs.statSync(file).size, prompt: c.prompt, new_tokens: c.newTokens, rounds: ROUNDS, together: c.together, qiusuo, llamacpp,
     best: {
       qiusuo_decode: best(qiusuo, 'decode_tok_s'), llamacpp_decode: best(llamacpp, 'decode_tok_s'), decode_ratio: best(qiusuo, 'decode_tok_s') / best(llamacpp, 'decode_tok_s'),
       qiusuo_prefill: best(qiusuo, 'prefill_tok_s'), llamacpp_prefill: best(llamacpp, 'prefill_tok_s'), prefill_ratio: best(qiusuo, 'prefill_tok_s') / best(llamacpp, 'prefill_tok_s'),
@@ -153,5 +157,6 @@ const out = 'bench/results/llamacpp.json';
 const previous = fs.existsSync(out) ? (JSON.parse(fs.readFileSync(out, 'utf8')).results as Row[]) : [];
 const results = [...previous.filter((p) => !rows.some((r) => r.model === p.model)), ...rows];
 fs.writeFileSync(out, JSON.stringify({ machine: os.cpus()[0]!.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString(),
-  stealPercent: steal(), rounds: ROUNDS, results }, null, 2) + '\n');
+  stealPercent: steal(), results }, null, 2) + '\n');
 console.log(`wrote ${out}`);
+process.exit(0); // the shared llama.cpp instance (peer.ts) lives as long as the process

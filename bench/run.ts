@@ -13,7 +13,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
 
 const only = process.argv.includes('--render-only');
 if (!only) {
-  for (const b of ['bench/tokenizer.ts', 'bench/fma-peak.ts', 'bench/matmul.ts', 'bench/attention.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts', 'bench/speculative.ts', 'bench/realsize.ts']) run(process.execPath, ['--import', 'tsx', b]);
+  for (const b of ['bench/tokenizer.ts', 'bench/fma-peak.ts', 'bench/matmul.ts', 'bench/attention.ts', 'bench/model.ts', 'bench/scaling.ts', 'bench/train.ts', 'bench/serve.ts', 'bench/speculative.ts', 'bench/realsize.ts', 'bench/llamacpp.ts']) run(process.execPath, ['--import', 'tsx', b]);
   if (!existsSync('bench/peers/node_modules')) run('npm', ['--prefix', 'bench/peers', 'ci'], { ONNXRUNTIME_NODE_INSTALL: 'skip' });
   run(process.execPath, ['bench/peers/matmul-peers.mjs']);
   run(process.execPath, ['bench/peers/head-to-head.mjs']);
@@ -315,13 +315,14 @@ if (ab) {
     `| this | ${fmt(med('new', 'prefill_tok_s'))} | ${fmt(med('new', 'decode_tok_s'))} |`, '');
 }
 
-const dp = read('decode-profile');
-if (dp) {
+for (const [file, title] of [['decode-profile', 'small models'], ['decode-profile-realsize', 'a real-size model']] as const) {
+  const dp = read(file);
+  if (!dp) continue;
   interface Profile { model: string; threads: number; plainTokS: number; usPerToken: number; kinds: Record<string, number> }
-  const before = read('decode-profile-before');
+  const before = file === 'decode-profile' ? read('decode-profile-before') : null;
   const name = (p: Profile) => p.model.split('/').slice(-2).join('/');
   const twin = (p: Profile): Profile | undefined => (before?.profiles as Profile[] | undefined)?.find((b) => b.model === p.model && b.threads === p.threads);
-  lines.push(`## Where a batch-1 decode step goes (${meta(dp)}${steal(dp)})`, '',
+  lines.push(`## Where a batch-1 decode step goes: ${title} (${meta(dp)}${steal(dp)})`, '',
     `\`bench/decode-profile.ts MODEL...\`: every backend op of a loaded model timed (${dp.tokens} decode steps after a 64-token prompt, median of`,
     `${dp.runs} runs), split into the calling thread's kernel time, the pool's dispatch and wait for its workers, and the JS around them`,
     '(JS overhead: in the ops and between them; the timers themselves add a few tenths of a µs per op). µs per token by kind.',
@@ -334,6 +335,27 @@ if (dp) {
     const row = (kind: string, us: number, was: number | undefined) => lines.push(`| ${name(p)} | ${p.threads} | ${kind} |${before ? ` ${fmt(was)} |` : ''} ${fmt(us)} |`);
     row('**tok/s, untimed** (not µs)', p.plainTokS, b?.plainTokS);
     for (const [kind, us] of Object.entries(p.kinds).sort((x, y) => y[1] - x[1])) row(kind, us, b?.kinds[kind]);
+  }
+  lines.push('');
+}
+
+const lc = read('llamacpp');
+if (lc) {
+  interface Side { threads: number; prefill_tok_s: number; decode_tok_s: number; wall_decode_tok_s?: number }
+  interface LRow { model: string; type: string; file_bytes: number; prompt: number; new_tokens: number; rounds: number; together: boolean; qiusuo: Side[]; llamacpp: Side[]; best: Record<string, number> }
+  const sides = (xs: Side[]) => xs.map((x) => `${x.threads}t ${fmt(x.decode_tok_s)}`).join(' / ');
+  lines.push(`## qiusuo against llama.cpp on the same GGUF (${meta(lc)}${steal(lc)})`, '',
+    '`bench/llamacpp.ts`: one GGUF file per model run by both engines at batch 1 (llama.cpp = node-llama-cpp 3.21.1\'s CPU build,',
+    'llama.cpp v0.4.0, AVX-512 variant, F32 KV cache, no flash attention), prefill of a random prompt then greedy decode steps;',
+    'each engine at 1 and 2 threads, the faster taken; medians over rounds after a warm-up. Small models alternate the engines round by',
+    'round in one process (`together`); a real-size model runs one engine at one thread count after another (qiusuo holds its weights',
+    'and llama.cpp repacks Q4_0/Q8_0 weights into its own buffers: two copies do not fit 24 GiB). llama.cpp\'s figures are its own counters',
+    '(time inside llama_decode); qiusuo\'s are wall time around its JavaScript. Target: decode ≥ 0.8× llama.cpp (≥ 1.0× at real size).', '',
+    '| model | GGUF | file | prompt + new | rounds | qiusuo decode tok/s (threads) | llama.cpp decode tok/s (threads) | decode ratio | qiusuo prefill | llama.cpp prefill | prefill ratio |',
+    '|---|---|---:|---:|---|---|---|---:|---:|---:|---:|');
+  for (const r of lc.results as LRow[]) {
+    lines.push(`| ${r.model} | ${r.type} | ${(r.file_bytes / 2 ** 20).toFixed(0)} MiB | ${r.prompt} + ${r.new_tokens} | ${r.rounds}${r.together ? ', together' : ', apart'} | ${sides(r.qiusuo)} | ${sides(r.llamacpp)} | `
+      + `**${r.best.decode_ratio.toFixed(2)}×** | ${fmt(r.best.qiusuo_prefill, 0)} | ${fmt(r.best.llamacpp_prefill, 0)} | ${r.best.prefill_ratio.toFixed(2)}× |`);
   }
   lines.push('');
 }

@@ -115,26 +115,22 @@ async function startLlama(threads: number, log: LogLines, libraryDir?: string): 
 }
 
 /**
- * The one llama.cpp instance that opened models share: its log callback is process-wide in llama.cpp, so a second
- * instance's timings went to the console instead of its logger. Each model's context sets its own thread count.
+ * The one llama.cpp instance that opened models share, kept for the life of the process: its log callback is
+ * process-wide in llama.cpp, and a second instance (even after the first was disposed) sent its timings to the
+ * console instead of its logger. Each model's context sets its own thread count.
  */
-let shared: { llama: Promise<Llama>; log: LogLines; users: number } | null = null;
+const shared = new Map<string, { llama: Promise<Llama>; log: LogLines }>();
 
 function acquireLlama(libraryDir?: string): { llama: Promise<Llama>; log: LogLines } {
-  if (!shared) {
+  const key = libraryDir ?? '';
+  let one = shared.get(key);
+  if (!one) {
     const log = new LogLines();
-    shared = { llama: startLlama(availableParallelism(), log, libraryDir), log, users: 0 };
-    shared.llama.catch(() => { shared = null; });
+    one = { llama: startLlama(availableParallelism(), log, libraryDir), log };
+    shared.set(key, one);
+    one.llama.catch(() => shared.delete(key));
   }
-  shared.users++;
-  return shared;
-}
-
-async function releaseLlama(): Promise<void> {
-  if (!shared || --shared.users > 0) return;
-  const { llama } = shared;
-  shared = null;
-  await (await llama).dispose();
+  return one;
 }
 
 function describe(llama: Llama): LlamaCppBuild {
@@ -143,12 +139,7 @@ function describe(llama: Llama): LlamaCppBuild {
 
 /** Loads node-llama-cpp's llama.cpp binary without a model and says which one it is. */
 export async function llamaCppBuild(options: { libraryDir?: string } = {}): Promise<LlamaCppBuild> {
-  const llama = await startLlama(1, new LogLines(), options.libraryDir);
-  try {
-    return describe(llama);
-  } finally {
-    await llama.dispose();
-  }
+  return describe(await acquireLlama(options.libraryDir).llama);
 }
 
 /** `llama_perf_context_print`'s "<label> time = X ms / N tokens|runs" line. */
@@ -164,19 +155,12 @@ function perfLine(lines: string[], label: string): { ms: number; count: number }
 /** Opens `ggufPath` in llama.cpp with exact settings: F32 KV cache, no flash attention, CPU only. */
 export async function openLlamaCpp(ggufPath: string, options: LlamaCppOptions): Promise<LlamaCppPeer> {
   const { llama: starting, log } = acquireLlama(options.libraryDir);
-  let llama: Llama;
-  try {
-    llama = await starting;
-  } catch (e) {
-    await releaseLlama();
-    throw e;
-  }
+  const llama = await starting;
   let model: Model;
   let context: Context;
   try {
     model = await llama.loadModel({ modelPath: ggufPath, gpuLayers: 0 });
   } catch (e) {
-    await releaseLlama();
     throw new Error(`llama.cpp cannot load ${ggufPath}: ${(e as Error).message}${log.complaints()}`);
   }
   try {
@@ -189,7 +173,6 @@ export async function openLlamaCpp(ggufPath: string, options: LlamaCppOptions): 
     });
   } catch (e) {
     await model.dispose();
-    await releaseLlama();
     throw new Error(`llama.cpp loaded ${ggufPath} but cannot make a context: ${(e as Error).message}${log.complaints()}`);
   }
   const sequence = context.getSequence();
@@ -249,7 +232,6 @@ export async function openLlamaCpp(ggufPath: string, options: LlamaCppOptions): 
     async dispose() {
       await context.dispose();
       await model.dispose();
-      await releaseLlama();
     },
   };
 }

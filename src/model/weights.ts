@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import { empty, bytes, f32, withScale, dispose, byteSize } from '../tensor/tensor.js';
 import type { ExpertBank } from '../kernels/backend.js';
 import type { ModelConfig } from './config.js';
-import { isMoeLayer } from './config.js';
+import { isMoeLayer, moeLayerIndices } from './config.js';
 import type { TensorSource } from '../weights/shards.js';
 import type { ExpectedTensor } from '../weights/names.js';
 import { mainTensors, mtpTensors, layerPrefix, SCALE_SUFFIX, scaleShape, isIgnorableBuffer } from '../weights/names.js';
@@ -55,6 +55,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * the parameters the checkpoint holds (optional ones only where present).
  */
 export function validateCheckpoint(cfg: ModelConfig, store: TensorSource): { mtpModules: number; present: Map<string, ExpectedTensor> } {
+  checkCountsAgainstStore(cfg, store);
   const expected = new Map(mainTensors(cfg));
   const mtpSets = Array.from({ length: cfg.numNextnPredictLayers }, (_, k) => mtpTensors(cfg, k));
   let mtpModules = 0;
@@ -95,6 +96,19 @@ export function validateCheckpoint(cfg: ModelConfig, store: TensorSource): { mtp
     }
   }
   return { mtpModules, present: new Map([...expected].filter(([n]) => store.has(n))) };
+}
+
+/**
+ * The last layer and the last expert the config implies must be in the store before the expected tensors are listed:
+ * a corrupt count (say 1e30 layers) would otherwise build a table of that many names.
+ */
+function checkCountsAgainstStore(cfg: ModelConfig, store: TensorSource): void {
+  const last = `${layerPrefix(cfg.numHiddenLayers - 1)}input_layernorm.weight`;
+  if (!store.has(last)) throw new Error(`missing tensor "${last}" in ${store.dir}: config.json (${describe(cfg)}) implies it`);
+  const moe = moeLayerIndices(cfg)[0];
+  if (moe === undefined) return;
+  const expert = `${layerPrefix(moe)}mlp.experts.${cfg.nRoutedExperts - 1}.gate_proj.weight`;
+  if (!store.has(expert)) throw new Error(`missing tensor "${expert}" in ${store.dir}: config.json (${describe(cfg)}) implies it`);
 }
 
 function describe(cfg: ModelConfig): string {

@@ -5,7 +5,7 @@
 // Leaves out the tensors (gguf-deepseek2-tensors.ts) and the tokenizer keys (tokenizer/gguf-tokenizer.ts).
 
 import type { ModelConfig } from '../model/config.js';
-import type { GgufFile, GgufValue } from './gguf.js';
+import type { GgufFile, GgufScalarType, GgufValue } from './gguf.js';
 import { metaArray, metaBoolOpt, metaNumber, metaNumberOpt, metaString, metaStringOpt } from './gguf.js';
 
 export const ARCH = 'deepseek2';
@@ -15,6 +15,9 @@ const P = `${ARCH}.`;
 const GATING = { softmax: 1, sigmoid: 2 } as const;
 /** YaRN's ramp bounds, which llama.cpp does not read for deepseek2 (it always uses these). */
 const LLAMA_YARN_BETA = { fast: 32, slow: 1 };
+
+const INTEGER: GgufScalarType[] = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'u64', 'i64'];
+const FLOAT: GgufScalarType[] = ['f32', 'f64'];
 
 const u32 = (value: number): GgufValue => ({ type: 'u32', value });
 const f32 = (value: number): GgufValue => ({ type: 'f32', value });
@@ -116,8 +119,10 @@ export function deepseek2Metadata(c: ModelConfig, name: string, fileType: number
 export function configFromDeepseek2(file: GgufFile, vocabRows: number, has: (tensor: string) => boolean): Record<string, unknown> {
   const arch = metaString(file, 'general.architecture');
   if (arch !== ARCH) throw new Error(`${file.path}: general.architecture is "${arch}"; qiusuo reads "${ARCH}" GGUFs (DeepSeek-V2/V3 and their kind)`);
-  const n = (key: string) => metaNumber(file, P + key);
-  const nOpt = (key: string) => metaNumberOpt(file, P + key);
+  // Counts and sizes must be integers in the file (as llama.cpp's typed reader requires), scales floats.
+  const n = (key: string) => metaNumber(file, P + key, INTEGER);
+  const nOpt = (key: string) => metaNumberOpt(file, P + key, INTEGER);
+  const fOpt = (key: string) => metaNumberOpt(file, P + key, FLOAT);
   /** A per-layer key may be an array; qiusuo's configs have one value for all layers. */
   const uniform = (key: string, fallback?: number): number | undefined => {
     if (file.metadata.get(P + key)?.type !== 'array') return nOpt(key) ?? fallback;
@@ -143,8 +148,8 @@ export function configFromDeepseek2(file: GgufFile, vocabRows: number, has: (ten
   const rope = nOpt('rope.dimension_count') ?? n('attention.key_length');
   const keyLength = mla ? kLength! : n('attention.key_length');
   const qLora = nOpt('attention.q_lora_rank') ?? 0;
-  const scale = nOpt('expert_weights_scale') ?? 0;
-  const bos = metaNumberOpt(file, 'tokenizer.ggml.bos_token_id'), eos = metaNumberOpt(file, 'tokenizer.ggml.eos_token_id');
+  const scale = fOpt('expert_weights_scale') ?? 0;
+  const bos = metaNumberOpt(file, 'tokenizer.ggml.bos_token_id', INTEGER), eos = metaNumberOpt(file, 'tokenizer.ggml.eos_token_id', INTEGER);
   const ctx = n('context_length');
   const scaling = metaStringOpt(file, `${P}rope.scaling.type`);
   if (scaling !== undefined && scaling !== 'none' && scaling !== 'yarn') {
@@ -152,11 +157,11 @@ export function configFromDeepseek2(file: GgufFile, vocabRows: number, has: (ten
   }
   const yarn = scaling === 'yarn' ? {
     type: 'yarn',
-    factor: metaNumber(file, `${P}rope.scaling.factor`),
-    original_max_position_embeddings: metaNumber(file, `${P}rope.scaling.original_context_length`),
+    factor: metaNumber(file, `${P}rope.scaling.factor`, FLOAT),
+    original_max_position_embeddings: n('rope.scaling.original_context_length'),
     beta_fast: LLAMA_YARN_BETA.fast, beta_slow: LLAMA_YARN_BETA.slow,
-    mscale: (metaNumberOpt(file, `${P}rope.scaling.yarn_log_multiplier`) ?? 0) / 0.1,
-    mscale_all_dim: (metaNumberOpt(file, `${P}rope.scaling.yarn_log_multiplier`) ?? 0) / 0.1,
+    mscale: (fOpt('rope.scaling.yarn_log_multiplier') ?? 0) / 0.1,
+    mscale_all_dim: (fOpt('rope.scaling.yarn_log_multiplier') ?? 0) / 0.1,
   } : null;
   return {
     model_type: sigmoid ? 'deepseek_v3' : 'deepseek_v2',
@@ -184,8 +189,8 @@ export function configFromDeepseek2(file: GgufFile, vocabRows: number, has: (ten
     routed_scaling_factor: scale > 0 ? scale : 1,
     first_k_dense_replace: nOpt('leading_dense_block_count') ?? 0,
     moe_layer_freq: 1,
-    rms_norm_eps: n('attention.layer_norm_rms_epsilon'),
-    rope_theta: nOpt('rope.freq_base') ?? 10000,
+    rms_norm_eps: metaNumber(file, `${P}attention.layer_norm_rms_epsilon`, FLOAT),
+    rope_theta: fOpt('rope.freq_base') ?? 10000,
     rope_scaling: yarn,
     max_position_embeddings: ctx,
     num_nextn_predict_layers: 0,

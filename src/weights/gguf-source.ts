@@ -34,7 +34,25 @@ export function ggufConfig(file: GgufFile): ModelConfig {
   const embd = file.tensors.get('token_embd.weight');
   if (!embd) throw new Error(`${file.path}: no token_embd.weight tensor`);
   const raw = configFromDeepseek2(file, embd.ne[1] ?? 0, (t) => file.tensors.has(t));
-  return parseConfig(raw, `${file.path} (GGUF metadata)`);
+  const cfg = parseConfig(raw, `${file.path} (GGUF metadata)`);
+  checkCountsAgainstTensors(file, cfg);
+  return cfg;
+}
+
+/**
+ * The layer and expert counts against the tensors the file holds, before anything is sized by them: a corrupt count
+ * (say 3e38 layers) would otherwise build a table of that many tensor names.
+ */
+function checkCountsAgainstTensors(file: GgufFile, c: ModelConfig): void {
+  const L = c.numHiddenLayers;
+  if (!file.tensors.has(`blk.${L - 1}.attn_norm.weight`) || file.tensors.has(`blk.${L}.attn_norm.weight`)) {
+    throw new Error(`${file.path}: deepseek2.block_count is ${L}, which does not match the blk.N.attn_norm.weight tensors the file holds`);
+  }
+  if (c.nRoutedExperts === 0 || c.firstKDenseReplace >= L) return;
+  const stacked = file.tensors.get(`blk.${c.firstKDenseReplace}.ffn_gate_exps.weight`);
+  if (stacked?.ne[2] !== c.nRoutedExperts) {
+    throw new Error(`${file.path}: deepseek2.expert_count is ${c.nRoutedExperts}, but blk.${c.firstKDenseReplace}.ffn_gate_exps.weight holds ${stacked ? `${stacked.ne[2] ?? 1} experts` : 'none'}`);
+  }
 }
 
 export class GgufTensorSource implements TensorSource {

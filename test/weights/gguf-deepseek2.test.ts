@@ -217,3 +217,18 @@ test('kv_b_proj from a GGUF whose attn_k_b and attn_v_b are both BF16 (as other 
     gguf.close();
   }
 });
+
+test('corrupt layer and expert counts are refused before anything is sized by them (GGUF metadata and config.json)', () => {
+  const dir = checkpoint();
+  const file = exported(dir);
+  const setKey = (key: string, value: GgufValue) => (meta: [string, GgufValue][]) => { meta.find(([k]) => k === key)![1] = value; };
+  const load = (p: string) => () => DeepSeekModel.load(p);
+  assert.throws(load(rewrite(file, setKey('deepseek2.block_count', { type: 'f32', value: 3e38 }))), /deepseek2\.block_count.*type f32/);
+  assert.throws(load(rewrite(file, setKey('deepseek2.block_count', { type: 'u32', value: 4e9 }))), /block_count is 4000000000, which does not match/);
+  assert.throws(load(rewrite(file, setKey('deepseek2.expert_count', { type: 'u32', value: 4e9 }))), /expert_count is 4000000000, but blk\.1\.ffn_gate_exps\.weight holds 8 experts/);
+  const config = path.join(dir, 'config.json'), json = JSON.parse(fs.readFileSync(config, 'utf8'));
+  fs.writeFileSync(config, JSON.stringify({ ...json, num_hidden_layers: 1e30 }));
+  assert.throws(load(dir), /missing tensor "model\.layers\.1e\+30\.input_layernorm\.weight"|num_hidden_layers/);
+  fs.writeFileSync(config, JSON.stringify({ ...json, n_routed_experts: 2 ** 40, n_group: 1, topk_group: 1 }));
+  assert.throws(load(dir), /missing tensor "model\.layers\.1\.mlp\.experts\.1099511627775\.gate_proj\.weight"/);
+});

@@ -5,7 +5,7 @@
 
 import { parseAddedTokens, type AddedToken } from './added-tokens.js';
 import { CHAR_TO_BYTE } from './byte-level.js';
-import { byteLevelTokenizerJson } from './init-files.js';
+import { bpeModelJson, byteLevelTokenizerJson } from './init-files.js';
 import { preview } from '../util/json.js';
 import type { GgufScalar, GgufScalarType, GgufValue } from '../weights/gguf.js';
 
@@ -182,17 +182,7 @@ export function tokenizerFromGgufMetadata(meta: ReadonlyMap<string, GgufValue>, 
     pre_tokenizer,
     post_processor,
     decoder,
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges,
-    },
+    model: bpeModelJson(vocab, merges),
   };
   return { json, config };
 }

@@ -71,17 +71,7 @@ export function byteLevelTokenizerJson(vocabSize: number): { json: object; bosId
     pre_tokenizer: PRE_TOKENIZER,
     post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: [],
-    },
+    model: bpeModelJson(vocab, []),
   };
   return { json, bosId: 256, eosId: 257 };
 }
@@ -100,5 +90,13 @@ export function deepseekTokenizerConfig(): object {
     model_max_length: 131072,
     tokenizer_class: 'LlamaTokenizerFast',
     chat_template: DEEPSEEK_V3_CHAT_TEMPLATE,
+  };
+}
+
+/** tokenizer.json's "model" for byte-level BPE as DeepSeek-V3's is written (no dropout, unk, prefixes or fallback). */
+export function bpeModelJson(vocab: Record<string, number>, merges: unknown[]): object {
+  return {
+    type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+    fuse_unk: false, byte_fallback: false, vocab, merges,
   };
 }

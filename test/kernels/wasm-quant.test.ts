@@ -1,7 +1,8 @@
 // The wasm kernels on q8_0 / q4_0 weights against the reference kernels run on the same bytes (ref/weights.ts
 // dequantises them): matmul in both forms (the integer dot form under 32 tokens, f32 panels from 32), with C not a
 // multiple of the K block and odd OC, and x blocks that hold one huge value; a token's outputs bit for bit the same alone as among up to 31 tokens, across
-// chunks of x; the MoE path (matmulTasks); and the ops that decode weight rows (embedding, rmsnorm, MLA absorption).
+// chunks of x; the dot form against the exact dot products with the x it holds (sharper than the f32 allowance);
+// the MoE path (matmulTasks); and the ops that decode weight rows (embedding, rmsnorm, MLA absorption).
 // Leaves out speed (bench/matmul.ts).
 
 import { test } from 'node:test';
@@ -31,10 +32,20 @@ function randQuant(heap: Heap, kind: QKind, rows: number, cols: number, r: Rng, 
 }
 
 /**
- * Largest |wasm − ref| over its bound ≤ 1 passes. The dot form holds each x block as int16 steps of amax/32767 plus a
- * second int16 of the rest (steps 2^15 times finer), so an output may move by up to Σ_c |w[o, c]|·step(c)·2^-16; on
- * top, f32 summation: 1e-5·sqrt(C)·Σ_c |x·w|. `outlier`: every block's first x is ±1e4 and meets a zero column of W,
- * so it only sets the block's step (with one int16 alone, the others then moved outputs by ~1e-2 of their size).
+ * How far the dot form may move one x from its value, for a block whose largest |x| is amax: it holds each x block as
+ * int16 steps of amax/32767 plus a second int16 of the rest (steps 2^15 times finer), so half of amax/32767·2^-15;
+ * relaxed SIMD's q4_0 holds one integer of up to 2088895 steps (three int8 digits for its byte dot product), so
+ * half of amax/2088895.
+ */
+function xError(k: WasmBackend, kind: QKind, amax: number): number {
+  return k.flavour === 'relaxed' && kind === 'q4_0' ? amax / 2088895 / 2 : amax / 32767 / 65536;
+}
+
+/**
+ * Largest |wasm − ref| over its bound ≤ 1 passes. The dot form's x moves by up to xError, so an output may move by
+ * up to Σ_c |w[o, c]|·xError(c); on top, f32 summation: 1e-5·sqrt(C)·Σ_c |x·w|. `outlier`: every block's first x is
+ * ±1e4 and meets a zero column of W, so it only sets the block's step (with one int16 alone, the others then moved
+ * outputs by ~1e-2 of their size).
  */
 function worstError(heap: Heap, k: WasmBackend, kind: QKind, T: number, C: number, OC: number, seed: number, outlier = false): number {
   const r = new Rng(seed);
@@ -45,23 +56,83 @@ function worstError(heap: Heap, k: WasmBackend, kind: QKind, T: number, C: numbe
   refBackend.matmul(want, x, w, T, C, OC);
   k.matmul(got, x, w, T, C, OC);
   const read = rowReader(w, C), wr = new Float32Array(C), xa = f32(x), g = f32(got), e = f32(want);
-  const step = new Float32Array(T * C);
+  const moved = new Float32Array(T * C); // xError of each x
   for (let i = 0; i < T * C; i += 32) {
     let amax = 0;
     for (let j = i; j < i + 32; j++) amax = Math.max(amax, Math.abs(xa[j]));
-    step.fill(amax / 32767, i, i + 32);
+    moved.fill(xError(k, kind, amax), i, i + 32);
   }
   let worst = 0;
   for (let o = 0; o < OC; o++) {
     read(o, wr);
     for (let t = 0; t < T; t++) {
       let quant = 0, mag = 0;
-      for (let c = 0; c < C; c++) { quant += Math.abs(wr[c]) * step[t * C + c] / 65536; mag += Math.abs(xa[t * C + c] * wr[c]); }
+      for (let c = 0; c < C; c++) { quant += Math.abs(wr[c]) * moved[t * C + c]; mag += Math.abs(xa[t * C + c] * wr[c]); }
       const bound = quant + 1e-5 * Math.sqrt(C) * mag + 1e-30;
       worst = Math.max(worst, Math.abs(g[t * OC + o] - e[t * OC + o]) / bound);
     }
   }
   return worst; // NaN (an unwritten output) fails the caller's `<= 1`
+}
+
+/** Round half to even, as f32x4.nearest. */
+function nearestEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * The value the dot form holds for each x (quantizeX, step by step in f32 as the kernel takes it): per 32-block,
+ * relaxed SIMD's q4_0 one integer X = nearest(x·(2088895/amax)) times amax/2088895, every other form h + l/2^15
+ * (h = nearest(x·(32767/amax)), l the rounded rest in steps 2^15 times finer) times amax/32767.
+ */
+function heldX(k: WasmBackend, kind: QKind, x: Float32Array): Float64Array {
+  const digits = k.flavour === 'relaxed' && kind === 'q4_0', range = digits ? 2088895 : 32767, f = Math.fround;
+  const held = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i += 32) {
+    let amax = 0;
+    for (let j = i; j < i + 32; j++) amax = Math.max(amax, Math.abs(x[j]));
+    if (amax === 0) continue;
+    const iv = f(range / amax), dx = f(amax / range);
+    for (let j = i; j < i + 32; j++) {
+      const y = f(x[j] * iv), h = nearestEven(y);
+      held[j] = (digits ? h : h + nearestEven(f(y - h) * 32768) / 32768) * dx;
+    }
+  }
+  return held;
+}
+
+for (const flavour of FLAVOURS) {
+  test(`wasm ${flavour} q8_0/q4_0 dot form: outputs are the exact dot products with the x it holds, up to f32 rounding`, async () => {
+    // Sharper than the agreement test above: its f32 allowance (1e-5·sqrt(C)) is as large as a lost low digit of x.
+    const heap = new Heap(16 << 20);
+    const k = createWasmBackend(heap, { flavour, threads: 1, minWork: 1 });
+    try {
+      let seed = 100;
+      for (const kind of QKINDS) for (const T of [1, 5]) for (const [C, OC] of [[288, 37], [2048, 9]]) for (const outlier of [false, true]) {
+        const r = new Rng(seed++);
+        const x = rand(heap, [T, C], r), w = randQuant(heap, kind, OC, C, r, outlier);
+        if (outlier) f32(x).forEach((_, i, a) => { if (i % 32 === 0) a[i] = r.uniform() < 0.5 ? -1e4 : 1e4; });
+        const got = empty(heap, [T, OC]);
+        k.matmul(got, x, w, T, C, OC);
+        const held = heldX(k, kind, f32(x)), read = rowReader(w, C), wr = new Float32Array(C), g = f32(got);
+        // Per block: an exact integer sum, its conversion, the scale product and the adds of four rows' lanes round
+        // (a few 2^-24 of the block's Σ|w·x|); then one f32 accumulate per block.
+        const allowed = (C / 32 + 8) * 2 ** -24;
+        for (let o = 0; o < OC; o++) {
+          read(o, wr);
+          for (let t = 0; t < T; t++) {
+            let want = 0, mag = 0;
+            for (let c = 0; c < C; c++) { want += wr[c] * held[t * C + c]; mag += Math.abs(wr[c] * held[t * C + c]); }
+            const err = Math.abs(g[t * OC + o] - want);
+            assert.ok(err <= allowed * mag + 1e-30, `${kind} T=${T} C=${C} OC=${OC} outlier=${outlier} [${t}, ${o}]: ${g[t * OC + o]} vs ${want}, error ${err / mag} of Σ|w·x|`);
+          }
+        }
+      }
+    } finally {
+      await k.close();
+    }
+  });
 }
 
 for (const flavour of FLAVOURS) {

@@ -17,7 +17,10 @@
 
 import { madd, hsum4, blockBytes, QB, P112 } from './ops-math';
 
-/** Bytes of scratch per token per 32-block of x: 32 int16 h codes, 32 l codes, the f32 scale, 8·Σh and 8·Σl (i32). */
+/**
+ * Bytes of scratch per token per 32-block of x: 32 int16 h codes, 32 l codes, the f32 scale, 8·Σh and 8·Σl (i32);
+ * relaxed SIMD's q4_0 uses 96 of the 128 code bytes (its digits) and the first sum (8·ΣX).
+ */
 const XB: i32 = QB * 4 + 12;
 /**
  * Rows per group and blocks per run of the dot form's loop (dotQuant): runs of 16 q8_0 blocks (544 bytes a row, as
@@ -25,8 +28,9 @@ const XB: i32 = QB * 4 + 12;
  */
 const OG: i32 = 16, KR8: i32 = 16, KR4: i32 = 8;
 /**
- * The largest |X| of relaxed SIMD's q4_0 x: 127·2^14 + 63·(2^7 + 1), every digit at its top. Twice that would let
- * a row's Σ q·X (q ≤ 15, 32 values) pass 2^31.
+ * The largest |X| of relaxed SIMD's q4_0 x: 127·2^14 + 63·(2^7 + 1), every digit at its top, the most three int8
+ * digits hold whose lower two stay within −64..63 (so a digit's weight 2^14 fits an i16); a row's Σ q·X (q ≤ 15,
+ * 32 values) stays under 2^30.
  */
 const XR: i32 = 2088895;
 
@@ -69,7 +73,8 @@ export function dotQuant(out: usize, x: usize, w: usize, kind: i32, T: i32, C: i
 /**
  * n blocks of 32 f32 at x → per block 32 h codes then 32 l codes at dst (128 bytes a block), then the n scales
  * (amax/32767; 0 for an all-zero block), then 8·Σh and 8·Σl of each block. For q4_0 (kind 4) each block's codes go in
- * tileQ4's order: even elements 0..14, odd 1..15, even 16..30, odd 17..31.
+ * tileQ4's order: even elements 0..14, odd 1..15, even 16..30, odd 17..31; with relaxed SIMD, q4_0 blocks are
+ * putDigits' instead, and their scales amax/XR.
  */
 function quantizeX(dst: usize, x: usize, n: i32, kind: i32): void {
   const scales = dst + <usize>n * 128, sums = scales + <usize>n * 4;

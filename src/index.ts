@@ -1,7 +1,8 @@
-// The qiusuo library API: load checkpoints, run the model, tokenize, generate, serve.
+// The qiusuo library API: load checkpoints (folders or GGUF files), run the model, tokenize, generate, serve, export.
 
 export { DeepSeekModel } from './model/transformer.js';
-export { readConfig } from './model/model-files.js';
+export { readConfig, openCheckpoint } from './model/model-files.js';
+export { exportGgufFile, exportHfFolder } from './model/export.js';
 export type { LoadOptions } from './model/transformer.js';
 export { parseConfig, configToJson } from './model/config.js';
 export type { ModelConfig } from './model/config.js';
@@ -22,6 +23,8 @@ export type { GenerationParams, Sequence, FinishReason } from './generate/engine
 export { scoreTokens } from './generate/score.js';
 export { WeightStore, writeShardedSafetensors } from './weights/shards.js';
 export { SafetensorsFile, writeSafetensors } from './weights/safetensors.js';
+export { GgufFile, writeGguf } from './weights/gguf.js';
+export type { GgmlType, GgufValue, GgufTensorInfo, GgufTensorSpec } from './weights/gguf.js';
 export { Engine } from './server/engine.js';
 export type { EngineOptions, RequestOptions } from './server/engine.js';
 export { QiusuoServer } from './server/http.js';

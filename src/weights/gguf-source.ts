@@ -25,7 +25,6 @@ type Located =
   | { kind: 'zeros'; entry: TensorEntry };
 
 const FLOAT_TYPES: ReadonlySet<GgmlType> = new Set(['F32', 'F16', 'BF16']);
-const ELEMENT_BYTES: Partial<Record<GgmlType, number>> = { F32: 4, F16: 2, BF16: 2 };
 
 export const isGgufPath = (p: string): boolean => p.toLowerCase().endsWith('.gguf');
 
@@ -86,7 +85,7 @@ export class GgufTensorSource implements TensorSource {
       const shape = names.length === 1 ? [...t.ne].reverse() : [...t.ne.slice(0, 2)].reverse();
       names.forEach((hf, e) => {
         const where = names.length === 1 ? info.name : `${info.name}, expert ${e}`;
-        this.located.set(hf, { kind: 'range', tensor: info, start: e * each, entry: this.entryOf(hf, storedType(file, info), shape, each, where, info.offset + e * each) });
+        this.located.set(hf, { kind: 'range', tensor: info, start: e * each, entry: this.entryOf(hf, info.type, shape, each, where, info.offset + e * each) });
       });
     }
     const extra = [...file.tensors.keys()].filter((n) => !used.has(n));
@@ -133,13 +132,13 @@ export class GgufTensorSource implements TensorSource {
     if (legacy && !this.file.tensors.has(`${blk}attn_k_b.weight`)) {
       used.add(legacy.name);
       checkNe(this.file, legacy, [rank, heads * perHead]);
-      this.located.set(hf, { kind: 'range', tensor: legacy, start: 0, entry: this.entryOf(hf, storedType(this.file, legacy), shape, legacy.byteLength, legacy.name, legacy.offset) });
+      this.located.set(hf, { kind: 'range', tensor: legacy, start: 0, entry: this.entryOf(hf, legacy.type, shape, legacy.byteLength, legacy.name, legacy.offset) });
       return;
     }
     const k = get(`${blk}attn_k_b.weight`), v = get(`${blk}attn_v_b.weight`);
     checkNe(this.file, k, [c.qkNopeHeadDim, rank, heads]);
     checkNe(this.file, v, [rank, c.vHeadDim, heads]);
-    const dtype: StoredDType = k.type === v.type && FLOAT_TYPES.has(k.type) ? k.type as StoredDType : 'F32';
+    const dtype: StoredDType = k.type === v.type && FLOAT_TYPES.has(k.type) ? k.type : 'F32';
     const bytes = shape[0]! * rank * (dtype === 'F32' ? 4 : 2);
     this.located.set(hf, { kind: 'kv_b', k, v, entry: this.entryOf(hf, dtype, shape, bytes, `${k.name} + ${v.name}`, k.offset) });
   }
@@ -172,7 +171,7 @@ export class GgufTensorSource implements TensorSource {
     if (t.type === dtype) return raw;
     const cols = t.ne[0]!, rows = raw.length === 0 ? 0 : t.ne.slice(1).reduce((a, b) => a * b, 1);
     const x = new Float32Array(rows * cols);
-    decodeWeightRows({ dtype: storedType(this.file, t), bytes: raw, shape: [rows, cols] }, x);
+    decodeWeightRows({ dtype: t.type, bytes: raw, shape: [rows, cols] }, x);
     return new Uint8Array(x.buffer);
   }
 }
@@ -185,11 +184,6 @@ function checkNe(file: GgufFile, t: GgufTensorInfo, ne: readonly number[]): void
   if (t.ne.length !== ne.length || t.ne.some((n, i) => n !== ne[i])) {
     throw new Error(`${file.path}: tensor ${t.name} has ne {${t.ne.join(', ')}}, the metadata implies {${ne.join(', ')}}`);
   }
-}
-
-function storedType(file: GgufFile, t: GgufTensorInfo): StoredDType {
-  if (ELEMENT_BYTES[t.type] !== undefined || t.type === 'Q8_0' || t.type === 'Q4_0' || t.type === 'Q4_K' || t.type === 'Q6_K') return t.type as StoredDType;
-  throw new Error(`${file.path}: tensor ${t.name} is ${t.type}, which qiusuo does not read`);
 }
 
 /** Opens a deepseek2 GGUF as a config and a tensor source (close the source when done). */

@@ -10,7 +10,7 @@ import { initProgress } from './init-progress.js';
 import { DeepSeekModel } from '../model/transformer.js';
 import { openCheckpoint } from '../model/model-files.js';
 import { scoreTokens } from '../generate/score.js';
-import { loadPipeline, loadTokenizer, loadChatTemplate, encodeText, encodeChat } from '../generate/pipeline.js';
+import { loadPipeline, loadText, encodeText, encodeChat } from '../generate/pipeline.js';
 import { parseChatMessages } from '../tokenizer/chat.js';
 import type { GenerationParams, SpeculativeOptions } from '../generate/engine.js';
 import { Generator } from '../generate/engine.js';
@@ -106,14 +106,14 @@ export function buildProgram(): Command {
       + 'without it the ids are exactly tokenizer.json\'s, as @huggingface/tokenizers gives them')
     .action((o) => {
       const input = readTextInput(o);
-      const tokenizer = loadTokenizer(o.model);
+      const { tokenizer, chat } = loadText(o.model);
       let ids: number[];
       if (o.chat) {
         let json: unknown;
         try { json = JSON.parse(input); } catch (e) { throw new Error(`--chat input is not valid JSON: ${(e as Error).message}`); }
-        ids = encodeChat(tokenizer, loadChatTemplate(o.model), parseChatMessages(json), o.model);
+        ids = encodeChat(tokenizer, chat, parseChatMessages(json), o.model);
       } else {
-        ids = encodeText(tokenizer, loadChatTemplate(o.model), input, o.addSpecialTokens === true);
+        ids = encodeText(tokenizer, chat, input, o.addSpecialTokens === true);
       }
       process.stdout.write(JSON.stringify({ ids }) + '\n');
     });

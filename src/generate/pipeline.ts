@@ -35,9 +35,15 @@ export function loadChatTemplate(model: string): ChatTemplate | null {
   return fs.existsSync(file) ? ChatTemplate.fromFile(file) : null;
 }
 
+/** The tokenizer and the chat template together (a GGUF's tokenizer metadata is converted once for both). */
+export function loadText(model: string): { tokenizer: Tokenizer; chat: ChatTemplate | null } {
+  if (!isGgufPath(model)) return { tokenizer: loadTokenizer(model), chat: loadChatTemplate(model) };
+  const files = readTokenizerFiles(model)!, where = `${model} (GGUF tokenizer)`;
+  return { tokenizer: Tokenizer.fromJSON(files.json, where), chat: ChatTemplate.fromJSON(files.config, where) };
+}
+
 export function loadPipeline(dir: string, opts: LoadOptions = {}): Pipeline {
-  const tokenizer = loadTokenizer(dir);
-  const chat = loadChatTemplate(dir);
+  const { tokenizer, chat } = loadText(dir);
   const model = DeepSeekModel.load(dir, opts);
   if (tokenizer.vocabSize > model.cfg.vocabSize) {
     throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${model.cfg.vocabSize}`);

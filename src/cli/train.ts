@@ -55,9 +55,11 @@ export function addTrainCommands(program: Command): void {
     .option('--vocab-size <n>', 'BPE vocabulary trained for a fresh run', intOption('--vocab-size', 512), d.vocabSize)
     .option('--val-fraction <x>', 'share of documents held out', floatOption('--val-fraction', 0, 0.5, true), d.valFraction)
     .option('--gamma <x>', 'auxiliary-loss-free bias update speed γ (0 = off)', floatOption('--gamma', 0, 1), d.gamma)
+    .addOption(new Option('--bias-update <rule>', 'how γ moves the bias: by its sign (the paper) or in proportion to the load violation').choices(['sign', 'proportional']).default(d.biasUpdate))
     .option('--seq-aux-alpha <x>', 'complementary sequence-wise balance loss α (0 = off)', floatOption('--seq-aux-alpha', 0, 10), d.seqAuxAlpha)
     .option('--aux-loss-alpha <x>', 'classic auxiliary balance loss α, for comparison (0 = off)', floatOption('--aux-loss-alpha', 0, 10), d.auxLossAlpha)
-    .option('--mtp-weight <x>', 'MTP loss weight λ', floatOption('--mtp-weight', 0, 10), d.mtpWeight)
+    .option('--mtp-weight <x>', 'MTP loss weight λ for the first 68% of the run (the paper\'s 10T of 14.8T tokens)', floatOption('--mtp-weight', 0, 10), d.mtpWeight)
+    .option('--mtp-weight-late <x>', 'MTP loss weight λ for the rest of the run', floatOption('--mtp-weight-late', 0, 10), d.mtpWeightLate)
     .option('--threads <n>', 'compute threads', intOption('--threads', 1, 256))
     .addOption(new Option('--kernels <kind>', 'wasm SIMD or reference kernels').choices(['wasm', 'ref']))
     .option('--no-sample', 'skip the sample generation at the end')
@@ -68,7 +70,8 @@ export function addTrainCommands(program: Command): void {
         batchStart: o.batchStart ?? o.batch, batchRampSteps: o.batchRampSteps, maxSteps: o.maxSteps, timeBudgetSec: o.timeBudget,
         checkpointEvery: o.checkpointEvery, evalEvery: o.evalEvery, evalWindows: o.evalWindows, lr: o.lr, minLrRatio: o.minLrRatio,
         warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, clip: o.clip, beta1: o.beta1, beta2: o.beta2, vocabSize: o.vocabSize,
-        valFraction: o.valFraction, gamma: o.gamma, seqAuxAlpha: o.seqAuxAlpha, auxLossAlpha: o.auxLossAlpha, mtpWeight: o.mtpWeight,
+        valFraction: o.valFraction, gamma: o.gamma, biasUpdate: o.biasUpdate, seqAuxAlpha: o.seqAuxAlpha, auxLossAlpha: o.auxLossAlpha,
+        mtpWeight: o.mtpWeight, mtpWeightLate: o.mtpWeightLate,
         threads: o.threads, kernels: o.kernels, sample: o.sample,
       };
       if (opts.maxSteps === undefined && opts.timeBudgetSec === undefined && !opts.resume) opts.timeBudgetSec = 600;

@@ -190,8 +190,8 @@ export interface BackwardKernels {
   /** g *= factor in place. */
   scaleInPlace(g: Tensor, factor: number): void;
 
-  /** Auxiliary-loss-free balancing: bias [E] += γ·sign(mean(counts) − counts). */
-  balanceBiasUpdate(bias: Tensor, counts: Tensor, gamma: number): void;
+  /** Auxiliary-loss-free balancing: bias [E] += γ·sign(mean(counts) − counts), or γ·(mean − counts)/mean ('proportional'). */
+  balanceBiasUpdate(bias: Tensor, counts: Tensor, gamma: number, mode?: 'sign' | 'proportional'): void;
 
   /**
    * out [rows, cols] = x rounded to a low-precision format, kept in f32: 'bf16'; 'fp8-tiles' (E4M3, one scale per

@@ -2,6 +2,15 @@
 // The CLI maps flags onto this; library users pass it directly.
 
 export type Precision = 'f32' | 'bf16' | 'fp8';
+export type BiasUpdate = 'sign' | 'proportional';
+
+/** Where λ drops from mtpWeight to mtpWeightLate: the paper's 10T of 14.8T training tokens. */
+export const MTP_SWITCH = 10 / 14.8;
+
+/** λ at 0-based `step` of a run of `totalSteps` (0 = length not known yet: the early weight). */
+export function mtpWeightAt(o: Pick<TrainOptions, 'mtpWeight' | 'mtpWeightLate'>, step: number, totalSteps: number): number {
+  return totalSteps > 0 && step >= Math.round(totalSteps * MTP_SWITCH) ? o.mtpWeightLate : o.mtpWeight;
+}
 
 export interface TrainOptions {
   out: string;                  // run folder: checkpoints, metrics.jsonl
@@ -33,9 +42,11 @@ export interface TrainOptions {
   vocabSize: number;            // BPE vocabulary trained for a fresh run
   valFraction: number;
   gamma: number;                // aux-loss-free bias update speed (0 = off)
+  biasUpdate: BiasUpdate;       // how the bias moves: by γ·sign(violation) (the paper) or γ·relative violation
   seqAuxAlpha: number;          // complementary sequence-wise balance loss (0 = off)
   auxLossAlpha: number;         // classic batch-wise auxiliary balance loss, for comparison (0 = off)
-  mtpWeight: number;            // λ
+  mtpWeight: number;            // λ for the first MTP_SWITCH of the run (paper: 0.3 for the first 10T of 14.8T tokens)
+  mtpWeightLate: number;        // λ after it (paper: 0.1)
   threads?: number;
   kernels?: 'wasm' | 'ref';
   sample: boolean;              // print a sample at the end
@@ -46,7 +57,8 @@ export const DEFAULT_TRAIN: Omit<TrainOptions, 'out'> = {
   seqLen: 128, microBatch: 8, batch: 16, batchStart: 16, batchRampSteps: 0,
   checkpointEvery: 100, evalEvery: 50, evalWindows: 32,
   lr: 3e-3, minLrRatio: 0.1, weightDecay: 0.1, clip: 1.0, beta1: 0.9, beta2: 0.95,
-  vocabSize: 4096, valFraction: 0.05, gamma: 0.001, seqAuxAlpha: 1e-4, auxLossAlpha: 0, mtpWeight: 0.3, sample: true,
+  vocabSize: 4096, valFraction: 0.05, gamma: 0.001, biasUpdate: 'sign', seqAuxAlpha: 1e-4, auxLossAlpha: 0,
+  mtpWeight: 0.3, mtpWeightLate: 0.1, sample: true,
 };
 
 export function validateTrainOptions(o: TrainOptions): void {
@@ -66,7 +78,8 @@ export function validateTrainOptions(o: TrainOptions): void {
   num('time-budget', o.timeBudgetSec, 0, 1e9, true); num('lr', o.lr, 0, 1, true); num('min-lr-ratio', o.minLrRatio, 0, 1);
   num('weight-decay', o.weightDecay, 0, 10); num('clip', o.clip, 0, 1e6); num('beta1', o.beta1, 0, 1); num('beta2', o.beta2, 0, 1);
   num('val-fraction', o.valFraction, 0, 0.5, true); num('gamma', o.gamma, 0, 1); num('seq-aux-alpha', o.seqAuxAlpha, 0, 10);
-  num('aux-loss-alpha', o.auxLossAlpha, 0, 10); num('mtp-weight', o.mtpWeight, 0, 10);
+  num('aux-loss-alpha', o.auxLossAlpha, 0, 10); num('mtp-weight', o.mtpWeight, 0, 10); num('mtp-weight-late', o.mtpWeightLate, 0, 10);
+  if (!['sign', 'proportional'].includes(o.biasUpdate)) throw new Error(`--bias-update must be sign or proportional, got "${o.biasUpdate}"`);
   if (o.batch % o.microBatch !== 0) throw new Error(`--batch (${o.batch}) must be a multiple of --micro-batch (${o.microBatch})`);
   if (o.batchStart % o.microBatch !== 0) throw new Error(`--batch-start (${o.batchStart}) must be a multiple of --micro-batch (${o.microBatch})`);
   if (!['f32', 'bf16', 'fp8'].includes(o.precision)) throw new Error(`--precision must be f32, bf16 or fp8, got "${o.precision}"`);
@@ -75,4 +88,4 @@ export function validateTrainOptions(o: TrainOptions): void {
 }
 
 /** Options that must match for --resume to continue a run exactly. */
-export const RESUME_KEYS = ['seqLen', 'microBatch', 'batch', 'batchStart', 'batchRampSteps', 'precision', 'dense', 'seed', 'data', 'valFraction', 'vocabSize', 'gamma', 'seqAuxAlpha', 'auxLossAlpha', 'mtpWeight'] as const;
+export const RESUME_KEYS = ['seqLen', 'microBatch', 'batch', 'batchStart', 'batchRampSteps', 'precision', 'dense', 'seed', 'data', 'valFraction', 'vocabSize', 'gamma', 'biasUpdate', 'seqAuxAlpha', 'auxLossAlpha', 'mtpWeight', 'mtpWeightLate'] as const;

@@ -21,7 +21,7 @@ import { Batcher, unigramBitsPerByte, type BatcherState } from './data.js';
 import { prepareData, freshConfig, freshWeights, f32Source, checkpointConfig, readTokenizerFiles, type RunData } from './setup.js';
 import { saveCheckpoint, latestCheckpoint, modelTensors, readTensorsInto, tensorToWrite } from './checkpoint.js';
 import { validationLoss, bitsPerByte } from './evaluate.js';
-import { RESUME_KEYS, validateTrainOptions, type TrainOptions } from './options.js';
+import { RESUME_KEYS, validateTrainOptions, mtpWeightAt, type TrainOptions } from './options.js';
 import { benchMatmul } from '../bench/matmul.js';
 import { benchFmaPeak } from '../bench/fma-peak.js';
 import type { WasmBackend } from '../kernels/wasm/backend.js';
@@ -159,6 +159,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
     const t0 = performance.now();
     const B = batchSize({ start: o.batchStart, full: o.batch, rampSteps: o.batchRampSteps }, step);
     const micro = Math.max(1, Math.round(B / o.microBatch));
+    lossOpts.mtpWeight = mtpWeightAt(o, step, totalSteps);
     zeroGrads(grads);
     const sum: StepLosses = { loss: 0, ce: 0, mtpCe: [], balance: 0, expertCounts: [] };
     for (let m = 0; m < micro; m++) {
@@ -188,7 +189,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
       if (o.gamma > 0) {
         sum.expertCounts.forEach((c, k) => {
           const t = fromF32(heap, c, [c.length]);
-          bw.balanceBiasUpdate(moeBiases[k], t, o.gamma);
+          bw.balanceBiasUpdate(moeBiases[k], t, o.gamma, o.biasUpdate);
           dispose(t);
         });
       }

@@ -59,19 +59,24 @@ test('sumSquares and scaleInPlace: the global-norm pieces', async () => {
 
 // b_i += γ·sign(mean − load_i): an overloaded expert's bias goes DOWN (it gets chosen less), an underloaded one's up,
 // one exactly at the mean stays.
-const BIAS_CASES: { name: string; bias: number[]; counts: number[]; gamma: number; want: number[] }[] = [
+const BIAS_CASES: { name: string; bias: number[]; counts: number[]; gamma: number; mode?: 'proportional'; want: number[] }[] = [
   // mean (6 + 2 + 4 + 4)/4 = 4: expert 0 over, 1 under, 2 and 3 at the mean.
   { name: 'from zero', bias: [0, 0, 0, 0], counts: [6, 2, 4, 4], gamma: 0.01, want: [-0.01, 0.01, 0, 0] },
   // mean (1 + 9 + 3 + 3)/4 = 4: expert 1 over (down), 0, 2, 3 under (up); the update adds to the bias there.
   { name: 'onto an existing bias', bias: [0.5, -0.25, 0.125, 0], counts: [1, 9, 3, 3], gamma: 0.001, want: [0.501, -0.251, 0.126, 0.001] },
   { name: 'balanced loads leave it', bias: [0.25, -0.5], counts: [7, 7], gamma: 0.01, want: [0.25, -0.5] },
+  // proportional: γ·(mean − load)/mean; mean 4: expert 0 is 50% over (−0.005), 1 is 50% under (+0.005).
+  { name: 'proportional', bias: [0, 0, 0, 0.5], counts: [6, 2, 4, 4], gamma: 0.01, mode: 'proportional', want: [-0.005, 0.005, 0, 0.5] },
+  // mean 4: expert 1 carries 9 (125% over): −0.00125; expert 0 carries 1 (75% under): +0.00075.
+  { name: 'proportional, larger violations', bias: [0, 0, 0, 0], counts: [1, 9, 3, 3], gamma: 0.001, mode: 'proportional', want: [0.00075, -0.00125, 0.00025, 0.00025] },
+  { name: 'proportional, nothing routed', bias: [0.25, -0.5], counts: [0, 0], gamma: 0.01, mode: 'proportional', want: [0.25, -0.5] },
 ];
 
 for (const c of BIAS_CASES) {
   test(`balanceBiasUpdate: ${c.name}`, async () => {
     await withBackwards((bw, heap) => {
       const bias = fromF32(heap, c.bias, [c.bias.length]), counts = fromF32(heap, c.counts, [c.counts.length]);
-      bw.balanceBiasUpdate(bias, counts, c.gamma);
+      bw.balanceBiasUpdate(bias, counts, c.gamma, c.mode);
       f32(bias).forEach((x, e) => assert.ok(Math.abs(x - c.want[e]) < 1e-7, `${bw.name}: bias[${e}] = ${x}, want ${c.want[e]}`));
     });
   });

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { learningRate, defaultLrSchedule, batchSize } from '../../src/train/schedule.js';
+import { mtpWeightAt } from '../../src/train/options.js';
 
 test('LR: linear warmup, constant, cosine decay to minRatio·peak, then the tail', () => {
   const s = { peak: 1, warmupSteps: 4, decayStart: 10, decayEnd: 20, minRatio: 0.1 };
@@ -24,4 +25,14 @@ test('batch-size ramp: linear from start to full over rampSteps, then full', () 
   const r = { start: 4, full: 16, rampSteps: 6 };
   assert.deepEqual([0, 1, 3, 5, 6, 100].map((s) => batchSize(r, s)), [4, 6, 10, 14, 16, 16], 'ramp values');
   assert.equal(batchSize({ start: 4, full: 16, rampSteps: 0 }, 0), 16, 'no ramp');
+});
+
+test('MTP λ: the early weight until 10/14.8 of the run (the paper\'s 10T of 14.8T tokens), then the late one', () => {
+  const o = { mtpWeight: 0.3, mtpWeightLate: 0.1 };
+  // 100 steps: the switch is at round(67.57) = 68.
+  assert.deepEqual([0, 67, 68, 99].map((s) => mtpWeightAt(o, s, 100)), [0.3, 0.3, 0.1, 0.1]);
+  // 300 steps: round(202.7) = 203.
+  assert.deepEqual([202, 203].map((s) => mtpWeightAt(o, s, 300)), [0.3, 0.1]);
+  // A run whose length is not known yet (a time budget before its third step) keeps the early weight.
+  assert.equal(mtpWeightAt(o, 5000, 0), 0.3);
 });

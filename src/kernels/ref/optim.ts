@@ -43,10 +43,15 @@ export function scaleInPlace(g: Tensor, factor: number): void {
   for (let i = 0; i < a.length; i++) a[i] *= factor;
 }
 
-/** Aux-loss-free balancing: bias[e] += γ·sign(mean(counts) − counts[e]). bias f32 [E], counts f32 [E]. */
-export function balanceBiasUpdate(bias: Tensor, counts: Tensor, gamma: number): void {
+/**
+ * Aux-loss-free balancing, bias f32 [E], counts f32 [E]: 'sign' (the paper) bias[e] += γ·sign(mean − counts[e]);
+ * 'proportional' (Loss-Free Balancing, Table 3) bias[e] += γ·(mean − counts[e])/mean, the violation relative to the
+ * balanced load, so that γ means the same step size for a violation of 100% whatever the batch size.
+ */
+export function balanceBiasUpdate(bias: Tensor, counts: Tensor, gamma: number, mode: 'sign' | 'proportional' = 'sign'): void {
   const b = gradF32(bias, 'balanceBiasUpdate', 'bias'), c = f32(counts), E = numel(bias.shape);
   let mean = 0;
   for (let e = 0; e < E; e++) mean += c[e] / E;
-  for (let e = 0; e < E; e++) b[e] += gamma * Math.sign(mean - c[e]);
+  if (mode === 'proportional' && mean === 0) return; // nothing was routed: no violation to correct
+  for (let e = 0; e < E; e++) b[e] += gamma * (mode === 'sign' ? Math.sign(mean - c[e]) : (mean - c[e]) / mean);
 }

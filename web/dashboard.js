@@ -4,17 +4,14 @@
 // Requests go through createKeyedFetch, which asks for the server's API key when it wants one.
 
 import { createKeyedFetch } from '/static/api-key.js';
+import { POLL_MS, PLOT_HEIGHT, RATE_WINDOW, STEP_INCRS, num, percent, fmtPercent, fmtNum, fmtSci, fmtDuration, lastFinite, mean,
+  appendRecords, secondsPerStep, runState, readTheme, fitAxis, axisStyle } from '/static/chart-kit.js';
 
-const POLL_MS = 2000;
-const MIN_LIVE_MS = 30_000;   // "live" while a step arrived within max(this, 3 step times)
-const PLOT_HEIGHT = 230;
-const RATE_WINDOW = 20;       // steps averaged for tokens/s, MFU and the time remaining
 // Heatmap colour for load × experts on [0, RAMP_MAX]; 1 is the balanced share (ColorBrewer RdBu, reversed).
 const RAMP = ['#053061', '#2166ac', '#4393c3', '#92c5de', '#d1e5f0', '#f7f7f7',
   '#fddbc7', '#f4a582', '#d6604d', '#b2182b', '#67001f'];
 const RAMP_MAX = 2;
 const HEAT_MARGIN = { left: 30, right: 4, top: 2, bottom: 18 };   // CSS px around the cells, for the axes
-const STEP_INCRS = [1, 2, 5].flatMap((m) => [0, 1, 2, 3, 4, 5, 6, 7].map((p) => m * 10 ** p)).sort((a, b) => a - b);
 
 /** Line charts, table-driven: a series reads one number from a record; `perLayer` makes one series per MoE layer. */
 const LINE_CHARTS = [
@@ -37,56 +34,7 @@ const LINE_CHARTS = [
   { id: 'maxvio', perLayer: (k) => ({ label: `layer ${k}`, value: (r) => r.maxVio?.[k] }) },
 ];
 
-// ---- numbers -------------------------------------------------------------------------------------------------
-
-/** A finite number or null: JSON turns NaN into null, and skipped steps carry them. */
-function num(v) { return typeof v === 'number' && Number.isFinite(v) ? v : null; }
-function percent(v) { return num(v) === null ? null : v * 100; }
-function fmtPercent(v) { return v === null ? '–' : `${fmtNum(v, 3)}%`; }
-
-/** Short human number: 1392, 12.5k, 0.0015, 3e-4; '–' for missing. */
-function fmtNum(v, digits = 4) {
-  if (v === null || v === undefined) return '–';
-  const a = Math.abs(v);
-  if (a === 0) return '0';
-  if (a >= 1e6) return `${+(v / 1e6).toPrecision(3)}M`;
-  if (a >= 1e4) return `${+(v / 1e3).toPrecision(3)}k`;
-  if (a < 1e-3) return fmtSci(v, digits);
-  return String(+v.toPrecision(digits));
-}
-function fmtSci(v, digits = 3) {
-  if (v === null || v === undefined) return '–';
-  return v === 0 ? '0' : v.toExponential(Math.max(0, digits - 1)).replace(/\.?0+e/, 'e');
-}
-function fmtDuration(sec) {
-  if (num(sec) === null) return '–';
-  const s = Math.round(sec), pad = (x) => String(x).padStart(2, '0');
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
-  return `${Math.floor(s / 3600)}h ${pad(Math.floor(s / 60) % 60)}m`;
-}
-function lastFinite(records, get) {
-  for (let i = records.length - 1; i >= 0; i--) { const v = num(get(records[i])); if (v !== null) return v; }
-  return null;
-}
-function mean(values) {
-  const xs = values.filter((v) => v !== null);
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
-}
-
 // ---- the log -------------------------------------------------------------------------------------------------
-
-/**
- * Appends records in step order. A resumed run logs again from its checkpoint's step, so a record whose step is
- * not past the last one replaces that part of the history: [1,2,3,4] + [3,4,5] gives [1,2,3,4,5], the new 3 and 4.
- */
-function appendRecords(records, incoming) {
-  for (const r of incoming) {
-    if (!r || num(r.step) === null) continue;
-    while (records.length && records[records.length - 1].step >= r.step) records.pop();
-    records.push(r);
-  }
-}
 
 /** Layers and experts per layer seen anywhere in the log (the last layer may be the MTP module's). */
 function moeShape(records) {
@@ -100,15 +48,6 @@ function moeShape(records) {
 }
 
 // ---- theme ---------------------------------------------------------------------------------------------------
-
-function readTheme() {
-  const css = getComputedStyle(document.documentElement), v = (name) => css.getPropertyValue(name).trim();
-  const ls = v('--layer-s'), ll = v('--layer-l');
-  return {
-    color: v, axis: v('--axis'), grid: v('--grid'), missing: v('--missing'), font: `11px ${v('--font')}`,
-    layer: (k, n) => `hsl(${Math.round((205 + (330 * k) / Math.max(1, n)) % 360)} ${ls} ${ll})`,
-  };
-}
 
 /** '#rrggbb' as one opaque RGBA pixel, in the byte order of the platform's ImageData (little-endian: ABGR). */
 function pixel(hex) {
@@ -130,24 +69,13 @@ function buildLut() {
 
 // ---- line charts ---------------------------------------------------------------------------------------------
 
-/** Y axis width that fits its longest tick label (uPlot's autosize recipe). */
-function fitAxis(u, values, axisIdx, cycleNum) {
-  const axis = u.axes[axisIdx];
-  if (cycleNum > 1) return axis._size;
-  const longest = (values ?? []).reduce((acc, s) => (s.length > acc.length ? s : acc), '');
-  u.ctx.font = axis.font[0];
-  return Math.ceil(axis.ticks.size + axis.gap + (longest ? u.ctx.measureText(longest).width / devicePixelRatio : 0));
-}
-
 function seriesFor(spec, layers, theme) {
   if (!spec.perLayer) return spec.series.map((s) => ({ ...s, stroke: theme.color(s.color) }));
   return Array.from({ length: layers }, (_, k) => ({ ...spec.perLayer(k), stroke: theme.layer(k, layers) }));
 }
 
 function plotOptions(dash, spec, series, width) {
-  const { theme } = dash;
-  const axis = { stroke: theme.axis, font: theme.font, grid: { stroke: theme.grid, width: 1 },
-    ticks: { stroke: theme.grid, width: 1, size: 4 } };
+  const axis = axisStyle(dash.theme);
   const tick = spec.tick ?? ((v) => fmtNum(v, 3));
   const axes = [{ ...axis, incrs: STEP_INCRS, values: (u, ticks) => ticks.map((v) => String(v)) },
     { ...axis, size: fitAxis, values: (u, ticks) => ticks.map(tick) }];
@@ -343,19 +271,9 @@ function renderHeader(dash) {
   set(el.skipped, String(skipped));
 }
 
-function secondsPerStep(recent) {
-  const a = recent[0], b = recent[recent.length - 1];
-  if (!a || a === b || num(a.elapsedSec) === null || num(b.elapsedSec) === null) return null;
-  const dt = (b.elapsedSec - a.elapsedSec) / (b.step - a.step);
-  return dt > 0 ? dt : null;
-}
-
 function renderStatus(dash) {
-  const { records, el } = dash, last = records[records.length - 1];
-  const liveFor = Math.max(MIN_LIVE_MS, 3000 * (secondsPerStep(records.slice(-RATE_WINDOW)) ?? 0));
-  const state = dash.error ? 'error' : dash.run === null ? 'connecting' : !last ? 'waiting'
-    : last.step >= last.totalSteps ? 'done'
-    : dash.arrivedAt !== null && Date.now() - dash.arrivedAt < liveFor ? 'live' : 'idle';
+  const { records, el } = dash;
+  const state = dash.error ? 'error' : dash.run === null ? 'connecting' : runState(records, dash.arrivedAt);
   el.live.dataset.state = state;
   el.live.querySelector('b').textContent = state;
   el.status.classList.toggle('error', !!dash.error);

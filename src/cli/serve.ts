@@ -1,5 +1,5 @@
 // `qiusuo serve` (the OpenAI-compatible API, the web chat, optionally a run's dashboard and speculative decoding)
-// and `qiusuo dashboard` (a training run's charts alone). Both take the API key and the limits against slow clients;
+// and `qiusuo dashboard` (a training run's charts alone, or several runs' compared: --run repeated, or --experiment). Both take the API key and the limits against slow clients;
 // listening beyond loopback without a key prints a warning. SIGTERM or Ctrl-C closes gracefully: stop accepting,
 // let running requests finish within --shutdown-grace, exit 0; a second signal stops at once.
 
@@ -11,7 +11,7 @@ import type { SpeculativeOptions } from '../generate/engine.js';
 import { QiusuoServer, DEFAULT_MAX_BODY_BYTES } from '../server/http.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../server/limits.js';
 import { validateApiKey } from '../server/auth.js';
-import { checkRunDir } from '../server/run-log.js';
+import { runSetFromDirs, runSetFromSuite, type RunSet } from '../server/run-set.js';
 
 export function addServeCommands(program: Command): void {
   const d = ENGINE_DEFAULTS;
@@ -25,11 +25,12 @@ export function addServeCommands(program: Command): void {
     .option('--context <n>', 'prompt + completion tokens per request (capped by max_position_embeddings)', intOption('--context', 2), d.context)
     .option('--max-tokens <n>', 'the most completion tokens a request may ask for', intOption('--max-tokens', 1), d.maxTokens)
     .option('--max-body-bytes <n>', 'largest request body', intOption('--max-body-bytes', 1024), DEFAULT_MAX_BODY_BYTES)
-    .option('--run <dir>', 'also show this training run at /dashboard')
+    .option('--run <dir>', 'also show this training run at /dashboard (repeat to compare runs)', collect, [])
+    .option('--experiment <dir>', 'also compare the runs of this experiment at /dashboard (the folder holding its suite.json)')
     .option('--shutdown-grace <s>', 'seconds running requests get to finish on SIGTERM', floatOption('--shutdown-grace', 0, 3600), 10)
     .option('--quiet', 'no per-request log lines')
     .action(async (o, cmd: Command) => {
-      if (o.run) checkRunDir(o.run);
+      const runs = runSetOf(o);
       const apiKey = apiKeyOf(o, cmd);
       const limits = limitsOf(o);
       const speculative = speculativeOf(o);
@@ -37,34 +38,51 @@ export function addServeCommands(program: Command): void {
         ...loadOptions(o), maxBatch: o.maxBatch, maxQueue: o.maxQueue, context: o.context, maxTokens: o.maxTokens, modelName: o.modelName, speculative,
       });
       warnUnknownKeys(o.model, engine.pipeline.model.cfg);
-      const server = new QiusuoServer({ engine, runDir: o.run, maxBodyBytes: o.maxBodyBytes, apiKey, limits, log: o.quiet ? undefined : logLine });
+      const server = new QiusuoServer({ engine, runs, maxBodyBytes: o.maxBodyBytes, apiKey, limits, log: o.quiet ? undefined : logLine });
       const a = await listen(server, o.port, o.host, () => engine.close());
       const at = urlOf(a);
       const s = engine.served;
       const stopped = untilSignal(server, o.shutdownGrace * 1000);   // before announcing: a signal right after is handled
       process.stdout.write(`qiusuo serve: model "${s.id}" (${engine.pipeline.model.ctx.backend.name}) on ${at}\n`
         + `  chat ${at}/   API ${at}/v1   context ${s.context} tokens, batch ${o.maxBatch}`
-        + `${speculative ? `, speculative (up to ${speculative.draftTokens} draft tokens)` : ''}${o.run ? `   dashboard ${at}/dashboard` : ''}`
+        + `${speculative ? `, speculative (up to ${speculative.draftTokens} draft tokens)` : ''}${runs ? `   dashboard ${at}/dashboard` : ''}`
         + `${apiKey ? '   API key required' : ''}\n`);
       warnIfExposed(a, o.host, apiKey, 'use the model, and read /metrics');
       await stopped;
     });
 
   const dashboard = program.command('dashboard')
-    .description('plot a training run\'s metrics (loss, bits per byte, learning rate, tokens/s, expert load) live in the browser')
-    .requiredOption('--run <dir>', 'the training run folder (the --out of qiusuo train)');
+    .description('plot a training run\'s metrics (loss, bits per byte, learning rate, tokens/s, expert load) live in the browser, '
+      + 'or compare several runs\' curves')
+    .option('--run <dir>', 'the training run folder (the --out of qiusuo train); repeat to compare runs', collect, [])
+    .option('--experiment <dir>', 'compare the runs of an experiment (the folder of `qiusuo experiment`\'s output holding suite.json)');
   listenOptions(dashboard, 8001)
     .action(async (o, cmd: Command) => {
-      checkRunDir(o.run);
+      const runs = runSetOf(o);
+      if (!runs) throw new Error('give --run DIR (repeat it to compare runs) or --experiment DIR');
       const apiKey = apiKeyOf(o, cmd);
-      const server = new QiusuoServer({ runDir: o.run, apiKey, limits: limitsOf(o) });
+      const server = new QiusuoServer({ runs, apiKey, limits: limitsOf(o) });
       const a = await listen(server, o.port, o.host, async () => {});
       const stopped = untilSignal(server, 0);
-      process.stdout.write(`qiusuo dashboard: ${o.run} on ${urlOf(a)}/dashboard${apiKey ? '   API key required' : ''}\n`);
+      process.stdout.write(`qiusuo dashboard: ${describeRuns(runs, o.run)} on ${urlOf(a)}/dashboard${apiKey ? '   API key required' : ''}\n`);
       warnIfExposed(a, o.host, apiKey, 'read the training run\'s metrics, and /metrics');
       await stopped;
     });
 }
+
+/** --run (repeatable) or --experiment, checked; undefined when neither is given. */
+function runSetOf(o: { run: string[]; experiment?: string }): RunSet | undefined {
+  if (o.experiment !== undefined && o.run.length > 0) throw new Error('give --run or --experiment, not both');
+  if (o.experiment !== undefined) return runSetFromSuite(o.experiment);
+  return o.run.length > 0 ? runSetFromDirs(o.run) : undefined;
+}
+
+function describeRuns(runs: RunSet, dirs: string[]): string {
+  if (runs.experiment !== null) return `experiment "${runs.experiment}" (${runs.runs.length} runs)`;
+  return dirs.length === 1 ? dirs[0] : `${dirs.length} runs (${runs.runs.map((r) => r.label).join(', ')})`;
+}
+
+const collect = (v: string, all: string[]): string[] => [...all, v];
 
 /** Where to listen, the API key, and the limits against slow or hostile clients (seconds on the command line). */
 function listenOptions(c: Command, port: number): Command {

@@ -4,6 +4,7 @@
 // with an OpenAI error body, also when Node's parser refuses it (limits.ts).
 
 import * as http from 'node:http';
+import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Engine } from './engine.js';
@@ -12,11 +13,13 @@ import { ApiKey } from './auth.js';
 import { clientErrorAnswer, limitedServer, rawErrorResponse, resolveLimits, type ServerLimits } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { readRunLog } from './run-log.js';
+import type { RunSet, ShownRun } from './run-set.js';
 import { staticAsset, type Asset } from './static.js';
 
 export interface ServerOptions {
   engine?: Engine;           // the model served under /v1 (absent for a dashboard-only server)
   runDir?: string;           // a training run shown at /dashboard
+  runs?: RunSet;             // or several, compared on one set of charts (run-set.ts)
   maxBodyBytes?: number;     // request bodies above this get 413 (default 1 MiB)
   apiKey?: string;           // when set, every route but /health and the page files needs `Authorization: Bearer KEY`
   limits?: Partial<ServerLimits>;   // timeouts and caps against slow or hostile clients (defaults in limits.ts)
@@ -45,7 +48,8 @@ export class QiusuoServer {
   private closing = false;
 
   constructor(private readonly o: ServerOptions) {
-    if (!o.engine && !o.runDir) throw new Error('a server needs a model (engine) or a run folder (runDir)');
+    if (!o.engine && !o.runDir && !o.runs) throw new Error('a server needs a model (engine) or a run folder (runDir or runs)');
+    if (o.runDir && o.runs) throw new Error('give a server runDir or runs, not both');
     this.maxBody = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.limits = resolveLimits(o.limits);
     this.key = o.apiKey !== undefined ? new ApiKey(o.apiKey) : null;
@@ -75,15 +79,12 @@ export class QiusuoServer {
     } else {
       this.get('/', (_q, res) => { res.writeHead(302, { location: '/dashboard' }).end(); });
     }
-    this.get('/dashboard', (_q, res) => {
-      this.shownRun();
-      return this.asset(res, 'dashboard.html');
-    });
-    this.get('/api/run', (_q, res, url) => {
-      const runDir = this.shownRun();
-      const from = url.searchParams.get('from') ?? '0';
-      if (!/^\d+$/.test(from)) throw invalid(`'from' must be a byte offset (a non-negative integer), got "${from}".`, 'from');
-      json(res, 200, readRunLog(runDir, Number(from)));
+    // One run: its dashboard; several, or an experiment's: the compare view. /api/run is the first run's log.
+    this.get('/dashboard', (_q, res) => this.asset(res, this.shownRuns().compare ? 'compare.html' : 'dashboard.html'));
+    this.get('/api/run', (_q, res, url) => json(res, 200, readRunLog(this.shownRuns().runs[0].dir, fromOffset(url))));
+    this.get('/api/runs', (_q, res) => {
+      const { experiment, compare, runs } = this.shownRuns();
+      json(res, 200, { experiment, compare, runs: runs.map((r, index) => ({ index, label: r.label, run: path.basename(path.resolve(r.dir)), arm: r.arm ?? null, seed: r.seed ?? null })) });
     });
   }
 
@@ -149,16 +150,29 @@ export class QiusuoServer {
   private routeFor(pathname: string): { path: string; route: Route } | null {
     const exact = this.routes.get(pathname);
     if (exact) return { path: pathname, route: exact };
+    const runLog = /^\/api\/runs\/([^/]*)\/metrics$/.exec(pathname);
+    if (runLog) return { path: '/api/runs/:i/metrics', route: { method: 'GET', handler: (_q, res, url) => this.runMetrics(res, decodePath(runLog[1]), url) } };
     if (pathname.startsWith('/static/')) return { path: '/static', route: { method: 'GET', handler: (_q, res) => this.asset(res, pathname.slice(8)) } };
     const model = /^\/v1\/models\/(.+)$/.exec(pathname);
     if (model && this.o.engine) return { path: '/v1/models/:id', route: { method: 'GET', handler: (_q, res) => this.model(res, decodePath(model[1])) } };
     return null;
   }
 
-  /** The training run this server shows; 404 when it was started without --run. */
-  private shownRun(): string {
-    if (!this.o.runDir) throw new ApiError(404, 'No training run is shown here: start the server with --run DIR.', 'not_found_error', null, 'no_run');
-    return this.o.runDir;
+  /** The training runs this server shows, and whether as a comparison; 404 when it was started without --run. */
+  private shownRuns(): RunSet & { compare: boolean } {
+    if (this.o.runs) return { ...this.o.runs, compare: this.o.runs.runs.length > 1 || this.o.runs.experiment !== null };
+    if (this.o.runDir) return { experiment: null, runs: [{ label: path.basename(path.resolve(this.o.runDir)), dir: this.o.runDir }], compare: false };
+    throw new ApiError(404, 'No training run is shown here: start the server with --run DIR or --experiment DIR.', 'not_found_error', null, 'no_run');
+  }
+
+  /** Run `index`'s log from ?from=, as /api/run gives it, with the run's index and label. */
+  private runMetrics(res: http.ServerResponse, index: string, url: URL): void {
+    const { runs } = this.shownRuns();
+    const run: ShownRun | undefined = /^(0|[1-9]\d{0,8})$/.test(index) ? runs[Number(index)] : undefined;
+    if (!run) {
+      throw new ApiError(404, `No run ${JSON.stringify(index)} here: the runs are numbered 0 to ${runs.length - 1} (GET /api/runs lists them).`, 'not_found_error', null, 'unknown_run');
+    }
+    json(res, 200, { index: Number(index), label: run.label, ...readRunLog(run.dir, fromOffset(url)) });
   }
 
   private health(res: http.ServerResponse): void {
@@ -258,6 +272,13 @@ export class QiusuoServer {
     else if (answer && !res && socket.writable) socket.end(rawErrorResponse(answer));
     else socket.destroy();
   }
+}
+
+/** The ?from= byte offset of a run-log request (0 when absent). */
+function fromOffset(url: URL): number {
+  const from = url.searchParams.get('from') ?? '0';
+  if (!/^\d+$/.test(from)) throw invalid(`'from' must be a byte offset (a non-negative integer), got "${from}".`, 'from');
+  return Number(from);
 }
 
 /** A percent-encoded path segment, or the segment as it is when its encoding is malformed. */

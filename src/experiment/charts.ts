@@ -186,6 +186,9 @@ export async function heatmaps(spec: HeatmapsSpec): Promise<string> {
   return renderVegaLiteSvg(chart, vl);
 }
 
+/** One layer of a layered Vega-Lite spec (vega-lite exports the top-level type only). */
+type LayerOf<Spec> = Spec extends { layer: readonly (infer L)[] } ? L : never;
+
 export interface Bar {
   name: string;
   value: number;
@@ -223,6 +226,16 @@ export async function barChart(spec: BarChartSpec): Promise<string> {
   if (drawn.length === 0) throw new Error(`${chart}: every bar value is non-finite, so there is nothing to draw`);
   const yTitle = requireText(chart, 'yTitle', spec.yTitle);
   const x = { field: 'name', type: 'nominal', sort: names, scale: { domain: names }, title: null, axis: { labelAngle: 0 } } as const;
+  // Without a single spread the error-bar layer would have no data, and vega warns about its empty extent.
+  const errorBars: LayerOf<TopLevelSpec>[] = drawn.some((bar) => bar.lo !== undefined)
+    ? [
+        {
+          transform: [{ filter: 'isValid(datum.lo)' }],
+          mark: { type: 'errorbar', ticks: true, color: 'black' },
+          encoding: { y: { field: 'lo', type: 'quantitative', title: yTitle }, y2: { field: 'hi' } },
+        },
+      ]
+    : [];
   const vl: TopLevelSpec = {
     title: spec.title,
     width: CHART_WIDTH,
@@ -232,11 +245,7 @@ export async function barChart(spec: BarChartSpec): Promise<string> {
     encoding: { x },
     layer: [
       { mark: 'bar', encoding: { y: { field: 'value', type: 'quantitative', title: yTitle } } },
-      {
-        transform: [{ filter: 'isValid(datum.lo)' }],
-        mark: { type: 'errorbar', ticks: true, color: 'black' },
-        encoding: { y: { field: 'lo', type: 'quantitative', title: yTitle }, y2: { field: 'hi' } },
-      },
+      ...errorBars,
       {
         mark: { type: 'text', baseline: 'bottom', dy: -3 },
         encoding: { y: { field: 'labelAt', type: 'quantitative', title: yTitle }, text: { field: 'value', type: 'quantitative', format: '.4~r' } },

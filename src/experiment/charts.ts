@@ -221,11 +221,19 @@ export async function barChart(spec: BarChartSpec): Promise<string> {
     const spread = error !== undefined && Number.isFinite(error) ? error : undefined;
     // The label sits above the bar and its error bar, or above the zero line for a negative bar.
     const labelAt = Math.max(0, value + (spread ?? 0));
-    return [{ name: names[i], value, labelAt, ...(spread !== undefined && { lo: value - spread, hi: value + spread }) }];
+    const errorBar = spread === undefined ? {} : { lo: value - spread, hi: value + spread };
+    return [{ name: names[i], value, labelAt, ...errorBar }];
   });
   if (drawn.length === 0) throw new Error(`${chart}: every bar value is non-finite, so there is nothing to draw`);
   const yTitle = requireText(chart, 'yTitle', spec.yTitle);
-  const x = { field: 'name', type: 'nominal', sort: names, scale: { domain: names }, title: null, axis: { labelAngle: 0 } } as const;
+  const x = {
+    field: 'name',
+    type: 'nominal',
+    sort: names,
+    scale: { domain: names }, // a bar with no value keeps its slot
+    title: null,
+    axis: { labelAngle: 0 },
+  } as const;
   // Without a single spread the error-bar layer would have no data, and vega warns about its empty extent.
   const errorBars: LayerOf<TopLevelSpec>[] = drawn.some((bar) => bar.lo !== undefined)
     ? [
@@ -248,7 +256,10 @@ export async function barChart(spec: BarChartSpec): Promise<string> {
       ...errorBars,
       {
         mark: { type: 'text', baseline: 'bottom', dy: -3 },
-        encoding: { y: { field: 'labelAt', type: 'quantitative', title: yTitle }, text: { field: 'value', type: 'quantitative', format: '.4~r' } },
+        encoding: {
+          y: { field: 'labelAt', type: 'quantitative', title: yTitle },
+          text: { field: 'value', type: 'quantitative', format: '.4~r' },
+        },
       },
     ],
   };

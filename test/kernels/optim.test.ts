@@ -1,7 +1,7 @@
 // The optimizer kernels (src/kernels/ref/optim.ts) against the float64 AdamW of test/reference/adamw-f64.ts, run for
 // four steps so that bias correction and the moments carried between steps both count; the clipping helpers; and
 // the auxiliary-loss-free bias update's sign, worked by hand. Every backend's backward kernels are checked (the wasm
-// one currently reuses the reference kernels for these; the test keeps a future twin honest).
+// twins must also equal the reference bit for bit: test/kernels/wasm-optim.test.ts).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -29,15 +29,27 @@ export function adamw(w: Tensor, g: Tensor, m: Tensor, v: Tensor, n: number, h: 
   }
 }
 
-/** Σ g² over the tensor (double precision). */
+/** Elements per partial sum of sumSquares (a multiple of 4): the unit a thread of a parallel twin takes whole. */
+export const SUM_SQUARES_CHUNK = 4096;
+
+/**
+ * Σ g² over the tensor in double precision, in a fixed order that a parallel (and SIMD) twin can follow exactly, so
+ * the gradient norm does not depend on the thread count: per chunk of SUM_SQUARES_CHUNK elements, four running sums
+ * over the indices ≡ 0, 1, 2, 3 (mod 4) combined as (s0 + s1) + (s2 + s3); then the chunks' sums in chunk order.
+ * (Each f32 square is exact in f64; only the additions round.)
+ */
 export function sumSquares(g: Tensor): number {
   const a = f32(g);
   let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  for (let lo = 0; lo < a.length; lo += SUM_SQUARES_CHUNK) {
+    const sums = [0, 0, 0, 0], hi = Math.min(a.length, lo + SUM_SQUARES_CHUNK);
+    for (let i = lo; i < hi; i++) sums[(i - lo) & 3] += a[i] * a[i];
+    s += (sums[0] + sums[1]) + (sums[2] + sums[3]);
+  }
   return s;
 }
 
-/** g *= factor, in place. */
+/** g *= factor, in place (the product in double precision, rounded once to f32). */
 export function scaleInPlace(g: Tensor, factor: number): void {
   const a = f32(g);
   for (let i = 0; i < a.length; i++) a[i] *= factor;

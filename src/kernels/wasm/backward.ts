@@ -15,6 +15,7 @@ import { gradF32 } from '../ref/elementwise.js';
 import { vectorAsF32 } from '../ref/weights.js';
 import { IGNORE_TARGET } from '../ref/loss.js';
 import type { WasmBackend } from './backend.js';
+import { createWasmOptim } from './optim.js';
 
 /** Columns of dx per pool grain: the 12-column panel of backward-matmul.as. Rows of dw: a multiple of its 3-row tile. */
 const DX_GRAIN = 12;
@@ -156,6 +157,7 @@ export function createWasmBackward(backend: WasmBackend): BackwardKernels {
     matmulBackward, rmsnormBackward, siluMulBackward, embeddingBackward, concatBackward, ropeBackward,
     softmaxForward, crossEntropyForward, crossEntropyBackward, mlaTrainAttention, mlaTrainAttentionBackward,
     moeBackward: moeBackwardWith(backend.matmul, matmulBackward),
+    ...createWasmOptim(backend),
   };
 }
 

@@ -8,3 +8,4 @@ export * from './ops';
 export * from './attention';
 export * from './backward-attention';
 export * from './peak';
+export * from './optim';

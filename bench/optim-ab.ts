@@ -5,7 +5,7 @@
 // alternation, from the same gradients (restored before each), so the machine's drift touches both alike; the
 // clipping limit sits below the gradients' norm, so every update also scales them. Moments f32 (f32 and bf16
 // training) and bf16 (fp8 training). Token ids are random (a timing, not a training run).
-// Prints one JSON line and writes bench/results/optim.json.
+// Prints one JSON line and writes bench/results/optim-threadsN.json (N threads).
 //   node --import tsx bench/optim-ab.ts [--rounds 15] [--threads 2]
 
 import * as fs from 'node:fs';
@@ -101,4 +101,4 @@ const out = {
 };
 console.log(JSON.stringify(out));
 fs.mkdirSync('bench/results', { recursive: true });
-fs.writeFileSync('bench/results/optim.json', JSON.stringify(out, null, 2) + '\n');
+fs.writeFileSync(`bench/results/optim-threads${threads}.json`, JSON.stringify(out, null, 2) + '\n');

@@ -29,7 +29,7 @@ const opt = (name: string, dflt: number) => { const i = argv.indexOf(name); retu
 const rounds = opt('--rounds', 15), threads = opt('--threads', 2);
 const o = DEFAULT_TRAIN, micro = o.batch / o.microBatch;
 
-const cfg = freshConfig(o, 4096, 0, 1);
+const cfg = freshConfig({ ...o, out: '' }, 4096, 0, 1);  // a fresh nano config; nothing is written
 const heap = new Heap(64 << 20);
 const weights = loadWeights(cfg, freshWeights(cfg, 0), heap, { arenaBytes: Number.POSITIVE_INFINITY });
 const backend = createWasmBackend(heap, { threads });

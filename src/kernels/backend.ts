@@ -125,6 +125,12 @@ export interface BackwardKernels {
   /** dx += dout·W, dw += doutᵀ·x (either may be null). dx/x rows at xStride, dw [OC, C], dout [T, OC], W [OC, C]. */
   matmulBackward(dx: Tensor | null, dw: Tensor | null, dout: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number, xStride?: number): void;
 
+  /**
+   * out [M, N] = a [M, K]·b [N, K]ᵀ, WRITTEN (not added), with an accumulator of 14 significant bits truncated after
+   * every addition and never promoted to f32: FP8 training's limited-accumulation control (ref/matmul-low-acc.ts).
+   */
+  matmulLowAcc(out: Tensor, a: Tensor, b: Tensor, M: number, N: number, K: number): void;
+
   /** Backward of rmsnorm: dx [T, D] and x rows at xStride, dw [D], dout rows at outStride, w [D]. */
   rmsnormBackward(dx: Tensor, dw: Tensor, dout: Tensor, x: Tensor, w: Tensor, T: number, D: number, eps: number, xStride?: number, outStride?: number): void;
 

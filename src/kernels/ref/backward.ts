@@ -12,11 +12,12 @@ import { moeBackward } from './moe.js';
 import { expertCounts, balanceLoss } from './balance.js';
 import { adamw, sumSquares, scaleInPlace, balanceBiasUpdate } from './optim.js';
 import { fakeQuantize } from './quantize.js';
+import { matmulLowAcc } from './matmul-low-acc.js';
 
 export const refBackward: BackwardKernels = {
   name: 'ref',
   matmulBackward, rmsnormBackward, ropeBackward, siluMulBackward, embeddingBackward, concatBackward,
   softmaxForward, crossEntropyForward, crossEntropyBackward,
   mlaTrainAttention, mlaTrainAttentionBackward, routeBackward, moeBackward, expertCounts, balanceLoss,
-  adamw, sumSquares, scaleInPlace, balanceBiasUpdate, fakeQuantize,
+  adamw, sumSquares, scaleInPlace, balanceBiasUpdate, fakeQuantize, matmulLowAcc,
 };

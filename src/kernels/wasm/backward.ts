@@ -8,7 +8,7 @@ import type { BackwardKernels } from '../backend.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Heap } from '../../tensor/heap.js';
 import type { RopeSpec } from '../../model/rope.js';
-import { i32 } from '../../tensor/tensor.js';
+import { i32, numel } from '../../tensor/tensor.js';
 import { refBackward } from '../ref/backward.js';
 import { moeBackwardWith } from '../ref/moe.js';
 import { gradF32 } from '../ref/elementwise.js';
@@ -24,6 +24,8 @@ const DW_GRAIN = 12;
 const ELEM_GRAIN = 64;
 const COL_GRAIN = 16;
 const ROW_GRAIN = 1;
+/** Columns per grain of matmulLowAcc: its 4-column panel. */
+const LOW_ACC_GRAIN = 4;
 
 /** Per-thread scratch bytes the backward kernels use: backwardScratchBytes() of the module (a test checks they agree). */
 export const BACKWARD_SCRATCH_BYTES = 180 * 256 * 4 + 256 * 16;
@@ -151,11 +153,19 @@ export function createWasmBackward(backend: WasmBackend): BackwardKernels {
     });
   }
 
+  function matmulLowAcc(out: Tensor, a: Tensor, b: Tensor, M: number, N: number, K: number): void {
+    for (const [t, arg, n] of [[out, 'out', M * N], [a, 'a', M * K], [b, 'b', N * K]] as const) {
+      requireF32(t, 'matmulLowAcc', arg);
+      if (numel(t.shape) < n) throw new Error(`matmulLowAcc: ${arg} holds ${numel(t.shape)} values, ${n} needed`);
+    }
+    backend.run('matmulLowAcc', [out.ptr, a.ptr, b.ptr, M, N, K, scratch, scratchBytes], N, LOW_ACC_GRAIN);
+  }
+
   return {
     ...refBackward,
     name: `${backend.name}-backward`,
     matmulBackward, rmsnormBackward, siluMulBackward, embeddingBackward, concatBackward, ropeBackward,
-    softmaxForward, crossEntropyForward, crossEntropyBackward, mlaTrainAttention, mlaTrainAttentionBackward,
+    softmaxForward, crossEntropyForward, crossEntropyBackward, mlaTrainAttention, mlaTrainAttentionBackward, matmulLowAcc,
     moeBackward: moeBackwardWith(backend.matmul, matmulBackward),
     ...createWasmOptim(backend),
   };

@@ -9,3 +9,4 @@ export * from './attention';
 export * from './backward-attention';
 export * from './peak';
 export * from './optim';
+export * from './matmul-low-acc';

@@ -1,0 +1,114 @@
+// AssemblyScript twin of ref/matmul-low-acc.ts, bit-identical to it: out[m, n] = Σ_k a[m, k]·b[n, k] with an
+// accumulator of 14 significant bits (low 10 bits of the f32 pattern cleared after every addition, no promotion).
+// SIMD runs across 4 outputs n..n+3 of one row, each lane doing exactly the reference's sequence p = f32(a·b),
+// acc = truncate(f32(acc + p)) for k = 0..K−1 (a separate multiply and add: no fused multiply-add even in the
+// relaxed build). Leaves out wider tiles; a truncated sum cannot be reordered, so only the loops around it are tiled.
+//
+// Shapes: a [M, K], b [N, K], out [M, N], all f32 and row-major. Threads split the columns n ∈ [start, end) in
+// multiples of 4, so their outputs are disjoint. Per thread: K in blocks of KC, b's columns in chunks of NB packed into
+// scratch as panels [KC][4] (b transposed 4 columns at a time); 4 rows of a × one panel form a 4 × 4 register tile.
+// Between K blocks a tile's accumulators rest in out: the accumulator is an f32 after each step, so storing and
+// reloading it changes nothing.
+
+const KC: i32 = 256;                           // k per block
+const NB: i32 = 64;                            // columns per packed chunk: 16 panels
+const PANEL: usize = <usize>(KC * 4 * 4);      // one panel: KC × 4 f32 = 4 KiB; a chunk is 64 KiB of scratch
+
+/** Bytes of per-thread scratch matmulLowAcc needs (a test checks it fits the backend's). */
+export function lowAccScratchBytes(): i32 { return NB * KC * 4; }
+
+/** One accumulation step on four lanes: truncate(acc + a·b), where truncate clears the low 10 bits (-1024 = 0xfffffc00). */
+@inline function step(acc: v128, a: v128, b: v128): v128 {
+  return v128.and(f32x4.add(acc, f32x4.mul(a, b)), i32x4.splat(-1024));
+}
+
+/** The first n (≤ 4) of four outputs at p; lanes past n are 0. */
+function get4(p: usize, n: i32): v128 {
+  if (n >= 4) return v128.load(p);
+  let v = f32x4.splat(0);
+  if (n > 0) v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (n > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+  if (n > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+  return v;
+}
+
+/** Stores the first n (≤ 4) lanes of v at p. */
+function put4(p: usize, v: v128, n: i32): void {
+  if (n >= 4) { v128.store(p, v); return; }
+  if (n > 0) store<f32>(p, f32x4.extract_lane(v, 0));
+  if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+/** Packs kLen values (from k0) of b's columns c0 .. c0 + nLen as panels [kLen][4]; a last panel's missing lanes are 0. */
+function packPanels(p: usize, b: usize, K: i32, k0: i32, kLen: i32, c0: i32, nLen: i32): void {
+  const panels = (nLen + 3) >> 2;
+  for (let j = 0; j < panels; j++) {
+    const dst = p + <usize>j * PANEL;
+    for (let lane = 0; lane < 4; lane++) {
+      const c = j * 4 + lane, d = dst + (<usize>lane << 2);
+      if (c < nLen) {
+        const src = b + ((<usize>(c0 + c) * <usize>K + <usize>k0) << 2);
+        for (let k = 0; k < kLen; k++) store<f32>(d + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+      } else {
+        for (let k = 0; k < kLen; k++) store<f32>(d + (<usize>k << 4), 0);
+      }
+    }
+  }
+}
+
+/**
+ * 4 rows × 4 columns over kLen: x at row 0's first k (rows xs bytes apart, k contiguous), p at the panel, out at
+ * (row 0, first column), rows os bytes apart; the first n columns are continued from out (first = false) or begun at
+ * +0, and written back.
+ */
+function tile4(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen: i32, first: bool, n: i32): void {
+  const o1 = out + os, o2 = o1 + os, o3 = o2 + os, x1 = x + xs, x2 = x1 + xs, x3 = x2 + xs;
+  let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0;
+  if (!first) { c0 = get4(out, n); c1 = get4(o1, n); c2 = get4(o2, n); c3 = get4(o3, n); }
+  const kEnd = (<usize>kLen) << 2;
+  for (let kb: usize = 0; kb < kEnd; kb += 4) {
+    const bv = v128.load(p + (kb << 2));
+    c0 = step(c0, v128.load32_splat(x + kb), bv);
+    c1 = step(c1, v128.load32_splat(x1 + kb), bv);
+    c2 = step(c2, v128.load32_splat(x2 + kb), bv);
+    c3 = step(c3, v128.load32_splat(x3 + kb), bv);
+  }
+  put4(out, c0, n); put4(o1, c1, n); put4(o2, c2, n); put4(o3, c3, n);
+}
+
+/** As tile4 for one row. */
+function tile1(out: usize, x: usize, p: usize, kLen: i32, first: bool, n: i32): void {
+  let c = first ? f32x4.splat(0) : get4(out, n);
+  const kEnd = (<usize>kLen) << 2;
+  for (let kb: usize = 0; kb < kEnd; kb += 4) c = step(c, v128.load32_splat(x + kb), v128.load(p + (kb << 2)));
+  put4(out, c, n);
+}
+
+/** out [M, N] = a [M, K] · b [N, K]ᵀ with the 14-bit accumulator, columns n ∈ [start, end) (a multiple of 4 apart). */
+export function matmulLowAcc(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32,
+  scratchBase: usize, scratchBytes: i32, start: i32, end: i32, thread: i32): void {
+  const scratch = scratchBase + <usize>thread * <usize>scratchBytes;
+  const os = (<usize>N) << 2, ar = (<usize>K) << 2;
+  if (K == 0) { // an empty sum: +0
+    for (let m = 0; m < M; m++) for (let n = start; n < end; n++) store<f32>(out + <usize>m * os + (<usize>n << 2), 0);
+    return;
+  }
+  for (let c0 = start; c0 < end; c0 += NB) {
+    const nLen = min(NB, end - c0), panels = (nLen + 3) >> 2;
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kLen = min(KC, K - k0), first = k0 == 0;
+      packPanels(scratch, b, K, k0, kLen, c0, nLen);
+      const ak = a + ((<usize>k0) << 2);
+      let m = 0;
+      for (; m + 4 <= M; m += 4) {
+        const om = out + <usize>m * os + ((<usize>c0) << 2), am = ak + <usize>m * ar;
+        for (let j = 0; j < panels; j++) tile4(om + <usize>(j << 4), os, am, ar, scratch + <usize>j * PANEL, kLen, first, min(4, nLen - 4 * j));
+      }
+      for (; m < M; m++) {
+        const om = out + <usize>m * os + ((<usize>c0) << 2), am = ak + <usize>m * ar;
+        for (let j = 0; j < panels; j++) tile1(om + <usize>(j << 4), am, scratch + <usize>j * PANEL, kLen, first, min(4, nLen - 4 * j));
+      }
+    }
+  }
+}

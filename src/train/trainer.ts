@@ -99,7 +99,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   const grads = gradsLike(heap, weights);
   const params = namedParams(weights, cfg.numHiddenLayers), gparams = namedParams(grads, cfg.numHiddenLayers);
   const opt = new AdamW(heap, params, gparams, {
-    beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay, clip: o.clip, momentDtype: o.precision === 'fp8' ? 'bf16' : 'f32',
+    beta1: o.beta1, beta2: o.beta2, eps: 1e-8, weightDecay: o.weightDecay, clip: o.clip, momentDtype: o.precision.startsWith('fp8') ? 'bf16' : 'f32',
   });
   const batcher = new Batcher(data.train, o.microBatch, o.seqLen, o.seed);
   let step = 0, totalSteps = o.maxSteps ?? 0;

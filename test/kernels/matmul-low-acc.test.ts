@@ -12,34 +12,9 @@ import { relaxedSimdSupported, compileKernels, instantiateKernels, type WasmFlav
 import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
 import { createWasmBackward, BACKWARD_SCRATCH_BYTES } from '../../src/kernels/wasm/backward.js';
 import { random } from './grad-check.js';
+import { lowAccSum } from './low-acc-definition.js';
 
 const flavours: WasmFlavour[] = relaxedSimdSupported() ? ['simd', 'relaxed'] : ['simd'];
-
-/** The binade exponent of a > 0: 2^e ≤ a < 2^(e+1). */
-function exponent(a: number): number {
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  if (2 ** (e + 1) <= a) e++;
-  return e;
-}
-
-/**
- * v (an f32) cut toward zero to 14 significant bits, by arithmetic: a multiple of 2^(e−13) in the binade 2^e, and
- * of 2^-139 below the smallest normal 2^-126 (where f32 keeps no implicit bit). Zeros, infinities and NaN pass.
- */
-function truncate14(v: number): number {
-  if (!Number.isFinite(v) || v === 0) return v;
-  const a = Math.abs(v), q = 2 ** (Math.max(exponent(a), -126) - 13);
-  const t = Math.floor(a / q) * q;
-  return v < 0 ? -t : t; // -0 where a negative value flushes
-}
-
-/** The definition: for each output, acc = +0, then acc = truncate14(f32(acc + f32(a·b))) for k in order. */
-function lowAccSum(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let acc = 0;
-  for (let k = 0; k < a.length; k++) acc = truncate14(Math.fround(acc + Math.fround(a[k] * b[k])));
-  return acc;
-}
 
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
@@ -94,7 +69,7 @@ test('ref matmulLowAcc equals the definition bit for bit on random sums, and dif
     }
   }
   assert.deepEqual(bits(f32(out)), bits(want));
-  const differ = bits(plain).filter((v, i) => v !== bits(want)[i]).length;
+  const wantBits = bits(want), differ = bits(plain).filter((v, i) => v !== wantBits[i]).length;
   assert.ok(differ >= (M * N) / 2, `the 14-bit accumulator changes most sums (${differ} of ${M * N})`);
 });
 

@@ -2,20 +2,23 @@
 // accumulator of 14 significant bits (low 10 bits of the f32 pattern cleared after every addition, no promotion).
 // SIMD runs across 4 outputs n..n+3 of one row, each lane doing exactly the reference's sequence p = f32(a·b),
 // acc = truncate(f32(acc + p)) for k = 0..K−1 (a separate multiply and add: no fused multiply-add even in the
-// relaxed build). Leaves out wider tiles; a truncated sum cannot be reordered, so only the loops around it are tiled.
+// relaxed build). A truncated sum cannot be reordered, so only the loops around it are tiled. Leaves out wider
+// tiles: a 4 × 8 tile measured no faster (each accumulator's add-and-mask chain, not the loads, sets the pace).
 //
 // Shapes: a [M, K], b [N, K], out [M, N], all f32 and row-major. Threads split the columns n ∈ [start, end) in
 // multiples of 4, so their outputs are disjoint. Per thread: K in blocks of KC, b's columns in chunks of NB packed into
-// scratch as panels [KC][4] (b transposed 4 columns at a time); 4 rows of a × one panel form a 4 × 4 register tile.
+// scratch as panels [KC][4] (b transposed 4 columns at a time); each group of 4 rows of a is packed the same way
+// (k-major) and passes over every panel of the chunk as a 4 × 4 register tile.
 // Between K blocks a tile's accumulators rest in out: the accumulator is an f32 after each step, so storing and
 // reloading it changes nothing.
 
 const KC: i32 = 256;                           // k per block
 const NB: i32 = 64;                            // columns per packed chunk: 16 panels
-const PANEL: usize = <usize>(KC * 4 * 4);      // one panel: KC × 4 f32 = 4 KiB; a chunk is 64 KiB of scratch
+const PANEL: usize = <usize>(KC * 4 * 4);      // one panel: KC × 4 f32 = 4 KiB; a chunk is 64 KiB of scratch, then
+                                               // 4 rows of a packed the same way (4 KiB)
 
 /** Bytes of per-thread scratch matmulLowAcc needs (a test checks it fits the backend's). */
-export function lowAccScratchBytes(): i32 { return NB * KC * 4; }
+export function lowAccScratchBytes(): i32 { return NB * KC * 4 + KC * 16; }
 
 /** One accumulation step on four lanes: truncate(acc + a·b), where truncate clears the low 10 bits (-1024 = 0xfffffc00). */
 @inline function step(acc: v128, a: v128, b: v128): v128 {
@@ -57,22 +60,30 @@ function packPanels(p: usize, b: usize, K: i32, k0: i32, kLen: i32, c0: i32, nLe
   }
 }
 
+/** Copies kLen values of 4 rows of a (at x, rows xs bytes apart, k contiguous) to p, k-major: [kLen][4]. */
+function packRows4(p: usize, x: usize, xs: usize, kLen: i32): void {
+  for (let r = 0; r < 4; r++) {
+    const src = x + <usize>r * xs, dst = p + (<usize>r << 2);
+    for (let k = 0; k < kLen; k++) store<f32>(dst + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+  }
+}
+
 /**
- * 4 rows × 4 columns over kLen: x at row 0's first k (rows xs bytes apart, k contiguous), p at the panel, out at
+ * 4 rows × 4 columns over kLen: x the 4 rows packed k-major ([kLen][4], packRows4), p the panel ([kLen][4]), out at
  * (row 0, first column), rows os bytes apart; the first n columns are continued from out (first = false) or begun at
- * +0, and written back.
+ * +0, and written back. One offset addresses both x and p, every load at a constant displacement from it.
  */
-function tile4(out: usize, os: usize, x: usize, xs: usize, p: usize, kLen: i32, first: bool, n: i32): void {
-  const o1 = out + os, o2 = o1 + os, o3 = o2 + os, x1 = x + xs, x2 = x1 + xs, x3 = x2 + xs;
+function tile4(out: usize, os: usize, x: usize, p: usize, kLen: i32, first: bool, n: i32): void {
+  const o1 = out + os, o2 = o1 + os, o3 = o2 + os;
   let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0;
   if (!first) { c0 = get4(out, n); c1 = get4(o1, n); c2 = get4(o2, n); c3 = get4(o3, n); }
-  const kEnd = (<usize>kLen) << 2;
-  for (let kb: usize = 0; kb < kEnd; kb += 4) {
-    const bv = v128.load(p + (kb << 2));
-    c0 = step(c0, v128.load32_splat(x + kb), bv);
-    c1 = step(c1, v128.load32_splat(x1 + kb), bv);
-    c2 = step(c2, v128.load32_splat(x2 + kb), bv);
-    c3 = step(c3, v128.load32_splat(x3 + kb), bv);
+  const kEnd = (<usize>kLen) << 4;
+  for (let kb: usize = 0; kb < kEnd; kb += 16) {
+    const bv = v128.load(p + kb), xk = x + kb;
+    c0 = step(c0, v128.load32_splat(xk), bv);
+    c1 = step(c1, v128.load32_splat(xk, 4), bv);
+    c2 = step(c2, v128.load32_splat(xk, 8), bv);
+    c3 = step(c3, v128.load32_splat(xk, 12), bv);
   }
   put4(out, c0, n); put4(o1, c1, n); put4(o2, c2, n); put4(o3, c3, n);
 }
@@ -88,7 +99,7 @@ function tile1(out: usize, x: usize, p: usize, kLen: i32, first: bool, n: i32): 
 /** out [M, N] = a [M, K] · b [N, K]ᵀ with the 14-bit accumulator, columns n ∈ [start, end) (a multiple of 4 apart). */
 export function matmulLowAcc(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32,
   scratchBase: usize, scratchBytes: i32, start: i32, end: i32, thread: i32): void {
-  const scratch = scratchBase + <usize>thread * <usize>scratchBytes;
+  const scratch = scratchBase + <usize>thread * <usize>scratchBytes, apack = scratch + <usize>(NB / 4) * PANEL;
   const os = (<usize>N) << 2, ar = (<usize>K) << 2;
   if (K == 0) { // an empty sum: +0
     for (let m = 0; m < M; m++) for (let n = start; n < end; n++) store<f32>(out + <usize>m * os + (<usize>n << 2), 0);
@@ -102,8 +113,9 @@ export function matmulLowAcc(out: usize, a: usize, b: usize, M: i32, N: i32, K: 
       const ak = a + ((<usize>k0) << 2);
       let m = 0;
       for (; m + 4 <= M; m += 4) {
-        const om = out + <usize>m * os + ((<usize>c0) << 2), am = ak + <usize>m * ar;
-        for (let j = 0; j < panels; j++) tile4(om + <usize>(j << 4), os, am, ar, scratch + <usize>j * PANEL, kLen, first, min(4, nLen - 4 * j));
+        const om = out + <usize>m * os + ((<usize>c0) << 2);
+        packRows4(apack, ak + <usize>m * ar, ar, kLen);
+        for (let j = 0; j < panels; j++) tile4(om + <usize>(j << 4), os, apack, scratch + <usize>j * PANEL, kLen, first, min(4, nLen - 4 * j));
       }
       for (; m < M; m++) {
         const om = out + <usize>m * os + ((<usize>c0) << 2), am = ak + <usize>m * ar;

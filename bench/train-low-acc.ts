@@ -15,7 +15,7 @@ import { createWasmBackend } from '../src/kernels/wasm/backend.js';
 import { createWasmBackward } from '../src/kernels/wasm/backward.js';
 import { writeJsonAtomically } from '../src/weights/safetensors.js';
 
-const ROUNDS = 2, THREADS = 2;
+const ROUNDS = 3, THREADS = 2;
 const STEPS: Partial<Record<Precision, number>> = { f32: 6, fp8: 3, 'fp8-low-acc': 3 };
 const PRECISIONS: Precision[] = ['f32', 'fp8', 'fp8-low-acc'];
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;

@@ -7,6 +7,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import type { RopeSpec } from '../model/rope.js';
 import type { Heap } from '../tensor/heap.js';
+import type { QuantMode } from './ref/quantize.js';
 
 
 /** One AdamW step's hyper-parameters (step is 1-based, for bias correction). */
@@ -202,7 +203,7 @@ export interface BackwardKernels {
   /**
    * out [rows, cols] = x rounded to a low-precision format, kept in f32: 'bf16'; 'fp8-tiles' (E4M3, one scale per
    * 1×block of a row: activations); 'fp8-col-tiles' (per block×1 of a column: activations of a weight gradient);
-   * 'fp8-blocks' (per block×block: weights). out may alias x.
+   * 'fp8-blocks' (per block×block: weights); 'fp8-tensor' (one scale for all of x). out may alias x.
    */
-  fakeQuantize(out: Tensor, x: Tensor, rows: number, cols: number, mode: 'bf16' | 'fp8-tiles' | 'fp8-col-tiles' | 'fp8-blocks', block?: number): void;
+  fakeQuantize(out: Tensor, x: Tensor, rows: number, cols: number, mode: QuantMode, block?: number): void;
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Heap } from '../../src/tensor/heap.js';
 import { empty, f32, fromF32 } from '../../src/tensor/tensor.js';
-import { fakeQuantize } from '../../src/kernels/ref/quantize.js';
+import { fakeQuantize, type QuantMode } from '../../src/kernels/ref/quantize.js';
 import { e4m3ToF32, f32ToBf16, f32ToE4m3 } from '../../src/weights/dtypes.js';
 import { dequantizeFp8Blocks, quantizeFp8Blocks } from '../../src/weights/fp8.js';
 import { random } from './grad-check.js';
@@ -14,7 +14,7 @@ import { random } from './grad-check.js';
 const heap = new Heap(8 << 20);
 
 /** fakeQuantize of `values` laid out [rows, cols]; the output starts as a sentinel so an unwritten value shows. */
-function quantize(values: ArrayLike<number>, rows: number, cols: number, mode: 'bf16' | 'fp8-tiles' | 'fp8-col-tiles' | 'fp8-blocks') {
+function quantize(values: ArrayLike<number>, rows: number, cols: number, mode: QuantMode) {
   const x = fromF32(heap, values, [rows, cols]), out = empty(heap, [rows, cols]);
   f32(out).fill(12345);
   const scales = fakeQuantize(out, x, rows, cols, mode);
@@ -230,4 +230,16 @@ test('fp8-blocks agrees bit for bit with the checkpoint quantiser (weights/fp8.t
   assert.deepEqual(scales, [...scaleInv], 'scales');
   assert.equal(out[6 * cols + 8], F32_ROUNDING_PROBES[0][1], 'the probe rounds as worked above');
   assert.deepEqual(out, dequantizeFp8Blocks(codes, scaleInv, rows, cols, [128, 128]), 'values');
+});
+
+test('fp8-tensor: one scale for the whole tensor, so a small row next to a large one loses its low values', () => {
+  // [2, 200]: amax 896 in row 1 gives s = 2 for every value, also row 0's, whose own tile scale would be 3.5/448 = 2^-7.
+  const x = new Float32Array(400);
+  x[0] = 3.5; x[1] = 0.1; x[2] = 2 * 2 ** -10; x[3] = 2 * 3 * 2 ** -10; x[399] = -896;
+  const { out, scales } = quantize(x, 2, 200, 'fp8-tensor');
+  assert.deepEqual(scales, [2]);
+  // 0.1/2 = 0.05 → e4m3: 0.05 = 1.6·2^-5 → mantissa 1.625 → 0.05078125; 2^-10 (a subnormal tie) → 0; 3·2^-10 → 2^-8.
+  assert.deepEqual([out[0], out[1], out[2], out[3], out[399]], [3.5, Math.fround(2 * 0.05078125), 0, 2 * 2 ** -8, -896]);
+  const tiles = quantize(x, 2, 200, 'fp8-tiles');
+  assert.equal(tiles.out[2], 2 * 2 ** -10, 'per-tile scaling keeps 2^-9 (2^-9/2^-7 = 0.25 is on the grid), one scale loses it');
 });

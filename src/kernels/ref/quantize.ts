@@ -1,15 +1,21 @@
 // Fake quantisation for mixed-precision training (values rounded to what the low-precision format holds, kept in
 // f32 so every kernel can consume them): bf16 rounding, and the paper's fine-grained FP8 — E4M3 with one f32 scale
-// per 1×128 activation tile or per 128×128 weight block, scale = amax/448. Leaves out FP8 storage (weights/fp8.ts).
+// per 1×128 activation tile or per 128×128 weight block, scale = amax/448; and one scale per tensor, the coarse
+// scaling the paper's recipe improves on (a negative control). Leaves out FP8 storage (weights/fp8.ts).
 
 import type { Tensor } from '../../tensor/tensor.js';
 import { f32 } from '../../tensor/tensor.js';
 import { f32ToBf16, bf16ToF32, f32ToE4m3, E4M3_TABLE } from '../../weights/dtypes.js';
 
-export type QuantMode = 'bf16' | 'fp8-tiles' | 'fp8-col-tiles' | 'fp8-blocks';
+export type QuantMode = 'bf16' | 'fp8-tiles' | 'fp8-col-tiles' | 'fp8-blocks' | 'fp8-tensor';
 
 const E4M3_MAX = 448;
 const SMALLEST_F32 = 2 ** -149;
+
+/** The scale of a group whose largest magnitude amax is finite: f32(amax/448), 1 for 0, 2^-149 where it underflows. */
+export function fp8Scale(amax: number): number {
+  return amax === 0 ? 1 : Math.max(Math.fround(amax / E4M3_MAX), SMALLEST_F32);
+}
 
 /**
  * Rounds the values of one scaling group (indices from `idx`) and returns its scale. As an FP8 kernel does it in f32:
@@ -24,7 +30,7 @@ function fp8Group(o: Float32Array, x: Float32Array, idx: (k: number) => number, 
     for (let k = 0; k < n; k++) o[idx(k)] = x[idx(k)];
     return amax;
   }
-  const scale = amax === 0 ? 1 : Math.max(Math.fround(amax / E4M3_MAX), SMALLEST_F32);
+  const scale = fp8Scale(amax);
   for (let k = 0; k < n; k++) o[idx(k)] = E4M3_TABLE[f32ToE4m3(Math.fround(x[idx(k)] / scale))] * scale;
   return scale;
 }
@@ -34,7 +40,7 @@ function fp8Group(o: Float32Array, x: Float32Array, idx: (k: number) => number, 
  * fp8-tiles: groups of 1×`block` along each row (activations entering a matmul over cols), scales [rows, ⌈cols/block⌉];
  * fp8-col-tiles: groups of block×1 down each column (the same activations entering the weight-gradient matmul, whose
  * sum runs over rows), scales [⌈rows/block⌉, cols]; fp8-blocks: block×block (weights), scales [⌈rows/block⌉,
- * ⌈cols/block⌉]. Partial edge groups are groups too.
+ * ⌈cols/block⌉]; fp8-tensor: the whole [rows, cols] one group, scales [1]. Partial edge groups are groups too.
  * Example (fp8-tiles, block 128): a row of 200 values has tiles 0..127 and 128..199; if the second tile's largest
  * magnitude is 3.5, its scale is 3.5/448 = 2^-7 and its values round to the E4M3 grid times 2^-7.
  */
@@ -44,6 +50,7 @@ export function fakeQuantize(out: Tensor, x: Tensor, rows: number, cols: number,
     for (let i = 0; i < rows * cols; i++) o[i] = bf16ToF32(f32ToBf16(xa[i]));
     return new Float32Array(0);
   }
+  if (mode === 'fp8-tensor') return Float32Array.of(fp8Group(o, xa, (k) => k, rows * cols));
   const tilesAcross = Math.ceil(cols / block), tilesDown = Math.ceil(rows / block);
   if (mode === 'fp8-tiles') {
     const scales = new Float32Array(rows * tilesAcross); // [rows, ⌈cols/block⌉]

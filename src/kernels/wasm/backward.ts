@@ -1,6 +1,7 @@
 // The fast backward kernels: wasm twins of src/kernels/ref/backward.ts (backward-*.as in the kernel module), run on
 // the wasm backend's thread pool. Every parallel split is race-free: threads own disjoint outputs, and sums that
-// cross a split (dkRope over heads) go through per-thread partial buffers reduced by a second call.
+// cross a split (dkRope over heads) go through per-thread partial buffers reduced by a second call. fakeQuantize is
+// quantize.as, bit for bit the reference's rounding.
 // Leaves out (reference path): e4m3/f16 W in matmulBackward's dx, mlaTrainAttention past ~49K tokens, routeBackward
 // (tiny) and the balance-loss kernels; moeBackward is the reference grouping over these wasm matmul kernels.
 
@@ -8,12 +9,13 @@ import type { BackwardKernels } from '../backend.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import type { Heap } from '../../tensor/heap.js';
 import type { RopeSpec } from '../../model/rope.js';
-import { i32, numel } from '../../tensor/tensor.js';
+import { f32, i32, numel } from '../../tensor/tensor.js';
 import { refBackward } from '../ref/backward.js';
 import { moeBackwardWith } from '../ref/moe.js';
 import { gradF32 } from '../ref/elementwise.js';
 import { vectorAsF32 } from '../ref/weights.js';
 import { IGNORE_TARGET } from '../ref/loss.js';
+import { fp8Scale, type QuantMode } from '../ref/quantize.js';
 import type { WasmBackend } from './backend.js';
 import { createWasmOptim } from './optim.js';
 
@@ -26,6 +28,8 @@ const COL_GRAIN = 16;
 const ROW_GRAIN = 1;
 /** Columns per grain of matmulLowAcc: its 4-column panel. */
 const LOW_ACC_GRAIN = 4;
+/** Columns per grain of fp8 column tiles: a cache line of each row, four SIMD lanes of columns. */
+const COL_TILE_GRAIN = 16;
 
 /** Per-thread scratch bytes the backward kernels use: backwardScratchBytes() of the module (a test checks they agree). */
 export const BACKWARD_SCRATCH_BYTES = 180 * 256 * 4 + 256 * 16;
@@ -159,13 +163,35 @@ export function createWasmBackward(backend: WasmBackend): BackwardKernels {
       if (numel(t.shape) < n) throw new Error(`matmulLowAcc: ${arg} holds ${numel(t.shape)} values, ${n} needed`);
     }
     backend.run('matmulLowAcc', [out.ptr, a.ptr, b.ptr, M, N, K, scratch, scratchBytes], N, LOW_ACC_GRAIN);
+  function fakeQuantize(out: Tensor, x: Tensor, rows: number, cols: number, mode: QuantMode, block = 128): void {
+    requireF32(out, 'fakeQuantize', 'out'); requireF32(x, 'fakeQuantize', 'x');
+    if (!Number.isInteger(block) || block < 1) throw new Error(`fakeQuantize: block must be an integer ≥ 1, got ${block}`);
+    const n = rows * cols;
+    if (n === 0) return;
+    switch (mode) {
+      case 'bf16': return backend.run('quantBf16', [out.ptr, x.ptr], n, ELEM_GRAIN);
+      case 'fp8-tiles': return backend.run('quantTiles', [out.ptr, x.ptr, cols, block], rows, ROW_GRAIN);
+      case 'fp8-col-tiles': return backend.run('quantColTiles', [out.ptr, x.ptr, rows, cols, block], cols, COL_TILE_GRAIN);
+      case 'fp8-blocks': return backend.run('quantBlocks', [out.ptr, x.ptr, rows, cols, block], Math.ceil(rows / block) * Math.ceil(cols / block), 1);
+      case 'fp8-tensor': return quantizeTensor(out, x, n);
+    }
+  }
+
+  /** One scale for all n values: per-thread maxima in scratch (slot t of area 0), reduced here, then one scaled pass. */
+  function quantizeTensor(out: Tensor, x: Tensor, n: number): void {
+    const parts = new Float32Array(x.heap.memory.buffer, scratch, backend.threads);
+    parts.fill(0);
+    backend.run('quantAmaxParts', [scratch, x.ptr], n, ELEM_GRAIN);
+    const amax = parts.reduce((m, v) => Math.max(m, v), 0);
+    if (!Number.isFinite(amax)) { if (out.ptr !== x.ptr) f32(out).set(f32(x).subarray(0, n)); return; }
+    backend.run('quantScaled', [out.ptr, x.ptr, fp8Scale(amax)], n, ELEM_GRAIN);
   }
 
   return {
     ...refBackward,
     name: `${backend.name}-backward`,
     matmulBackward, rmsnormBackward, siluMulBackward, embeddingBackward, concatBackward, ropeBackward,
-    softmaxForward, crossEntropyForward, crossEntropyBackward, mlaTrainAttention, mlaTrainAttentionBackward, matmulLowAcc,
+    softmaxForward, crossEntropyForward, crossEntropyBackward, mlaTrainAttention, mlaTrainAttentionBackward, matmulLowAcc, fakeQuantize,
     moeBackward: moeBackwardWith(backend.matmul, matmulBackward),
     ...createWasmOptim(backend),
   };

@@ -10,3 +10,4 @@ export * from './backward-attention';
 export * from './peak';
 export * from './optim';
 export * from './matmul-low-acc';
+export * from './quantize';

@@ -37,7 +37,7 @@ export function addTrainCommands(program: Command): void {
     .option('--eval-every <n>', 'steps between validation', intOption('--eval-every', 1), d.evalEvery)
     .option('--eval-windows <n>', 'validation windows per evaluation', intOption('--eval-windows', 1), d.evalWindows)
     .option('--resume', 'continue the run in --out from its latest checkpoint')
-    .addOption(new Option('--precision <p>', 'matmul precision').choices(['f32', 'bf16', 'fp8', 'fp8-low-acc']).default(d.precision))
+    .addOption(new Option('--precision <p>', 'matmul precision').choices(['f32', 'bf16', 'fp8', 'fp8-per-tensor', 'fp8-low-acc']).default(d.precision))
     .option('--dense', 'train the dense baseline with the same active parameters')
     .option('--seed <s>', 'seed for initialisation, data order and split', intOption('--seed', 0, 2 ** 32 - 1), d.seed)
     .option('--seq-len <n>', 'tokens per sequence', intOption('--seq-len', 2), d.seqLen)

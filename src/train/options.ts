@@ -1,7 +1,7 @@
 // Every knob of a training run, with the paper's defaults and range checks that name the option.
 // The CLI maps flags onto this; library users pass it directly.
 
-export type Precision = 'f32' | 'bf16' | 'fp8' | 'fp8-low-acc';
+export type Precision = 'f32' | 'bf16' | 'fp8' | 'fp8-per-tensor' | 'fp8-low-acc';
 export type BiasUpdate = 'sign' | 'proportional';
 
 /** Where λ drops from mtpWeight to mtpWeightLate: the paper's 10T of 14.8T training tokens. */
@@ -82,7 +82,7 @@ export function validateTrainOptions(o: TrainOptions): void {
   if (!['sign', 'proportional'].includes(o.biasUpdate)) throw new Error(`--bias-update must be sign or proportional, got "${o.biasUpdate}"`);
   if (o.batch % o.microBatch !== 0) throw new Error(`--batch (${o.batch}) must be a multiple of --micro-batch (${o.microBatch})`);
   if (o.batchStart % o.microBatch !== 0) throw new Error(`--batch-start (${o.batchStart}) must be a multiple of --micro-batch (${o.microBatch})`);
-  if (!['f32', 'bf16', 'fp8', 'fp8-low-acc'].includes(o.precision)) throw new Error(`--precision must be f32, bf16, fp8 or fp8-low-acc, got "${o.precision}"`);
+  if (!['f32', 'bf16', 'fp8', 'fp8-per-tensor', 'fp8-low-acc'].includes(o.precision)) throw new Error(`--precision must be f32, bf16, fp8, fp8-per-tensor or fp8-low-acc, got "${o.precision}"`);
   if (o.seqAuxAlpha > 0 && o.auxLossAlpha > 0) throw new Error('choose one balance loss: --seq-aux-alpha (complementary) or --aux-loss-alpha (classic)');
   if (o.resume && o.model) throw new Error('--resume continues the run in --out; it cannot be combined with --model');
 }

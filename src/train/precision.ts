@@ -61,24 +61,24 @@ export function withPrecision(backend: Backend, bw: BackwardKernels, heap: Heap,
   const matmulBackward = (dx: Tensor | null, dw: Tensor | null, dout: Tensor, x: Tensor, wt: Tensor, T: number, C: number, OC: number, xStride = C): void => {
     const q = shadow.get(wt);
     if (!q) return bw.matmulBackward(dx, dw, dout, x, wt, T, C, OC, xStride);
+    if (dw && xStride !== C) throw new Error('precision: strided matmul input is not supported in low-precision training');
     const s = new Scope(heap);
     try {
+      const dq = s.tensor([T, OC]);
       if (dx) { // dgrad: dout·W̃, summed over OC: dout in 1×128 tiles along OC
-        const dq = s.tensor([T, OC]);
         bw.fakeQuantize(dq, dout, T, OC, act);
         bw.matmulBackward(dx, null, dq, x, q, T, C, OC, xStride);
       }
-      if (dw) { // wgrad: doutᵀ·x, summed over tokens: both in 128×1 tiles along T
-        if (xStride !== C) throw new Error('precision: strided matmul input is not supported in low-precision training');
-        const dq = s.tensor([T, OC]), xq = s.tensor([T, C]);
-        bw.fakeQuantize(dq, dout, T, OC, actT);
+      if (dw) { // wgrad: doutᵀ·x, summed over tokens: both in 128×1 tiles along T (bf16: dout as rounded for dgrad)
+        const xq = s.tensor([T, C]);
+        if (!dx || actT !== act) bw.fakeQuantize(dq, dout, T, OC, actT);
         bw.fakeQuantize(xq, x, T, C, actT);
         bw.matmulBackward(null, dw, dq, xq, q, T, C, OC);
       }
     } finally { s.release(); }
   };
   return {
-    backend: { ...backend, name: `${backend.name}+${mode}`, matmul, moe: moeWith(matmul) },
+    backend: { ...backend, name: `${backend.name}+${mode}`, matmul, moe: moeWith(matmul, backend.siluMul) },
     bw: { ...bw, name: `${bw.name}+${mode}`, matmulBackward, moeBackward: moeBackwardWith(matmul, matmulBackward) },
     refresh,
     dispose() { for (const q of shadow.values()) dispose(q); },

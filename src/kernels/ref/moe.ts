@@ -20,6 +20,7 @@ export function groupByExpert(experts: Int32Array, T: number, K: number, E: numb
 }
 
 type MatmulFn = (out: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number) => void;
+type SiluMulFn = (out: Tensor, gate: Tensor, up: Tensor, n: number) => void;
 
 /** Copies the token rows of `slots` (flat (t, k) indices) from x [T, D] into xs [n, D]. */
 function gatherSlots(xs: Tensor, x: Tensor, slots: readonly number[], K: number, D: number): void {
@@ -28,18 +29,20 @@ function gatherSlots(xs: Tensor, x: Tensor, slots: readonly number[], K: number,
 }
 
 /** Expert e over its gathered rows xs [n, D]: g = gate(xs), u = up(xs), a = silu(g)·u (a may be g), y = down(a). */
-function runExpert(mm: MatmulFn, bank: ExpertBank, e: number, xs: Tensor, g: Tensor, u: Tensor, a: Tensor, y: Tensor, n: number, D: number, I: number): void {
+function runExpert(mm: MatmulFn, bank: ExpertBank, e: number, xs: Tensor, g: Tensor, u: Tensor, a: Tensor, y: Tensor, n: number, D: number, I: number,
+  silu: SiluMulFn = siluMul): void {
   mm(g, xs, bank.gate[e], n, D, I);
   mm(u, xs, bank.up[e], n, D, I);
-  siluMul(a, g, u, n * I);
+  silu(a, g, u, n * I);
   mm(y, a, bank.down[e], n, I, D);
 }
 
 /**
  * The routed-expert forward over a given matmul kernel (the reference one here; the wasm backend passes its own, so
- * the grouped expert matmuls run on the fast path while this gather/scatter stays the single definition).
+ * the grouped expert matmuls run on the fast path while this gather/scatter stays the single definition), and
+ * optionally a faster SiLU·mul (the precision simulation passes its backend's).
  */
-export function moeWith(mm: MatmulFn) {
+export function moeWith(mm: MatmulFn, silu: SiluMulFn = siluMul) {
   return function moe(out: Tensor, x: Tensor, experts: Tensor, weights: Tensor, bank: ExpertBank, T: number, D: number, I: number, K: number): void {
     const groups = groupByExpert(i32(experts), T, K, bank.gate.length);
     const acc = new Float64Array(T * D);
@@ -51,7 +54,7 @@ export function moeWith(mm: MatmulFn) {
       const xs = empty(heap, [n, D]), g = empty(heap, [n, I]), u = empty(heap, [n, I]), y = empty(heap, [n, D]);
       try {
         gatherSlots(xs, x, slots, K, D);
-        runExpert(mm, bank, e, xs, g, u, g, y, n, D, I);
+        runExpert(mm, bank, e, xs, g, u, g, y, n, D, I, silu);
         const ya = f32(y), w = f32(weights);
         slots.forEach((slot, j) => {
           const t = (slot / K) | 0, wt = w[slot];

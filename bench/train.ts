@@ -2,8 +2,8 @@
 // precision on 1 and then 2 threads, all in one process and each thread count's precisions back to back (so their
 // ratios compare like with like), after warm-up steps; each row records the 1-minute load average at its end, since
 // other processes on the machine slow a run as much as the host does. MFU twice, each against a denominator the run measures at start-up with its threads: the 256³ f32 matmul
-// peak, and the f32x4 multiply-add ceiling (src/bench/fma-peak.ts). fp8, a simulation of the values and far slower
-// than f32 (the table gives the ratio), runs fewer steps. Writes bench/results/train.json.
+// peak, and the f32x4 multiply-add ceiling (src/bench/fma-peak.ts). bench/train-precision.ts compares the precisions
+// more closely (their steps alternate). Writes bench/results/train.json.
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -18,14 +18,14 @@ interface Row {
 }
 
 /** Optimizer steps run, and the first ones left out of the mean (tier-up, first allocations). */
-const STEPS: Record<Precision, { steps: number; warmup: number }> = { f32: { steps: 8, warmup: 3 }, bf16: { steps: 8, warmup: 3 }, fp8: { steps: 4, warmup: 1 } };
+const STEPS: Record<'f32' | 'bf16' | 'fp8', { steps: number; warmup: number }> = { f32: { steps: 8, warmup: 3 }, bf16: { steps: 8, warmup: 3 }, fp8: { steps: 8, warmup: 3 } };
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 const rows: Row[] = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'qiusuo-bench-train-'));
 try {
   for (const threads of [1, 2]) {
-    for (const precision of ['f32', 'bf16', 'fp8'] as Precision[]) {
+    for (const precision of ['f32', 'bf16', 'fp8'] as const) {
       const { steps: n, warmup } = STEPS[precision];
       const steps: StepMetrics[] = [];
       let peaks: PeakFlops | null = null;

@@ -213,7 +213,7 @@ test('the balance loss and the MTP weight are wired in', async () => {
 
 // Wiring only: --precision reaches the training matmuls and the run stays close to f32. Whether the rounding is the
 // paper's recipe is checked value by value in test/kernels/quantize.test.ts and test/train/precision.test.ts.
-test('--precision bf16 and fp8 reach the training matmuls: the loss moves slightly off the f32 run', async () => {
+test('--precision bf16, fp8 and fp8-per-tensor reach the training matmuls: the loss moves slightly off the f32 run', async () => {
   const first = async (precision: TrainOptions['precision']) => {
     const rec = recorder();
     const r = await train(opts(`precision-${precision}`, { maxSteps: 2, precision }), rec.ev);
@@ -223,6 +223,9 @@ test('--precision bf16 and fp8 reach the training matmuls: the loss moves slight
   const f = await first('f32'), b = await first('bf16'), e = await first('fp8');
   assert.ok(b[0] !== f[0] && Math.abs(b[0] - f[0]) < 0.05, `bf16 loss ${b[0]} vs f32 ${f[0]}`);
   assert.ok(e[0] !== b[0] && Math.abs(e[0] - f[0]) < 0.1, `fp8 loss ${e[0]} vs bf16 ${b[0]} vs f32 ${f[0]}`);
+  const t = await first('fp8-per-tensor');
+  assert.ok(t[0] !== e[0] && Math.abs(t[0] - f[0]) < 0.1, `fp8-per-tensor loss ${t[0]} vs fp8 ${e[0]} vs f32 ${f[0]}`);
+  await assert.rejects(first('fp16' as TrainOptions['precision']), /--precision must be f32, bf16, fp8 or fp8-per-tensor, got "fp16"/);
 });
 
 test('bad input: clear errors, nothing half-written', async () => {

@@ -163,6 +163,8 @@ export function createWasmBackward(backend: WasmBackend): BackwardKernels {
       if (numel(t.shape) < n) throw new Error(`matmulLowAcc: ${arg} holds ${numel(t.shape)} values, ${n} needed`);
     }
     backend.run('matmulLowAcc', [out.ptr, a.ptr, b.ptr, M, N, K, scratch, scratchBytes], N, LOW_ACC_GRAIN);
+  }
+
   function fakeQuantize(out: Tensor, x: Tensor, rows: number, cols: number, mode: QuantMode, block = 128): void {
     requireF32(out, 'fakeQuantize', 'out'); requireF32(x, 'fakeQuantize', 'x');
     if (!Number.isInteger(block) || block < 1) throw new Error(`fakeQuantize: block must be an integer ≥ 1, got ${block}`);

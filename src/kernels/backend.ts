@@ -127,8 +127,8 @@ export interface BackwardKernels {
   matmulBackward(dx: Tensor | null, dw: Tensor | null, dout: Tensor, x: Tensor, w: Tensor, T: number, C: number, OC: number, xStride?: number): void;
 
   /**
-   * out [M, N] = a [M, K]·b [N, K]ᵀ, WRITTEN (not added), with an accumulator of 14 significant bits truncated after
-   * every addition and never promoted to f32: FP8 training's limited-accumulation control (ref/matmul-low-acc.ts).
+   * out [M, N] = a [M, K]·b [N, K]ᵀ, WRITTEN (not added), with an accumulator of 14 significant bits, truncated after
+   * adding each group of 4 products (summed in f32) and never promoted to f32: FP8 training's limited-accumulation control (ref/matmul-low-acc.ts).
    */
   matmulLowAcc(out: Tensor, a: Tensor, b: Tensor, M: number, N: number, K: number): void;
 

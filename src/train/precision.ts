@@ -4,7 +4,7 @@
 // reference accumulates in float64, then rounds); master weights, gradients and everything else (embedding, head,
 // router, norms, eh_proj, the attention core) stay f32. The rounded weights are f32 shadow copies refreshed after
 // each optimizer step. 'fp8-low-acc', a negative control, sums those FP8 products in an accumulator of 14 significant
-// bits for the whole of K (the H800 tensor cores' partial sums, §3.3.2, without the paper's promotion to FP32 every
+// bits, 4 products at a time, for the whole of K (the H800 tensor cores' partial sums, §3.3.2, without the paper's promotion to FP32 every
 // 128 elements; kernels' matmulLowAcc), then adds the result in f32 where the normal path accumulates.
 
 import type { Heap } from '../tensor/heap.js';

@@ -20,9 +20,16 @@ export function truncate14(v: number): number {
   return v < 0 ? -t : t; // -0 where a negative value flushes
 }
 
-/** The definition: for each output, acc = +0, then acc = truncate14(f32(acc + f32(a·b))) for k in order. */
+/**
+ * The definition: for each output, acc = +0; for each group of 4 consecutive k (the last may be shorter) the f32
+ * products are summed left to right in f32, g = f32(f32(f32(p0 + p1) + p2) + p3), then acc = truncate14(f32(acc + g)).
+ */
 export function lowAccSum(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let acc = 0;
-  for (let k = 0; k < a.length; k++) acc = truncate14(Math.fround(acc + Math.fround(a[k] * b[k])));
+  for (let k0 = 0; k0 < a.length; k0 += 4) {
+    let g = Math.fround(a[k0] * b[k0]);
+    for (let k = k0 + 1; k < Math.min(k0 + 4, a.length); k++) g = Math.fround(g + Math.fround(a[k] * b[k]));
+    acc = truncate14(Math.fround(acc + g));
+  }
   return acc;
 }

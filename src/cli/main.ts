@@ -25,6 +25,7 @@ import { benchGenerate, benchGenerateMedian, benchGenerator, randomPrompts, type
 import { addTrainCommands } from './train.js';
 import { addServeCommands } from './serve.js';
 import { addExportCommands } from './export.js';
+import { addExperimentCommands } from './experiment.js';
 
 /** Floats as JSON: shortest round-trip form of the f32 value, so the printed number is the computed one. */
 function rowsToJson(rows: Float32Array[]): string {
@@ -175,6 +176,7 @@ export function buildProgram(): Command {
   addTrainCommands(program);
   addServeCommands(program);
   addExportCommands(program);
+  addExperimentCommands(program);
 
   const bench = program.command('bench').description('measure kernel and model speed');
   computeOptions(bench.command('matmul'))

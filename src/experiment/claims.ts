@@ -59,12 +59,24 @@ function gammaClaims(rs: ArmRecord[], curves: Curves, baseGamma: number): Claim[
       holds: mid === null ? false : slow === null ? true : slow > mid,
     },
     {
+      claim: 'The γ to use for a run of this length',
+      paper: 'γ = 0.001 for 14.3T tokens, 0 for the last 500B (V3 §4.2), about 2.3×10⁵ steps',
+      ours: fastest(['gamma-1e-4', 'gamma-1e-3', 'gamma-1e-2'], toBalance, (arm) => v(arm, valBpb)) + ` qiusuo's default is γ = ${baseGamma}.`,
+      holds: null,
+    },
+    {
       claim: 'A proportional bias update works as well as the sign update',
       paper: 'perplexity / MaxVio_global 9.51 / 0.036 (b += u·e, u = 1e-3) vs 9.50 / 0.044 (sign) (Loss-Free Table 3)',
       ours: `val loss, sign → proportional (γ ${baseGamma}): ${compare(v(signArm, valLoss), v('proportional', valLoss), 4)}; MaxVio_global ${compare(v(signArm, maxVio), v('proportional', maxVio))}`,
       holds: close(v('proportional', valLoss), v(signArm, valLoss)),
     },
   ];
+}
+
+/** "γ 1e-2 balances first (step 90) at val bits/byte 2.319; 1e-3 at …" over the arms named gamma-X. */
+function fastest(arms: string[], toBalance: (arm: string) => number | null, bpb: (arm: string) => Spread | null): string {
+  const parts = arms.map((a) => `γ ${a.slice('gamma-'.length)}: ${toBalance(a) === null ? 'not balanced' : `balanced from step ${toBalance(a)}`}, val bits/byte ${show(bpb(a), 4)}`);
+  return `${parts.join('; ')}.`;
 }
 
 function mtpClaims(rs: ArmRecord[]): Claim[] {

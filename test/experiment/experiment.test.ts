@@ -14,6 +14,7 @@ import { Interrupted, readMetrics } from '../../src/experiment/arm.js';
 import { QUICK, suites } from '../../src/experiment/suites.js';
 import type { TrainEvents } from '../../src/train/trainer.js';
 import { qiusuo } from '../cli/run-cli.js';
+import { runSetFromSuite } from '../../src/server/run-set.js';
 
 const ARMS: Record<string, string[]> = {
   balance: ['aux-free', 'aux-loss', 'seq-aux', 'none'],
@@ -101,13 +102,23 @@ test('the arms of a suite differ only in their setting: options, and the same fi
   }
 });
 
+test('the dashboard reads every suite\'s suite.json: each run under its label, in its arm\'s folder', async () => {
+  await all;
+  for (const suite of Object.keys(ARMS)) {
+    const set = runSetFromSuite(path.join(out, suite));
+    const report = JSON.parse(fs.readFileSync(path.join(out, suite, 'report.json'), 'utf8'));
+    assert.equal(set.runs.length, report.runs.length, suite);
+    set.runs.forEach((r, i) => assert.ok(fs.existsSync(path.join(r.dir, 'metrics.jsonl')), `${suite}: ${r.label}`));
+  }
+});
+
 test('the base arm trains once for the five suites', async () => {
   await all;
-  const baseArm: Record<string, string> = { balance: 'aux-free', gamma: 'gamma-1e-3', mtp: 'mtp', precision: 'f32', 'moe-vs-dense': 'moe' };
+  const baseArm: Record<string, string> = { balance: 'aux-free', gamma: 'gamma-1e-2', mtp: 'mtp', precision: 'f32', 'moe-vs-dense': 'moe' };
   const dirs = Object.entries(baseArm).map(([s, arm]) => JSON.parse(fs.readFileSync(path.join(out, s, 'suite.json'), 'utf8')).runs.find((r: { arm: string }) => r.arm === arm).dir as string);
   assert.equal(new Set(dirs.map((d) => path.basename(d))).size, 1, dirs.join(', '));
   assert.equal(logs.filter((l) => / aux-free · seed 0 done/.test(l)).length, 1);
-  assert.equal(logs.filter((l) => /(gamma-1e-3|mtp|f32|moe) · seed 0 already done/.test(l)).length, 4, logs.join('\n'));
+  assert.equal(logs.filter((l) => /(gamma-1e-2|mtp|f32|moe) · seed 0 already done/.test(l)).length, 4, logs.join('\n'));
 });
 
 test('a stopped suite resumes from the arm\'s checkpoint; finished arms are reused', async () => {

@@ -226,7 +226,7 @@ test('--precision bf16, fp8 and fp8-per-tensor reach the training matmuls: the l
   assert.ok(e[0] !== b[0] && Math.abs(e[0] - f[0]) < 0.1, `fp8 loss ${e[0]} vs bf16 ${b[0]} vs f32 ${f[0]}`);
   const t = await first('fp8-per-tensor');
   assert.ok(t[0] !== e[0] && Math.abs(t[0] - f[0]) < 0.1, `fp8-per-tensor loss ${t[0]} vs fp8 ${e[0]} vs f32 ${f[0]}`);
-  await assert.rejects(first('fp16' as TrainOptions['precision']), /--precision must be f32, bf16, fp8 or fp8-per-tensor, got "fp16"/);
+  await assert.rejects(first('fp16' as TrainOptions['precision']), /--precision must be f32, bf16, fp8, fp8-per-tensor or fp8-low-acc, got "fp16"/);
 });
 
 test('bad input: clear errors, nothing half-written', async () => {

@@ -53,9 +53,9 @@ function list(quick: boolean, steps: number | undefined, seeds: number): void {
   const n = steps ?? scale.steps;
   let all = 0;
   const lines = suites(scale).map((s, i) => {
-    all += estimateSeconds(s, n, seeds, quick, i > 0);
+    all += estimateSeconds(s, scale, n, seeds, quick, i > 0);
     const arms = s.arms.map((a) => a.arm).join(', ') + (s.equalTime ? `; ${s.equalTime.arms.join(', ')} again at equal time` : '');
-    return `${s.name.padEnd(13)} ~${minutes(estimateSeconds(s, n, seeds, quick)).padEnd(7)} ${s.title}: ${arms}`;
+    return `${s.name.padEnd(13)} ~${minutes(estimateSeconds(s, scale, n, seeds, quick)).padEnd(7)} ${s.title}: ${arms}`;
   });
   process.stdout.write(`${lines.join('\n')}\n${'all'.padEnd(13)} ~${minutes(all).padEnd(7)} the five suites, sharing the base arm\n` +
     `(${n} steps per arm, ${seeds} seed${seeds === 1 ? '' : 's'}, estimates for 2 cores)\n`);

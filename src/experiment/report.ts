@@ -32,7 +32,7 @@ export async function writeReport(suiteDir: string, r: ReportInput): Promise<voi
   for (const c of charts) writeFileAtomically(path.join(suiteDir, c.file), (fd) => fs.writeSync(fd, c.svg));
   writeJsonAtomically(path.join(suiteDir, 'report.json'), {
     experiment: r.suite.name, command: r.command, machine: machine(), date: new Date().toISOString(), steps: r.steps, seeds: r.seeds,
-    runs: r.records, claims: r.claims,
+    runs: r.records, claims: r.claims.map(({ claim, paper, ours, holds }) => ({ claim, paper, ours, holds })),
   });
   writeFileAtomically(path.join(suiteDir, 'report.md'), (fd) => fs.writeSync(fd, markdown(r, charts)));
 }
@@ -42,7 +42,8 @@ export function machine(): string {
   return `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()}`;
 }
 
-const holdsText = (h: boolean | null) => (h === true ? '**holds**' : h === false ? '**does not hold** at this scale' : 'inconclusive: no difference beyond the seed spread');
+const holdsText = (c: Claim) => (c.measurement ? 'a measurement' : c.holds === true ? '**holds**' : c.holds === false ? '**does not hold** at this scale'
+  : 'inconclusive: no difference beyond the seed spread');
 
 function markdown(r: ReportInput, charts: Chart[]): string {
   const arms = [...new Set(r.records.map((x) => `${x.arm}|${x.budget}`))].map((k) => k.split('|') as [string, ArmRecord['budget']]);
@@ -56,7 +57,7 @@ function markdown(r: ReportInput, charts: Chart[]): string {
     '',
     '| claim | paper | ours | at this scale |',
     '|---|---|---|---|',
-    ...r.claims.map((c) => `| ${c.claim} | ${c.paper} | ${c.ours} | ${holdsText(c.holds)} |`),
+    ...r.claims.map((c) => `| ${c.claim} | ${c.paper} | ${c.ours} | ${holdsText(c)} |`),
     '',
     r.seeds > 1 ? `Values are means over ${r.seeds} seeds ± their standard deviation; a claim holds or fails only when the difference is larger than that spread.`
       : 'One seed: differences are shown without a seed spread, so small ones may be noise (run with `--seeds 3` to measure it).',

@@ -60,43 +60,43 @@ export function suites(scale: Scale): SuiteSpec[] {
       name: 'balance', title: 'Auxiliary-loss-free balancing against balance losses',
       arms: [
         { arm: 'aux-free', about: `bias update γ = ${gamma}, no balance loss`, change: {}, cost: 1 },
-        { arm: 'aux-loss', about: `classic batch-wise auxiliary loss α = ${AUX_ALPHA}, no bias update`, change: { gamma: 0, auxLossAlpha: AUX_ALPHA }, cost: 1.05 },
-        { arm: 'seq-aux', about: `sequence-wise balance loss α = ${AUX_ALPHA} only, no bias update`, change: { gamma: 0, seqAuxAlpha: AUX_ALPHA }, cost: 1.05 },
+        { arm: 'aux-loss', about: `classic batch-wise auxiliary loss α = ${AUX_ALPHA}, no bias update`, change: { gamma: 0, auxLossAlpha: AUX_ALPHA }, cost: 1 },
+        { arm: 'seq-aux', about: `sequence-wise balance loss α = ${AUX_ALPHA} only, no bias update`, change: { gamma: 0, seqAuxAlpha: AUX_ALPHA }, cost: 1 },
         { arm: 'none', about: 'no balancing at all', change: { gamma: 0 }, cost: 1 },
       ],
     },
     {
       name: 'gamma', title: 'The bias update speed γ',
       arms: [
-        { arm: 'gamma-1e-4', about: 'γ = 1e-4', change: { gamma: 1e-4 }, cost: 1 },
-        { arm: 'gamma-1e-3', about: 'γ = 1e-3 (the paper)', change: { gamma: 1e-3 }, cost: 1 },
+        { arm: 'gamma-1e-4', about: 'γ = 1e-4', change: { gamma: 1e-4 }, cost: 1.05 },
+        { arm: 'gamma-1e-3', about: 'γ = 1e-3 (the paper)', change: { gamma: 1e-3 }, cost: 1.05 },
         { arm: 'gamma-1e-2', about: 'γ = 1e-2', change: { gamma: 1e-2 }, cost: 1 },
-        { arm: 'proportional', about: `γ = ${gamma} times the relative load violation instead of its sign`, change: { biasUpdate: 'proportional' }, cost: 1 },
+        { arm: 'proportional', about: `γ = ${gamma} times the relative load violation instead of its sign`, change: { biasUpdate: 'proportional' }, cost: 1.05 },
       ],
     },
     {
       name: 'mtp', title: 'Multi-token prediction',
       arms: [
         { arm: 'mtp', about: `one MTP module, λ = ${scale.base.mtpWeight} then ${scale.base.mtpWeightLate}`, change: {}, cost: 1 },
-        { arm: 'no-mtp', about: 'no MTP module', change: { mtpWeight: 0, mtpWeightLate: 0, set: { num_nextn_predict_layers: 0 } }, cost: 0.85 },
+        { arm: 'no-mtp', about: 'no MTP module', change: { mtpWeight: 0, mtpWeightLate: 0, set: { num_nextn_predict_layers: 0 } }, cost: 0.72 },
       ],
     },
     {
       name: 'precision', title: 'Mixed-precision training',
       arms: [
         { arm: 'f32', about: 'f32 matmuls', change: {}, cost: 1 },
-        { arm: 'bf16', about: 'BF16 operands, f32 accumulation', change: { precision: 'bf16' }, cost: 1.1 },
-        { arm: 'fp8', about: 'E4M3 operands in 1×128 activation tiles and 128×128 weight blocks, f32 accumulation', change: { precision: 'fp8' }, cost: 1.6 },
-        { arm: 'fp8-per-tensor', about: 'E4M3 with one scale per tensor', change: { precision: 'fp8-per-tensor' }, cost: 1.6 },
-        { arm: 'fp8-low-acc', about: 'fine-grained E4M3, sums kept to 14 significant bits with no promotion to f32', change: { precision: 'fp8-low-acc' }, cost: 3 },
+        { arm: 'bf16', about: 'BF16 operands, f32 accumulation', change: { precision: 'bf16' }, cost: 1.12 },
+        { arm: 'fp8', about: 'E4M3 operands in 1×128 activation tiles and 128×128 weight blocks, f32 accumulation', change: { precision: 'fp8' }, cost: 1.27 },
+        { arm: 'fp8-per-tensor', about: 'E4M3 with one scale per tensor', change: { precision: 'fp8-per-tensor' }, cost: 1.25 },
+        { arm: 'fp8-low-acc', about: 'fine-grained E4M3, sums kept to 14 significant bits with no promotion to f32', change: { precision: 'fp8-low-acc' }, cost: 1.6 },
       ],
     },
     {
       name: 'moe-vs-dense', title: 'DeepSeekMoE against dense models',
       arms: [
         { arm: 'moe', about: 'the MoE model', change: {}, cost: 1 },
-        { arm: 'dense-active', about: 'dense FFNs, as many parameters as the MoE model\'s active ones (`--dense`)', change: { dense: true }, cost: 0.8 },
-        { arm: 'dense-total', about: 'dense FFNs, as many parameters as the MoE model in all', change: { set: denseKeys(presetConfig(scale.base.preset), 'total') }, cost: 1.3 },
+        { arm: 'dense-active', about: 'dense FFNs, as many parameters as the MoE model\'s active ones (`--dense`)', change: { dense: true }, cost: 0.75 },
+        { arm: 'dense-total', about: 'dense FFNs, as many parameters as the MoE model in all', change: { set: denseKeys(presetConfig(scale.base.preset), 'total') }, cost: 1 },
       ],
       equalTime: { reference: 'moe', arms: ['dense-active', 'dense-total'] },
     },
@@ -113,17 +113,20 @@ export function suiteNamed(scale: Scale, name: string): SuiteSpec {
  * Seconds per base-arm step and per-arm overhead (set-up, evaluations, the final measurements) on the machine in
  * BENCHMARKS.md "Experiments" (2 cores): the estimates `experiment list` prints.
  */
-const BASE_STEP_SECONDS = { full: 0.55, quick: 0.05 };
-const ARM_OVERHEAD_SECONDS = { full: 20, quick: 2 };
+const BASE_STEP_SECONDS = { full: 0.5, quick: 0.05 };
+const ARM_OVERHEAD_SECONDS = { full: 15, quick: 2 };
+
+/** Whether an arm's settings are the base's (an empty change, or one that repeats the base's values). */
+function isBase(a: ArmSpec, scale: Scale): boolean {
+  return Object.entries(a.change).every(([k, v]) => JSON.stringify(v) === JSON.stringify((scale.base as Record<string, unknown>)[k]));
+}
 
 /** Estimated seconds for a suite of `steps` per arm; `baseDone`: an earlier suite already trained the base arm. */
-export function estimateSeconds(suite: SuiteSpec, steps: number, seeds: number, quick: boolean, baseDone = false): number {
+export function estimateSeconds(suite: SuiteSpec, scale: Scale, steps: number, seeds: number, quick: boolean, baseDone = false): number {
   const size = quick ? 'quick' : 'full';
-  let units = 0, arms = 0;
-  for (const a of suite.arms) {
-    if (baseDone && Object.keys(a.change).length === 0) continue;
-    units += a.cost; arms += 1;
-  }
-  for (const _ of suite.equalTime?.arms ?? []) { units += 1; arms += 1; } // each runs for the reference arm's time
-  return seeds * (units * steps * BASE_STEP_SECONDS[size] + arms * ARM_OVERHEAD_SECONDS[size]);
+  const arms = suite.arms.filter((a) => !(baseDone && isBase(a, scale)));
+  // Each equal-time rerun takes the reference arm's time, the base's.
+  const units = arms.reduce((u, a) => u + a.cost, 0) + (suite.equalTime?.arms.length ?? 0);
+  const count = arms.length + (suite.equalTime?.arms.length ?? 0);
+  return seeds * (units * steps * BASE_STEP_SECONDS[size] + count * ARM_OVERHEAD_SECONDS[size]);
 }

@@ -11,14 +11,11 @@ import { empty, f32, fromI32, u16, type Tensor } from '../../src/tensor/tensor.j
 import type { RopeSpec } from '../../src/model/rope.js';
 import { refBackward as R } from '../../src/kernels/ref/backward.js';
 import { f32ToBf16 } from '../../src/weights/dtypes.js';
-import { relaxedSimdSupported, type WasmFlavour } from '../../src/kernels/wasm/loader.js';
 import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
 import { createWasmBackward } from '../../src/kernels/wasm/backward.js';
-import type { BackwardKernels } from '../../src/kernels/backend.js';
 
 import { random, filled, clone } from './grad-check.js';
-
-const flavours: WasmFlavour[] = relaxedSimdSupported() ? ['simd', 'relaxed'] : ['simd'];
+import { testWasmCases, type WasmCase } from './wasm-cases.js';
 
 /** Asserts |got − want| ≤ tol·mag[i] (+ 1e-30) for every entry; mag = the magnitude of the entry's terms. */
 function near(what: string, got: Tensor, want: Tensor, mag: ArrayLike<number>, tol: number): void {
@@ -31,9 +28,8 @@ function near(what: string, got: Tensor, want: Tensor, mag: ArrayLike<number>, t
 
 const abs = (t: Tensor): Float64Array => Float64Array.from(f32(t), Math.abs);
 
-type Case = (heap: Heap, B: BackwardKernels) => void;
 
-const cases: [string, Case][] = [];
+const cases: WasmCase[] = [];
 
 for (const { T, D, xStride, outStride, wBf16 } of [
   { T: 1, D: 1, xStride: 1, outStride: 1, wBf16: false }, { T: 5, D: 7, xStride: 7, outStride: 7, wBf16: false },
@@ -154,22 +150,7 @@ for (const { T, V, amp } of [{ T: 1, V: 1, amp: 1 }, { T: 5, V: 7, amp: 3 }, { T
   }]);
 }
 
-for (const flavour of flavours) {
-  for (const threads of [1, 2]) {
-    test(`wasm ${flavour} backward ops on ${threads} thread(s) agree with the reference`, async () => {
-      const heap = new Heap(8 << 20);
-      const backend = createWasmBackend(heap, { flavour, threads });
-      const B = createWasmBackward(backend);
-      try {
-        for (const [name, run] of cases) {
-          try { run(heap, B); } catch (e) { throw new Error(`${name}: ${(e as Error).message}`); }
-        }
-      } finally {
-        await backend.close();
-      }
-    });
-  }
-}
+testWasmCases((flavour, threads) => `wasm ${flavour} backward ops on ${threads} thread(s) agree with the reference`, cases);
 
 test('wasm backward ops refuse out-of-range ids and targets with the reference errors', async () => {
   const heap = new Heap(1 << 20);

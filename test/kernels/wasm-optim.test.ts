@@ -11,13 +11,8 @@ import { bytes, empty, f32, u16, type Tensor } from '../../src/tensor/tensor.js'
 import { refBackward as R } from '../../src/kernels/ref/backward.js';
 import { SUM_SQUARES_CHUNK } from '../../src/kernels/ref/optim.js';
 import { f32ToBf16 } from '../../src/weights/dtypes.js';
-import { relaxedSimdSupported, type WasmFlavour } from '../../src/kernels/wasm/loader.js';
-import { createWasmBackend } from '../../src/kernels/wasm/backend.js';
-import { createWasmBackward } from '../../src/kernels/wasm/backward.js';
-import type { BackwardKernels } from '../../src/kernels/backend.js';
 import { random, filled } from './grad-check.js';
-
-const flavours: WasmFlavour[] = relaxedSimdSupported() ? ['simd', 'relaxed'] : ['simd'];
+import { testWasmCases, type WasmCase } from './wasm-cases.js';
 
 /** Lengths: one, an odd few, one past a chunk, and over three chunks with an odd tail (two threads' shares). */
 const LENGTHS = [1, 7, SUM_SQUARES_CHUNK + 1, 3 * SUM_SQUARES_CHUNK + 13];
@@ -49,8 +44,7 @@ function moments(heap: Heap, n: number, dtype: 'f32' | 'bf16', r: () => number, 
   return t;
 }
 
-type Case = [string, (heap: Heap, B: BackwardKernels) => void];
-const cases: Case[] = [];
+const cases: WasmCase[] = [];
 
 for (const n of LENGTHS) {
   for (const dtype of ['f32', 'bf16'] as const) {
@@ -106,22 +100,7 @@ for (const n of [0, ...LENGTHS]) {
   }]);
 }
 
-for (const flavour of flavours) {
-  for (const threads of [1, 2]) {
-    test(`wasm ${flavour} optimizer kernels on ${threads} thread(s) equal the reference bit for bit`, async () => {
-      const heap = new Heap(8 << 20);
-      const backend = createWasmBackend(heap, { flavour, threads });
-      const B = createWasmBackward(backend);
-      try {
-        for (const [name, run] of cases) {
-          try { run(heap, B); } catch (e) { throw new Error(`${name}: ${(e as Error).message}`); }
-        }
-      } finally {
-        await backend.close();
-      }
-    });
-  }
-}
+testWasmCases((flavour, threads) => `wasm ${flavour} optimizer kernels on ${threads} thread(s) equal the reference bit for bit`, cases);
 
 test('the reference Σ g² keeps its documented order: four interleaved sums per chunk, (s0 + s1) + (s2 + s3)', () => {
   // 1, then ten squares of 2^-54 (half an ulp of 1 is 2^-53). Added in sequence each one vanishes against the 1: the

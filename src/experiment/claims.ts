@@ -4,7 +4,7 @@
 // Balancing (2408.15664).
 
 import type { ArmRecord } from './arm.js';
-import { armValue, beats, compare, show, type Spread } from './seeds.js';
+import { armValue, beats, compare, show, pairedDifference, type Spread } from './seeds.js';
 import type { Curves } from './curves.js';
 
 export interface Claim {
@@ -53,7 +53,11 @@ function gammaClaims(rs: ArmRecord[], curves: Curves, baseGamma: number): Claim[
   const slow = toBalance('gamma-1e-4'), mid = toBalance('gamma-1e-3');
   const shownSteps = (s: number | null) => (s === null ? 'never' : `${s}`);
   const signArm = ({ 1e-4: 'gamma-1e-4', 1e-3: 'gamma-1e-3', 1e-2: 'gamma-1e-2' } as Record<number, string>)[baseGamma] ?? 'aux-free';
-  const close = (a: Spread | null, b: Spread | null) => (a && b ? Math.abs(a.mean - b.mean) <= Math.max(0.005 * b.mean, a.sd ?? 0, b.sd ?? 0) : null);
+  // "as well": within 0.5% of the sign update's loss, or within the seeds' spread of the paired difference
+  const close = (a: Spread | null, b: Spread | null) => {
+    const d = pairedDifference(b, a);
+    return d && b ? Math.abs(d.mean) <= Math.max(0.005 * b.mean, d.sd ?? 0) : null;
+  };
   return [
     {
       claim: 'A bias update of γ = 1e-4 balances too slowly; 1e-3 balances',

@@ -59,7 +59,7 @@ function markdown(r: ReportInput, charts: Chart[]): string {
     '|---|---|---|---|',
     ...r.claims.map((c) => `| ${c.claim} | ${c.paper} | ${c.ours} | ${holdsText(c)} |`),
     '',
-    r.seeds > 1 ? `Values are means over ${r.seeds} seeds ± their standard deviation; a claim holds or fails only when the difference is larger than that spread.`
+    r.seeds > 1 ? `Values are means over ${r.seeds} seeds ± their standard deviation. A seed fixes the data split, tokenizer, initialisation and data order, so differences are taken seed by seed; a claim holds or fails only when the mean difference is larger than the spread of those paired differences.`
       : 'One seed: differences are shown without a seed spread, so small ones may be noise (run with `--seeds 3` to measure it).',
     '',
     '| arm | setting | steps | val loss | val bits/byte | MaxVio_global | MaxVio_batch (end) | specialization | MTP agreement | tokens/s | active / total params |',

@@ -1,35 +1,53 @@
-// Numbers across seeds: an arm's value as the mean over its seeds with their spread (sample standard deviation), and
-// the difference between two arms with the spread between seeds beside it, which is what decides whether a claim
-// holds: a difference inside the spread is no evidence either way.
+// Numbers across seeds. An arm's value is the mean over its seeds with their spread (sample standard deviation). A
+// difference between two arms is taken seed by seed — a seed fixes the data split, the tokenizer, the initialisation
+// and the data order, so arms of one seed differ only in their setting — and shown with the spread of those paired
+// differences, which is what decides whether a claim holds: a difference inside that spread is no evidence either way.
 
 import type { ArmRecord } from './arm.js';
 
-export interface Spread { mean: number; sd: number | null; n: number }  // sd null with one seed
+export interface Spread {
+  mean: number;
+  sd: number | null;               // null with one seed
+  n: number;
+  bySeed: Map<number, number>;
+}
 
-export function spread(xs: readonly number[]): Spread {
-  const n = xs.length, m = xs.reduce((a, x) => a + x, 0) / n;
-  if (n < 2) return { mean: m, sd: null, n };
-  return { mean: m, sd: Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (n - 1)), n };
+function spreadOf(bySeed: Map<number, number>): Spread {
+  const xs = [...bySeed.values()], n = xs.length, mean = xs.reduce((a, x) => a + x, 0) / n;
+  const sd = n < 2 ? null : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
+  return { mean, sd, n, bySeed };
 }
 
 /** A measurement of one arm over its seeds (equal-steps runs unless `budget` says otherwise). */
 export function armValue(records: readonly ArmRecord[], arm: string, pick: (r: ArmRecord) => number | null,
   budget: ArmRecord['budget'] = 'equal-steps'): Spread | null {
-  const xs = records.filter((r) => r.arm === arm && r.budget === budget).map(pick).filter((x): x is number => x !== null && Number.isFinite(x));
-  return xs.length === 0 ? null : spread(xs);
+  const bySeed = new Map<number, number>();
+  for (const r of records) {
+    const x = r.arm === arm && r.budget === budget ? pick(r) : null;
+    if (x !== null && Number.isFinite(x)) bySeed.set(r.seed, x);
+  }
+  return bySeed.size === 0 ? null : spreadOf(bySeed);
+}
+
+/** to − from, seed by seed over the seeds both have; null when they share none. */
+export function pairedDifference(from: Spread | null, to: Spread | null): Spread | null {
+  if (!from || !to) return null;
+  const d = new Map<number, number>();
+  for (const [seed, x] of to.bySeed) if (from.bySeed.has(seed)) d.set(seed, x - from.bySeed.get(seed)!);
+  return d.size === 0 ? null : spreadOf(d);
 }
 
 /**
- * Whether `better` beats `worse` (lower is better unless `higherIsBetter`): true or false when the difference of the
- * means is larger than the spread between seeds (the larger of the two arms' sd), null when it is not or when there
- * is nothing to compare. With one seed there is no spread and the sign decides.
+ * Whether `better` beats `worse` (lower is better unless `higherIsBetter`): true or false when the mean paired
+ * difference is larger than the spread of the paired differences, null when it is not or when there is nothing to
+ * compare. With one seed there is no spread and the sign decides (0: null).
  */
 export function beats(better: Spread | null, worse: Spread | null, higherIsBetter = false): boolean | null {
-  if (!better || !worse) return null;
-  const diff = higherIsBetter ? better.mean - worse.mean : worse.mean - better.mean;
-  const noise = Math.max(better.sd ?? 0, worse.sd ?? 0);
-  if (Math.abs(diff) <= noise) return null;
-  return diff > 0;
+  const d = pairedDifference(worse, better);
+  if (!d) return null;
+  const gain = higherIsBetter ? d.mean : -d.mean;
+  if (Math.abs(gain) <= (d.sd ?? 0)) return null;
+  return gain > 0;
 }
 
 /** "1.234 ± 0.005" (or "1.234" with one seed), with `digits` decimals. */
@@ -38,11 +56,11 @@ export function show(s: Spread | null, digits = 3): string {
   return s.sd === null ? s.mean.toFixed(digits) : `${s.mean.toFixed(digits)} ± ${s.sd.toFixed(digits)}`;
 }
 
-/** "A → B (Δ −0.012, seed spread ±0.004)" or "(Δ −0.012, one seed)". */
+/** "A → B (Δ −0.012, one seed)" or "A → B (Δ −0.012 ± 0.004 over 3 seeds, paired by seed)". */
 export function compare(from: Spread | null, to: Spread | null, digits = 3): string {
-  if (!from || !to) return '–';
-  const d = to.mean - from.mean;
-  const noise = Math.max(from.sd ?? 0, to.sd ?? 0);
-  const spreadText = from.sd === null && to.sd === null ? 'one seed, no spread' : `seed spread ±${noise.toFixed(digits)}`;
-  return `${from.mean.toFixed(digits)} → ${to.mean.toFixed(digits)} (Δ ${d >= 0 ? '+' : '−'}${Math.abs(d).toFixed(digits)}, ${spreadText})`;
+  const d = pairedDifference(from, to);
+  if (!from || !to || !d) return '–';
+  const sign = d.mean >= 0 ? '+' : '−';
+  const spreadText = d.sd === null ? ', one seed, no spread' : ` ± ${d.sd.toFixed(digits)} over ${d.n} seeds, paired by seed`;
+  return `${from.mean.toFixed(digits)} → ${to.mean.toFixed(digits)} (Δ ${sign}${Math.abs(d.mean).toFixed(digits)}${spreadText})`;
 }

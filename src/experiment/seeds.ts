@@ -50,10 +50,10 @@ export function beats(better: Spread | null, worse: Spread | null, higherIsBette
   return gain > 0;
 }
 
-/** "1.234 ± 0.005" (or "1.234" with one seed), with `digits` decimals. */
+/** "1.234 ± 0.005" (or "1.234" with one seed or none apart), with `digits` decimals. */
 export function show(s: Spread | null, digits = 3): string {
   if (!s) return '–';
-  return s.sd === null ? s.mean.toFixed(digits) : `${s.mean.toFixed(digits)} ± ${s.sd.toFixed(digits)}`;
+  return s.sd === null || s.sd === 0 ? s.mean.toFixed(digits) : `${s.mean.toFixed(digits)} ± ${s.sd.toFixed(digits)}`;
 }
 
 /** "A → B (Δ −0.012, one seed)" or "A → B (Δ −0.012 ± 0.004 over 3 seeds, paired by seed)". */

@@ -4,7 +4,7 @@
 
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { intOption } from './options.js';
+import { intOption, stopOnCtrlC } from './options.js';
 import { runExperiment, scaleOf } from '../experiment/run.js';
 import { Interrupted } from '../experiment/arm.js';
 import { suites, estimateSeconds } from '../experiment/suites.js';
@@ -23,26 +23,20 @@ export function addExperimentCommands(program: Command): void {
     .option('--threads <n>', 'compute threads', intOption('--threads', 1, 256))
     .action(async (name: string, o) => {
       if (name === 'list') return list(!!o.quick, o.steps, o.seeds);
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        controller.abort();
-        process.stderr.write('\nqiusuo: stopping: saving the arm\'s checkpoint (Ctrl-C again to quit without saving)\n');
-      };
-      process.on('SIGINT', onSigint);
+      const stop = stopOnCtrlC('saving the arm\'s checkpoint');
       try {
         const command = `qiusuo experiment ${process.argv.slice(3).join(' ')}`;
         const dirs = await runExperiment(name, { out: o.out, steps: o.steps, seeds: o.seeds, quick: !!o.quick, threads: o.threads, command }, {
           log: (m) => process.stdout.write(`${m}\n`),
           warn: (m) => process.stderr.write(`qiusuo: warning: ${m}\n`),
           arm: (a) => armProgress(`[${a.suite} ${a.index}/${a.of}] ${a.arm} · seed ${a.seed}`),
-        }, controller.signal);
+        }, stop.signal);
         process.stdout.write(`reports: ${dirs.map((d) => `${d}/report.md`).join(', ')}\n`);
       } catch (e) {
         if (e instanceof Interrupted) { process.stderr.write(`qiusuo: ${e.message}\n`); process.exitCode = 130; return; }
         throw e;
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.release();
       }
     });
   experiment.addHelpText('after', '\nSuites and their estimated time: qiusuo experiment list');

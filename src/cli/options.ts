@@ -107,3 +107,18 @@ export function speculativeSettings(o: { speculative?: boolean; draftTokens?: nu
   if (o.draftTokens !== undefined && !o.speculative) throw new Error('--draft-tokens needs --speculative');
   return o.speculative ? { draftTokens: o.draftTokens ?? 1 } : undefined;
 }
+
+/**
+ * Ctrl-C as a request to stop cleanly: the first aborts the returned signal (the work saves and returns), saying
+ * `saving` on stderr; a second quits at once. Call release() when the work is done.
+ */
+export function stopOnCtrlC(saving: string): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+    process.stderr.write(`\nqiusuo: stopping: ${saving} (Ctrl-C again to quit without saving)\n`);
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, release: () => process.off('SIGINT', onSigint) };
+}

@@ -3,7 +3,7 @@
 
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { intOption, floatOption, setOption } from './options.js';
+import { intOption, floatOption, setOption, stopOnCtrlC } from './options.js';
 import { train, type StepMetrics } from '../train/trainer.js';
 import { DEFAULT_TRAIN, type TrainOptions, type Precision } from '../train/options.js';
 import { loadDocuments, splitDocuments } from '../train/data.js';
@@ -102,13 +102,7 @@ async function runTrainCommand(opts: TrainOptions): Promise<void> {
     format: 'step {value}/{total} |{bar}| loss {loss} | val bpb {bpb}{agree} | {tps} tok/s | MFU {mfu} of matmul peak, {mfuFma} of FMA ceiling | ETA {eta_formatted}',
     hideCursor: true, etaBuffer: 20,
   }, cliProgress.Presets.shades_classic) : null;
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
-    process.stderr.write('\nqiusuo: stopping: saving a checkpoint (Ctrl-C again to quit without saving)\n');
-  };
-  process.on('SIGINT', onSigint);
+  const stop = stopOnCtrlC('saving a checkpoint');
   let lastBpb: number | undefined, lastAgree: number | undefined;
   const say = (m: string) => { if (bar) bar.stop(); process.stdout.write(m + '\n'); };
   try {
@@ -129,7 +123,7 @@ async function runTrainCommand(opts: TrainOptions): Promise<void> {
           process.stdout.write(`step ${m.step}/${m.totalSteps || '?'} loss ${payload.loss} val bpb ${payload.bpb}${payload.agree} ${payload.tps} tok/s MFU ${payload.mfu} of matmul peak, ${payload.mfuFma} of FMA ceiling maxvio ${m.maxVio.map((x) => x.toFixed(2)).join(',')}\n`);
         }
       },
-    }, controller.signal);
+    }, stop.signal);
     bar?.stop();
     say(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps: val loss ${fmt(r.valLoss)} nats/token, val ${fmt(r.valBpb)} bits/byte${r.valMtpAgreement === null ? '' : `, mtp agree ${percent(r.valMtpAgreement)}`} (unigram model of the same text: ${fmt(r.unigramBpb)})`);
     if (opts.sample && !r.interrupted) {
@@ -145,6 +139,6 @@ async function runTrainCommand(opts: TrainOptions): Promise<void> {
     await r.model.dispose();
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSigint);
+    stop.release();
   }
 }

@@ -132,7 +132,7 @@ function finalMaxVio(steps: StepMetrics[], layers: number): number | null {
   return tail.reduce((s, m) => s + batchMaxVio(m, layers), 0) / tail.length;
 }
 
-export const mean = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0) / xs.length;
+const mean = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

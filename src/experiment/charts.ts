@@ -19,6 +19,11 @@ const HEATMAP_CELL_HEIGHT = 14;
 /** Heatmap panels wrap into rows no wider than this. */
 const HEATMAP_ROW_WIDTH = 1100;
 
+/** The size and title every line and bar chart shares: CHART_WIDTH × CHART_HEIGHT, legend and axes included. */
+function frame(title: string) {
+  return { title, width: CHART_WIDTH, height: CHART_HEIGHT, autosize: { type: 'fit' as const, contains: 'padding' as const } };
+}
+
 export interface LineSeries {
   name: string;
   /** [x, y] pairs, e.g. [step, val loss]; drawn in x order. */
@@ -62,10 +67,7 @@ export async function lineChart(spec: LineChartSpec): Promise<string> {
   }
   const longest = Math.max(...series.map((s) => s.points.length));
   const vl: TopLevelSpec = {
-    title: spec.title,
-    width: CHART_WIDTH,
-    height: CHART_HEIGHT,
-    autosize: { type: 'fit', contains: 'padding' },
+    ...frame(spec.title),
     data: { values: rows },
     mark: { type: 'line', clip: true, point: longest <= MARKERS_UP_TO_POINTS },
     encoding: {
@@ -245,10 +247,7 @@ export async function barChart(spec: BarChartSpec): Promise<string> {
       ]
     : [];
   const vl: TopLevelSpec = {
-    title: spec.title,
-    width: CHART_WIDTH,
-    height: CHART_HEIGHT,
-    autosize: { type: 'fit', contains: 'padding' },
+    ...frame(spec.title),
     data: { values: drawn },
     encoding: { x },
     layer: [
